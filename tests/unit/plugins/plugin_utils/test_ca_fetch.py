@@ -1,0 +1,245 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ca_bundle's sources: files, text, URLs, TLS handshakes and AIA walks, over real loopback sockets."""
+from __future__ import annotations
+
+import contextlib
+import http.server
+import os
+import ssl
+import tempfile
+import threading
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import MAX_INPUT_BYTES, thumbprint
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _ca_fetch
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._ca_fetch import (
+    SourceError,
+    collect,
+    split_host_port,
+)
+from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
+
+
+@contextlib.contextmanager
+def http_files(files: dict[str, bytes]):
+    """Serve files from memory on 127.0.0.1; yields the base URL and the list of requested paths."""
+    requested: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            requested.append(self.path)
+            body = files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requested
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def tls_server(chain: list, key):
+    """A TLS listener presenting ``chain`` (leaf first); completes handshakes and closes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cert_path = os.path.join(tmp, "chain.pem")
+        key_path = os.path.join(tmp, "key.pem")
+        with open(cert_path, "wb") as handle:
+            handle.write(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
+        with open(key_path, "wb") as handle:
+            handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_path, key_path)
+    import socket
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _addr = listener.accept()
+            except OSError:
+                continue
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1)
+            except (OSError, ssl.SSLError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(2)
+        listener.close()
+
+
+def no_files(path):
+    raise AssertionError(f"no file should be read, asked for {path}")
+
+
+@pytest.fixture(scope="module")
+def hierarchy():
+    return pki.make_hierarchy("da.contoso.com", intermediate_key_type="ecdsa", leaf_key_type="ecdsa")
+
+
+def test_path_and_content_sources_are_local(hierarchy):
+    files = {"root.pem": hierarchy.root.pem.encode()}
+    found = collect([{"path": "root.pem"}, {"content": hierarchy.intermediate.pem}], read_file=files.__getitem__)
+    assert [thumbprint(c.certificate) for c in found] == [hierarchy.root.thumbprint, hierarchy.intermediate.thumbprint]
+    assert [c.network for c in found] == [False, False]
+    assert found[0].source == "sources[0] (path root.pem)"
+    assert found[1].source == "sources[1] (content <inline PEM>)"
+
+
+def test_unreadable_content_names_the_source():
+    with pytest.raises(SourceError, match=r"^sources\[1\] \(content <inline PEM>\)"):
+        collect([{"content": pki.make_root().pem}, {"content": "garbage!"}], read_file=no_files)
+
+
+def test_empty_source_is_refused():
+    with pytest.raises(SourceError, match=r"sources\[0\]: give exactly one of path, content, url or tls"):
+        collect([{}], read_file=no_files)
+
+
+def test_url_source_downloads_der_and_pkcs7(hierarchy):
+    p7 = pkcs7.serialize_certificates([hierarchy.root.cert, hierarchy.intermediate.cert], serialization.Encoding.DER)
+    with http_files({"/root.crt": hierarchy.root.der, "/chain.p7b": p7}) as (base, requested):
+        found = collect([{"url": f"{base}/root.crt"}, {"url": f"{base}/chain.p7b"}], read_file=no_files, timeout=5)
+    thumbs = [thumbprint(c.certificate) for c in found]
+    assert thumbs[0] == hierarchy.root.thumbprint
+    # A PKCS#7 SET has no order of its own, so only membership is fixed.
+    assert sorted(thumbs[1:]) == sorted([hierarchy.root.thumbprint, hierarchy.intermediate.thumbprint])
+    assert all(c.network for c in found)
+    assert requested == ["/root.crt", "/chain.p7b"]
+
+
+def test_url_errors_name_the_url(hierarchy):
+    with http_files({}) as (base, _requested):
+        with pytest.raises(SourceError, match=r"sources\[0\] \(url .*/missing.crt\): download failed: .*404"):
+            collect([{"url": f"{base}/missing.crt"}], read_file=no_files, timeout=5)
+
+
+@pytest.mark.parametrize("url", ["ftp://example.test/root.crt", "file:///etc/passwd", "/etc/passwd"])
+def test_only_http_urls(url):
+    with pytest.raises(SourceError, match="only http and https URLs are supported"):
+        collect([{"url": url}], read_file=no_files)
+
+
+def test_oversize_download_is_refused():
+    with http_files({"/big.crt": b"A" * (MAX_INPUT_BYTES + 10)}) as (base, _requested):
+        with pytest.raises(SourceError, match="larger than"):
+            collect([{"url": f"{base}/big.crt"}], read_file=no_files, timeout=5)
+
+
+def test_tls_source_keeps_only_the_cas_the_server_presents(hierarchy):
+    with tls_server([hierarchy.leaf.cert, hierarchy.intermediate.cert], hierarchy.leaf.key) as endpoint:
+        found = collect([{"tls": endpoint}], read_file=no_files, timeout=5)
+    assert [thumbprint(c.certificate) for c in found] == [hierarchy.intermediate.thumbprint]
+    assert found[0].network
+
+
+def test_tls_source_with_only_a_leaf_is_refused(hierarchy):
+    with tls_server([hierarchy.leaf.cert], hierarchy.leaf.key) as endpoint:
+        with pytest.raises(SourceError, match="presented no CA certificate"):
+            collect([{"tls": endpoint}], read_file=no_files, timeout=5)
+
+
+def test_tls_connection_refused_names_the_endpoint():
+    import socket
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    with pytest.raises(SourceError, match=rf"sources\[0\] \(tls 127.0.0.1:{port}\): TLS handshake with 127.0.0.1:{port} failed"):
+        collect([{"tls": f"127.0.0.1:{port}"}], read_file=no_files, timeout=2)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("da.contoso.com:443", ("da.contoso.com", 443)),
+    ("da.contoso.com", ("da.contoso.com", 443)),
+    ("[::1]:8443", ("::1", 8443)),
+    ("[::1]", ("::1", 443)),
+    (" 127.0.0.1:10443 ", ("127.0.0.1", 10443)),
+])
+def test_split_host_port(value, expected):
+    assert split_host_port(value, "tls") == expected
+
+
+@pytest.mark.parametrize("value, message", [
+    ("::1:443", "write IPv6 addresses as"),
+    ("host:0", "port must be 1-65535"),
+    ("host:99999", "port must be 1-65535"),
+    ("host:https", "port must be 1-65535"),
+    (":443", "no host name"),
+    ("[::1", "expected host:port"),
+])
+def test_split_host_port_errors(value, message):
+    with pytest.raises(SourceError, match=message):
+        split_host_port(value, "tls")
+
+
+def test_aia_walk_reaches_the_root_and_stops():
+    root = pki.make_root("Walk Root CA")
+    # The AIA URLs must point at the server that serves them, so certificates are made inside.
+    server_files: dict[str, bytes] = {}
+    with http_files(server_files) as (base, requested):
+        policy = pki.make_intermediate("Walk Policy CA", root, aia_ca_issuers=[f"{base}/root.crt"])
+        issuing = pki.make_intermediate("Walk Issuing CA", policy,
+                                        aia_ca_issuers=["ldap:///CN=Walk%20Policy%20CA?cACertificate",
+                                                        f"{base}/policy.crt"])
+        server_files.update({"/root.crt": root.der, "/policy.crt": policy.der, "/issuing.crt": issuing.der})
+        found = collect([{"content": issuing.pem}], read_file=no_files, follow_aia=True, timeout=5)
+    assert [thumbprint(c.certificate) for c in found] == [issuing.thumbprint, policy.thumbprint, root.thumbprint]
+    assert [c.network for c in found] == [False, True, True]
+    # The ldap:// entry is skipped and nothing above the self-signed root is fetched.
+    assert requested == ["/policy.crt", "/root.crt"]
+    assert "AIA of" in found[1].source
+
+
+def test_aia_walk_skips_certificates_whose_issuer_is_already_known(hierarchy):
+    with http_files({}) as (_base, requested):
+        found = collect([{"content": hierarchy.root.pem}, {"content": hierarchy.intermediate.pem}],
+                        read_file=no_files, follow_aia=True)
+    assert len(found) == 2
+    assert requested == []
+
+
+def test_aia_walk_failure_names_the_url():
+    root = pki.make_root("Broken Walk Root")
+    with http_files({}) as (base, _requested):
+        issuing = pki.make_intermediate("Broken Walk Issuing", root, aia_ca_issuers=[f"{base}/gone.crt"])
+        with pytest.raises(SourceError, match=r"AIA of .*Broken Walk Issuing.*gone.crt.*download failed"):
+            collect([{"content": issuing.pem}], read_file=no_files, follow_aia=True, timeout=5)
+
+
+def test_aia_walk_is_bounded(monkeypatch):
+    # A CA that keeps pointing at ever new CAs: the walk must stop with a clear error.
+    monkeypatch.setattr(_ca_fetch, "MAX_AIA_DEPTH", 2)
+    root = pki.make_root("Deep Root")
+    server_files: dict[str, bytes] = {}
+    with http_files(server_files) as (base, _requested):
+        level1 = pki.make_intermediate("Deep 1", root, aia_ca_issuers=[f"{base}/root.crt"])
+        level2 = pki.make_intermediate("Deep 2", level1, aia_ca_issuers=[f"{base}/1.crt"])
+        level3 = pki.make_intermediate("Deep 3", level2, aia_ca_issuers=[f"{base}/2.crt"])
+        server_files.update({"/root.crt": root.der, "/1.crt": level1.der, "/2.crt": level2.der})
+        with pytest.raises(SourceError, match="did not reach a root within 2 levels"):
+            collect([{"content": level3.pem}], read_file=no_files, follow_aia=True, timeout=5)
