@@ -1,0 +1,136 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ca_import: put CA certificates into a Windows client's Root and CA stores, then reconnect IP-HTTPS."""
+from __future__ import annotations
+
+import base64
+import time
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    HAS_CRYPTOGRAPHY,
+)
+
+ARGUMENT_SPEC = dict(
+    certificates=dict(type="list", elements="raw", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    reconnect=dict(type="bool", default=False),
+    reconnect_timeout=dict(type="int", default=120),
+    restart_delay=dict(type="int", default=2),
+    poll_interval=dict(type="int", default=5),
+)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        started = time.monotonic()
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        if not HAS_CRYPTOGRAPHY:
+            raise AnsibleActionFail(f"ca_import needs the Python 'cryptography' library on the controller: "
+                                    f"{CRYPTOGRAPHY_IMPORT_ERROR}")
+        for option in ("reconnect_timeout", "poll_interval"):
+            if args[option] <= 0:
+                raise AnsibleActionFail(f"{option}: must be a positive number of seconds, got {args[option]}")
+        if args["restart_delay"] < 0:
+            raise AnsibleActionFail(f"restart_delay: must not be negative, got {args['restart_delay']}")
+
+        from ansible_collections.directaccess.iphttps.plugins.module_utils._error_codes import decode_error
+        from ansible_collections.directaccess.iphttps.plugins.plugin_utils._import_plan import PlanError, plan_import
+        from ansible_collections.directaccess.iphttps.plugins.plugin_utils._windows_scripts import (
+            ScriptError,
+            poll_script,
+            run_script,
+        )
+
+        try:
+            plan = plan_import(args["certificates"])
+        except PlanError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        check_mode = bool(self._task.check_mode)
+        # The script restarts iphlpsvc only when it changed something: a converged host is left alone.
+        params = {
+            "state": args["state"],
+            "check_mode": check_mode,
+            "restart_iphlpsvc": args["reconnect"] and not check_mode,
+            "restart_delay_seconds": args["restart_delay"],
+            "certificates": [{"store": p["store"], "thumbprint": p["thumbprint"],
+                              "der_base64": base64.b64encode(p["der"]).decode("ascii")} for p in plan],
+        }
+        try:
+            outcome = run_script(self._connection, "ca_import", params)
+        except ScriptError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            return dict(result, unreachable=True, changed=False, msg=f"ca_import: {exc}")
+
+        subjects = {p["thumbprint"]: p["subject"] for p in plan}
+
+        def described(entries):
+            return [dict(e, subject=subjects.get(e["thumbprint"])) for e in entries or []]
+
+        result.update(
+            changed=bool(outcome.get("changed")),
+            imported=described(outcome.get("imported")),
+            removed=described(outcome.get("removed")),
+            already_present=described(outcome.get("already_present")),
+            iphttps=None,
+            polls=0,
+        )
+        before = {k: sorted(v or []) for k, v in (outcome.get("stores_before") or {}).items()}
+        after = {k: sorted(v or []) for k, v in (outcome.get("stores_after") or {}).items()}
+        if check_mode:
+            # Nothing was touched; show what the stores would hold.
+            after = {k: list(v) for k, v in before.items()}
+            for entry in result["imported"]:
+                after.setdefault(entry["store"], []).append(entry["thumbprint"])
+            for entry in result["removed"]:
+                after[entry["store"]] = [tp for tp in after.get(entry["store"], []) if tp != entry["thumbprint"]]
+            after = {k: sorted(v) for k, v in after.items()}
+        result["diff"] = {"before": before, "after": after}
+
+        failed = outcome.get("failed")
+        if failed:
+            done = ", ".join(f"{e['store']}\\{e['thumbprint']}" for e in result["imported"] + result["removed"]) \
+                or "nothing"
+            reason = "access denied: the WinRM account needs local administrator rights" \
+                if failed.get("kind") == "access_denied" else failed.get("message")
+            result.update(failed=True, elapsed=round(time.monotonic() - started, 3),
+                          msg=f"ca_import stopped at {failed.get('store')}\\{failed.get('thumbprint')}: {reason}. "
+                              f"Changed before the failure: {done}. A re-run converges.")
+            return result
+        if outcome.get("restart_error"):
+            result.update(failed=True, msg=outcome["restart_error"], elapsed=round(time.monotonic() - started, 3))
+            return result
+
+        if outcome.get("restart_scheduled"):
+            state, polls, notes = poll_script(
+                self._connection, "iphttps_state", {},
+                until=lambda doc: bool(doc.get("iphttps_state")) and doc["iphttps_state"].get("last_error_code") == 0,
+                timeout=args["reconnect_timeout"],
+                # The restart waits restart_delay seconds; give IP-HTTPS a moment to come up after it.
+                first_delay=args["restart_delay"] + 1,
+                interval=args["poll_interval"],
+            )
+            result["polls"] = polls
+            if notes:
+                result["reconnect_notes"] = notes
+            current = (state or {}).get("iphttps_state")
+            if current:
+                code = current.get("last_error_code")
+                result["iphttps"] = {"interface_status": current.get("interface_status"),
+                                     "last_error_code": code, "last_error": decode_error(code)}
+            if not current or current.get("last_error_code") != 0:
+                last = result["iphttps"]["last_error"]["hex"] + " " + result["iphttps"]["last_error"]["name"] \
+                    if result["iphttps"] else "no IP-HTTPS state"
+                result.update(failed=True, msg=f"IP-HTTPS did not reach 0x0 within {args['reconnect_timeout']}s "
+                                               f"after the iphlpsvc restart; last seen: {last}")
+        result["elapsed"] = round(time.monotonic() - started, 3)
+        return result

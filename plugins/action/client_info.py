@@ -1,0 +1,53 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""client_info: read a Windows client's IP-HTTPS state and diagnose its trust, in one WinRM command."""
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    HAS_CRYPTOGRAPHY,
+)
+
+ARGUMENT_SPEC = dict(
+    connect_timeout=dict(type="int", default=5),
+    bundle=dict(type="list", elements="raw", default=[]),
+)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        if not HAS_CRYPTOGRAPHY:
+            raise AnsibleActionFail(f"client_info needs the Python 'cryptography' library on the controller: "
+                                    f"{CRYPTOGRAPHY_IMPORT_ERROR}")
+        if args["connect_timeout"] <= 0:
+            raise AnsibleActionFail(f"connect_timeout: must be a positive number of seconds, got {args['connect_timeout']}")
+        from ansible_collections.directaccess.iphttps.plugins.plugin_utils._client_report import build_report
+        from ansible_collections.directaccess.iphttps.plugins.plugin_utils._inputs import InputError, certificates
+        from ansible_collections.directaccess.iphttps.plugins.plugin_utils._windows_scripts import (
+            ScriptError,
+            run_script,
+        )
+
+        try:
+            bundle = certificates(args["bundle"], "bundle")
+        except InputError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        try:
+            raw = run_script(self._connection, "client_info", {"connect_timeout_ms": args["connect_timeout"] * 1000})
+        except ScriptError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # Refused, dropped or unauthenticated WinRM: the host is unreachable, not failed.
+            return dict(result, unreachable=True, changed=False, msg=f"client_info: {exc}")
+        result.update(build_report(raw, bundle))
+        result["changed"] = False
+        return result

@@ -1,0 +1,124 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This file holds documentation only; the work is done by the action plugin of the same name.
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: client_info
+short_description: Read a DirectAccess client's IP-HTTPS state and say why it does not trust the server
+version_added: 0.1.0
+description:
+  - Runs one read-only PowerShell script on the Windows host over the task's connection (one WinRM command).
+  - The script reads C(Get-NetIPHttpsConfiguration), C(Get-NetIPHttpsState) and, where it exists,
+    C(Get-DAConnectionStatus); makes a TLS handshake to the IP-HTTPS server and records the certificates it
+    receives and the Windows chain engine's status flags; and lists the thumbprints in C(LocalMachine\\Root)
+    and C(LocalMachine\\CA), with the full certificates of the entries the chain's issuers refer to.
+  - On the controller, the last error is decoded (see the P(directaccess.iphttps.iphttps_error#filter) filter) and
+    the chain is analysed the way M(directaccess.iphttps.trust_check) does.
+  - A machine that is not a DirectAccess client, or whose IP-HTTPS interface is not active, is a state, not a failure.
+options:
+  connect_timeout:
+    description: Seconds the host waits for the TCP connection and TLS handshake to the IP-HTTPS server.
+    type: int
+    default: 5
+  bundle:
+    description:
+      - Candidate certificates (RV(directaccess.iphttps.ca_bundle#module:certificates) or PEM strings), so that
+        the diagnosis can say which missing certificates the bundle holds and whether the host is fixable.
+    type: list
+    elements: raw
+    default: []
+attributes:
+  check_mode:
+    description: Read-only; runs the same in check mode.
+    support: full
+  diff_mode:
+    description: Nothing changes, so there is no diff.
+    support: none
+  platform:
+    description: Windows targets reached over WinRM (Windows PowerShell 5.1).
+    platforms: windows
+extends_documentation_fragment: []
+notes:
+  - A refused, dropped or unauthenticated WinRM connection makes the host C(unreachable), not C(failed).
+  - The script was written against Microsoft's documentation of the cmdlets and tested against the project's
+    lab, which imitates the script's contract on loopback; it has not been run on Windows by this project.
+seealso:
+  - module: directaccess.iphttps.ca_import
+  - module: directaccess.iphttps.trust_check
+author:
+  - directaccess.iphttps contributors (@directaccess)
+"""
+
+EXAMPLES = r"""
+- name: Read the IP-HTTPS state of every client
+  directaccess.iphttps.client_info:
+    bundle: "{{ bundle.certificates }}"
+  register: client
+
+- name: Show why a client cannot connect
+  ansible.builtin.debug:
+    msg: >-
+      {{ client.iphttps.last_error.hex }} {{ client.iphttps.last_error.name }}:
+      {{ client.diagnosis.verdict }}, missing {{ client.diagnosis.missing | map(attribute='subject') | list }}
+  when: client.diagnosis is not none and not client.diagnosis.trusted
+"""
+
+RETURN = r"""
+computer_name:
+  description: The host's computer name.
+  returned: always
+  type: str
+iphttps:
+  description: The IP-HTTPS client state.
+  returned: always
+  type: dict
+  contains:
+    configured:
+      description: Whether the host has an IP-HTTPS client configuration (it is a DirectAccess client).
+      type: bool
+    server_url:
+      description: The IP-HTTPS server URL, or null.
+      type: str
+    interface_status:
+      description: C(InterfaceStatus) from C(Get-NetIPHttpsState), or null when IP-HTTPS is not active.
+      type: str
+    last_error_code:
+      description: C(LastErrorCode) (unsigned), or null when IP-HTTPS is not active.
+      type: int
+    last_error:
+      description: The decoded error (code, hex, name, meaning, remedy, category), or null.
+      type: dict
+server_chain:
+  description:
+    - The certificates the client received, leaf first, in PEM. On Windows this is the chain the client's
+      chain engine assembled from what the server sent.
+  returned: always
+  type: list
+  elements: str
+server_chain_error:
+  description: Why the chain could not be captured (timeout, refused, TLS failure), or null.
+  returned: always
+  type: str
+client_chain_status:
+  description: The Windows chain engine's own X509Chain status flags for that chain.
+  returned: always
+  type: list
+  elements: dict
+da_connection_status:
+  description: C(Get-DAConnectionStatus) status and substatus, where the cmdlet exists.
+  returned: always
+  type: dict
+stores:
+  description: Thumbprints in C(LocalMachine\\Root) (C(Root)) and C(LocalMachine\\CA) (C(CA)).
+  returned: always
+  type: dict
+diagnosis:
+  description:
+    - The M(directaccess.iphttps.trust_check) result (trusted, verdict, missing, fixable, path, reasons),
+      or null on a host that is not a DirectAccess client.
+  returned: always
+  type: dict
+"""

@@ -1,0 +1,60 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Check what ca_import is asked to import and decide each certificate's store.
+
+Internal to directaccess.iphttps; may change without notice.
+The store follows from the certificate itself, as a GPO deployment does it: a self-signed CA
+goes to Root, any other CA to CA (Intermediate Certification Authorities). A caller's ``store``
+or ``thumbprint`` that disagrees with the bytes is an error, never silently "corrected".
+"""
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
+    describe,
+)
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._inputs import InputError, certificates
+
+
+class PlanError(ValueError):
+    """The certificates option cannot be imported as given."""
+
+
+def plan_import(items: t.Sequence[t.Any]) -> list[dict]:
+    # Imported here: the action reports a missing cryptography before this module is used.
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    if not items:
+        raise PlanError("certificates: the list is empty; pass ca_bundle's certificates")
+    plan: dict[str, dict] = {}
+    for index, item in enumerate(items):
+        label = f"certificates[{index}]"
+        try:
+            found = certificates([item], "certificates")
+        except InputError as exc:
+            raise PlanError(str(exc).replace("certificates[0]", label, 1)) from None
+        for cert in found:
+            info = describe(cert)
+            if not info["is_ca"]:
+                raise PlanError(f"{label}: {info['subject']} is not a CA certificate; "
+                                "only CA certificates belong in the Root and CA stores")
+            store = "Root" if info["self_signed"] else "CA"
+            if isinstance(item, dict):
+                wanted_store = item.get("store")
+                if wanted_store and wanted_store != store:
+                    raise PlanError(f"{label}: {info['subject']} belongs in {store}, not {wanted_store}: "
+                                    "a root goes only to Root and an intermediate only to CA")
+                wanted_thumb = str(item.get("thumbprint") or "").replace(":", "").upper()
+                if wanted_thumb and len(found) == 1 and wanted_thumb != info["thumbprint"]:
+                    raise PlanError(f"{label}: thumbprint {wanted_thumb} does not match the certificate "
+                                    f"({info['thumbprint']})")
+            plan.setdefault(info["thumbprint"], {
+                "store": store,
+                "thumbprint": info["thumbprint"],
+                "subject": info["subject"],
+                "der": cert.public_bytes(Encoding.DER),
+            })
+    # Roots first, so a partial run never leaves an intermediate whose root is missing.
+    return sorted(plan.values(), key=lambda p: (p["store"] != "Root", p["subject"], p["thumbprint"]))
+

@@ -1,0 +1,86 @@
+# directaccess.iphttps script: ca_import v1
+# Adds (or removes) CA certificates in LocalMachine\Root and LocalMachine\CA, idempotently by thumbprint,
+# and optionally schedules a detached restart of the IP Helper service.
+# Input (JSON on stdin): { "state": "present"|"absent", "check_mode": bool, "restart_iphlpsvc": bool,
+#   "restart_delay_seconds": int, "certificates": [{ "store": "Root"|"CA", "thumbprint": str, "der_base64": str }] }
+# Output: { script, version, changed, imported [{store, thumbprint}], removed [...], already_present [...],
+#   absent [...], failed null|{ store, thumbprint, kind, message }, stores_before { Root, CA }, stores_after { Root, CA },
+#   restart_scheduled bool, restart_error null|str }
+# Windows PowerShell 5.1; keep it plain. The controller decides what goes where.
+$ErrorActionPreference = 'Stop'
+$params = (@($input) -join "`n") | ConvertFrom-Json
+
+function Get-StoreThumbprints([string]$Name) {
+    $store = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Store -ArgumentList $Name, 'LocalMachine'
+    $store.Open('ReadOnly')
+    try { return @($store.Certificates | ForEach-Object { $_.Thumbprint.ToUpperInvariant() }) }
+    finally { $store.Close() }
+}
+
+$result = [ordered]@{
+    script = 'ca_import'
+    version = 1
+    changed = $false
+    imported = @()
+    removed = @()
+    already_present = @()
+    absent = @()
+    failed = $null
+    stores_before = [ordered]@{ Root = @(Get-StoreThumbprints 'Root'); CA = @(Get-StoreThumbprints 'CA') }
+    stores_after = $null
+    restart_scheduled = $false
+    restart_error = $null
+}
+
+foreach ($item in @($params.certificates)) {
+    $entry = [ordered]@{ store = [string]$item.store; thumbprint = ([string]$item.thumbprint).ToUpperInvariant() }
+    try {
+        if (@('Root', 'CA') -notcontains $entry.store) { throw "store must be Root or CA, not '$($entry.store)'" }
+        $cert = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [Convert]::FromBase64String([string]$item.der_base64))
+        # The thumbprint is computed here from the bytes received, so a transfer fault cannot slip through.
+        if ($cert.Thumbprint.ToUpperInvariant() -ne $entry.thumbprint) {
+            throw "thumbprint mismatch: the controller sent $($entry.thumbprint), the host computed $($cert.Thumbprint)"
+        }
+        $present = $result.stores_before[$entry.store] -contains $entry.thumbprint
+        if ($params.state -eq 'absent') {
+            if (-not $present) { $result.absent += $entry; continue }
+        }
+        elseif ($present) { $result.already_present += $entry; continue }
+
+        if (-not $params.check_mode) {
+            $store = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Store -ArgumentList $entry.store, 'LocalMachine'
+            $store.Open('ReadWrite')
+            try {
+                if ($params.state -eq 'absent') { $store.Remove($cert) } else { $store.Add($cert) }
+            }
+            finally { $store.Close() }
+        }
+        if ($params.state -eq 'absent') { $result.removed += $entry } else { $result.imported += $entry }
+        $result.changed = $true
+    }
+    catch {
+        $kind = 'error'
+        if ($_.Exception -is [System.UnauthorizedAccessException] -or $_.Exception.Message -match 'Access is denied') { $kind = 'access_denied' }
+        $result.failed = [ordered]@{ store = $entry.store; thumbprint = $entry.thumbprint; kind = $kind; message = $_.Exception.Message }
+        break
+    }
+}
+
+$result.stores_after = [ordered]@{ Root = @(Get-StoreThumbprints 'Root'); CA = @(Get-StoreThumbprints 'CA') }
+
+if ($params.restart_iphlpsvc -and $result.changed -and -not $params.check_mode -and $null -eq $result.failed) {
+    # Restarting iphlpsvc tears down IP-HTTPS, Teredo and 6to4; if this WinRM session rides on one of them,
+    # children of the WinRM shell die with it. A process made through WMI is not a child of the shell.
+    $delay = [int]$params.restart_delay_seconds
+    $command = "powershell.exe -NoProfile -NonInteractive -Command `"Start-Sleep -Seconds $delay; Restart-Service -Name iphlpsvc -Force`""
+    try {
+        $created = Invoke-CimMethod -ClassName Win32_Process -MethodName Create -Arguments @{ CommandLine = $command }
+        if ($created.ReturnValue -ne 0) { throw "Win32_Process.Create returned $($created.ReturnValue)" }
+        $result.restart_scheduled = $true
+    }
+    catch {
+        $result.restart_error = "could not schedule the iphlpsvc restart: $($_.Exception.Message)"
+    }
+}
+
+$result | ConvertTo-Json -Depth 6 -Compress
