@@ -1,0 +1,210 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Lab scenarios: which simulated clients the lab runs, and what is wrong with each.
+
+Test infrastructure only; the collection never imports anything from here.
+
+A scenario file is YAML::
+
+    description: optional text
+    hosts:
+      - template: healthy      # a name from TEMPLATES
+        count: 4               # hosts of this kind; the weight when the fleet size is given
+
+``build_fleet(file, hosts=N)`` spreads N hosts over the counts by largest remainder (ties go to
+the template listed first), so the same file and N always give the same fleet. Without N the
+counts are used as they are. Hosts are named ``da-client-01``, ``da-client-02``, ... in file order.
+
+``provision_clients()`` turns a fleet into client state files: new hosts get their template's
+stores and settings; hosts that already have state keep it (a lab restart loses nothing) and
+are only re-pointed at the port their IP-HTTPS server listens on now.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import yaml
+
+from .client_state import ClientState
+from .pki import LabPKI
+
+
+@dataclasses.dataclass(frozen=True)
+class HostTemplate:
+    name: str
+    description: str
+    server_profile: str | None  # iphttps_server profile; None: not a DirectAccess client
+    root_store: tuple[str, ...] = ("root",)  # lab PKI certificate names
+    ca_store: tuple[str, ...] = ("issuing",)
+    iphlpsvc: str = "Running"
+    reachable: bool = True
+    tunnel: bool = False
+    wrong_credentials: bool = False
+
+
+_ROLLED_OVER = {"server_profile": "good", "root_store": ("old_root",), "ca_store": ()}
+
+TEMPLATES: dict[str, HostTemplate] = {t.name: t for t in (
+    HostTemplate("healthy", "trusts the root and has the issuing CA: IP-HTTPS active", "good"),
+    HostTemplate("untrusted_root", "holds only the pre-rollover root (same name, other key): 0x800B0109",
+                 **_ROLLED_OVER),
+    HostTemplate("missing_intermediate", "server sends its certificate alone; issuing CA not in CA: 0x800B010A",
+                 "leaf_only", ca_store=()),
+    HostTemplate("not_directaccess", "no IP-HTTPS configuration; holds the old root only, and must be left alone",
+                 None, root_store=("old_root",), ca_store=()),
+    HostTemplate("name_mismatch", "server certificate issued for another name; no import fixes it: 0x800B010F",
+                 "wrong_name"),
+    HostTemplate("expired_server_cert", "server certificate expired; no import fixes it: 0x800B0101", "expired"),
+    HostTemplate("unreachable", "server port drops traffic: 0x274C", "blackhole"),
+    HostTemplate("refused", "server port refuses connections (e.g. an NRPT rule catches the name): 0x274D",
+                 "closed"),
+    HostTemplate("service_stopped", "untrusted_root with iphlpsvc stopped: no IP-HTTPS interface",
+                 iphlpsvc="Stopped", **_ROLLED_OVER),
+    HostTemplate("stopped_host", "untrusted_root whose WinRM endpoint is not started", reachable=False,
+                 **_ROLLED_OVER),
+    HostTemplate("wrong_credentials", "untrusted_root; the inventory carries a wrong password",
+                 wrong_credentials=True, **_ROLLED_OVER),
+    HostTemplate("tunnel", "untrusted_root reached through its DirectAccess tunnel", tunnel=True, **_ROLLED_OVER),
+)}
+
+_ENTRY_KEYS = {"template", "count"}
+_TOP_KEYS = {"description", "hosts"}
+
+
+class ScenarioError(ValueError):
+    """A scenario file or fleet request is wrong; the message names the file and the field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientSpec:
+    name: str
+    scenario: str  # a TEMPLATES key
+
+    def __post_init__(self):
+        if self.scenario not in TEMPLATES:
+            raise ScenarioError(f"{self.name}: unknown template {self.scenario!r}; known: {', '.join(TEMPLATES)}")
+
+    @property
+    def template(self) -> HostTemplate:
+        return TEMPLATES[self.scenario]
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    path: Path
+    description: str
+    counts: tuple[tuple[str, int], ...]  # (template name, count) in file order
+
+
+def load_scenario(path: str | os.PathLike) -> Scenario:
+    """Read and validate a scenario file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read scenario file: {exc.strerror or exc}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+
+    def fail(field: str, reason: str):
+        raise ScenarioError(f"{path}: {field}: {reason}")
+
+    if not isinstance(document, dict):
+        fail("(top level)", f"must be a mapping with a 'hosts' list, got {type(document).__name__}")
+    unknown = set(document) - _TOP_KEYS
+    if unknown:
+        fail("(top level)",
+             f"unknown keys {', '.join(sorted(map(str, unknown)))}; allowed: {', '.join(sorted(_TOP_KEYS))}")
+    description = document.get("description", "")
+    if not isinstance(description, str):
+        fail("description", "must be a string")
+    entries = document.get("hosts")
+    if not isinstance(entries, list) or not entries:
+        fail("hosts", "must be a non-empty list of {template, count} entries")
+    counts: list[tuple[str, int]] = []
+    for index, entry in enumerate(entries):
+        field = f"hosts[{index}]"
+        if not isinstance(entry, dict):
+            fail(field, f"must be a mapping with 'template' and 'count', got {entry!r}")
+        unknown = set(entry) - _ENTRY_KEYS
+        if unknown:
+            fail(field, f"unknown keys {', '.join(sorted(map(str, unknown)))}; allowed: template, count")
+        template = entry.get("template")
+        if template not in TEMPLATES:
+            fail(f"{field}.template", f"unknown template {template!r}; known: {', '.join(TEMPLATES)}")
+        if any(template == seen for seen, _count in counts):
+            fail(f"{field}.template", f"{template!r} is listed twice")
+        count = entry.get("count")
+        # bool is an int in Python; 'count: yes' is a mistake, not 1.
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            fail(f"{field}.count", f"must be an integer >= 0, got {count!r}")
+        counts.append((template, count))
+    if sum(count for _template, count in counts) == 0:
+        fail("hosts", "all counts are 0; at least one host is needed")
+    return Scenario(path=path, description=description, counts=tuple(counts))
+
+
+def _spread(counts: Sequence[tuple[str, int]], hosts: int) -> list[int]:
+    """Largest-remainder apportionment of ``hosts`` over the counts, in exact integer arithmetic."""
+    total = sum(count for _name, count in counts)
+    shares = [hosts * count // total for _name, count in counts]
+    remainders = [hosts * count % total for _name, count in counts]
+    leftover = hosts - sum(shares)
+    for index in sorted(range(len(counts)), key=lambda i: (-remainders[i], i))[:leftover]:
+        shares[index] += 1
+    return shares
+
+
+def build_fleet(scenario_file: str | os.PathLike, hosts: int | None = None) -> list[ClientSpec]:
+    """The fleet a scenario file describes, optionally scaled to ``hosts`` hosts."""
+    scenario = load_scenario(scenario_file)
+    if hosts is None:
+        shares = [count for _name, count in scenario.counts]
+    elif isinstance(hosts, bool) or not isinstance(hosts, int) or hosts < 1:
+        raise ScenarioError(f"{scenario.path}: fleet size: hosts must be an integer >= 1, got {hosts!r}")
+    else:
+        shares = _spread(scenario.counts, hosts)
+    size = sum(shares)
+    width = max(2, len(str(size)))
+    names = iter(f"da-client-{number:0{width}d}" for number in range(1, size + 1))
+    return [ClientSpec(next(names), template)
+            for (template, _count), share in zip(scenario.counts, shares) for _ in range(share)]
+
+
+def provision_clients(fleet: Sequence[ClientSpec], pki: LabPKI, servers: Mapping,
+                      state_dir: str | os.PathLike) -> list[ClientState]:
+    """Create state for new hosts, re-point existing ones; ``servers`` maps profile -> IPHttpsServer."""
+    def server_for(name: str, profile: str):
+        if profile not in servers:
+            raise ScenarioError(f"{name}: no running IP-HTTPS server for profile {profile!r}")
+        return servers[profile]
+
+    clients = []
+    for spec in fleet:
+        client = ClientState(state_dir, spec.name)
+        if client.exists():
+            iphttps = client.load()["iphttps"]
+            if iphttps is not None and iphttps["profile"] is not None:
+                server = server_for(spec.name, iphttps["profile"])
+                client.set_iphttps_endpoint(server.server_url, server.connect_to)
+        else:
+            template = spec.template
+            iphttps = None
+            if template.server_profile is not None:
+                server = server_for(spec.name, template.server_profile)
+                iphttps = {"server_url": server.server_url, "connect_to": server.connect_to,
+                           "profile": template.server_profile}
+            ClientState.create(
+                state_dir, spec.name, scenario=spec.scenario,
+                root_store=[pki.pem(name) for name in template.root_store],
+                ca_store=[pki.pem(name) for name in template.ca_store],
+                iphttps=iphttps, iphlpsvc=template.iphlpsvc, tunnel=template.tunnel,
+                reachable=template.reachable, wrong_credentials=template.wrong_credentials)
+        clients.append(client)
+    return clients
