@@ -96,10 +96,10 @@ class ActionModule(ActionBase):
             after = {k: sorted(v) for k, v in after.items()}
         result["diff"] = {"before": before, "after": after}
 
+        done = ", ".join(f"{e['store']}\\{e['thumbprint']}" for e in result["imported"] + result["removed"]) \
+            or "nothing"
         failed = outcome.get("failed")
         if failed:
-            done = ", ".join(f"{e['store']}\\{e['thumbprint']}" for e in result["imported"] + result["removed"]) \
-                or "nothing"
             reason = "access denied: the WinRM account needs local administrator rights" \
                 if failed.get("kind") == "access_denied" else failed.get("message")
             result.update(failed=True, elapsed=round(time.monotonic() - started, 3),
@@ -111,14 +111,21 @@ class ActionModule(ActionBase):
             return result
 
         if outcome.get("restart_scheduled"):
-            state, polls, notes = poll_script(
-                self._connection, "iphttps_state", {},
-                until=lambda doc: bool(doc.get("iphttps_state")) and doc["iphttps_state"].get("last_error_code") == 0,
-                timeout=args["reconnect_timeout"],
-                # The restart waits restart_delay seconds; give IP-HTTPS a moment to come up after it.
-                first_delay=args["restart_delay"] + 1,
-                interval=args["poll_interval"],
-            )
+            try:
+                state, polls, notes = poll_script(
+                    self._connection, "iphttps_state", {},
+                    until=lambda doc: bool(doc.get("iphttps_state")) and doc["iphttps_state"].get("last_error_code") == 0,
+                    timeout=args["reconnect_timeout"],
+                    # The restart waits restart_delay seconds; give IP-HTTPS a moment to come up after it.
+                    first_delay=args["restart_delay"] + 1,
+                    interval=args["poll_interval"],
+                )
+            except ScriptError as exc:
+                # The stores did change: say so, rather than let the error lose what was done.
+                result.update(failed=True, elapsed=round(time.monotonic() - started, 3),
+                              msg=f"ca_import changed {done} and scheduled the iphlpsvc restart, but reading the IP-HTTPS "
+                                  f"state afterwards failed: {exc}")
+                return result
             result["polls"] = polls
             if notes:
                 result["reconnect_notes"] = notes

@@ -30,7 +30,10 @@ class ActionModule(ActionBase):
                                     f"{CRYPTOGRAPHY_IMPORT_ERROR}")
         if args["connect_timeout"] <= 0:
             raise AnsibleActionFail(f"connect_timeout: must be a positive number of seconds, got {args['connect_timeout']}")
-        from ansible_collections.directaccess.iphttps.plugins.plugin_utils._client_report import build_report
+        from ansible_collections.directaccess.iphttps.plugins.plugin_utils._client_report import (
+            ReportError,
+            build_report,
+        )
         from ansible_collections.directaccess.iphttps.plugins.plugin_utils._inputs import InputError, certificates
         from ansible_collections.directaccess.iphttps.plugins.plugin_utils._windows_scripts import (
             ScriptError,
@@ -48,6 +51,9 @@ class ActionModule(ActionBase):
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # Refused, dropped or unauthenticated WinRM: the host is unreachable, not failed.
             return dict(result, unreachable=True, changed=False, msg=f"client_info: {exc}")
-        result.update(build_report(raw, bundle))
+        try:
+            result.update(build_report(raw, bundle))
+        except ReportError as exc:
+            raise AnsibleActionFail(f"client_info: {exc}") from None
         result["changed"] = False
         return result

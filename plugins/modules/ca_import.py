@@ -59,6 +59,7 @@ attributes:
   platform:
     description: Windows targets reached over WinRM (Windows PowerShell 5.1).
     platforms: windows
+    support: full
 notes:
   - Needs local administrator rights on the host; access denied is reported as such.
   - A refused or lost connection before the import makes the host C(unreachable), not C(failed).

@@ -40,7 +40,7 @@ attributes:
   platform:
     description: Windows targets reached over WinRM (Windows PowerShell 5.1).
     platforms: windows
-extends_documentation_fragment: []
+    support: full
 notes:
   - A refused, dropped or unauthenticated WinRM connection makes the host C(unreachable), not C(failed).
   - The script was written against Microsoft's documentation of the cmdlets and tested against the project's

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
     CertificateError,
     load_certificates,
+    normalize_fingerprint,
     thumbprint,
     to_pem,
 )
@@ -34,6 +35,16 @@ def _der_list(items: t.Any, label: str) -> list:
     return certs
 
 
+def _thumbprints(items: t.Any, label: str) -> list[str]:
+    thumbs = set()
+    for index, value in enumerate(items or []):
+        try:
+            thumbs.add(normalize_fingerprint(str(value), kind="sha1"))
+        except CertificateError as exc:
+            raise ReportError(f"the host returned an unusable thumbprint at {label}[{index}]: {exc}") from None
+    return sorted(thumbs)
+
+
 def server_name_of(url: str | None) -> str | None:
     return urlsplit(url).hostname if url else None
 
@@ -52,7 +63,7 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
     }
 
     stores_raw = raw.get("stores") or {}
-    stores = {name: sorted({str(tp).upper() for tp in stores_raw.get(name) or []}) for name in ("Root", "CA")}
+    stores = {name: _thumbprints(stores_raw.get(name), f"stores.{name}") for name in ("Root", "CA")}
     store_certs: dict[str, list] = {"Root": [], "CA": []}
     for index, entry in enumerate(raw.get("store_certificates") or []):
         name = entry.get("store")
@@ -78,11 +89,17 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         known = {thumbprint(c) for c in store_certs[name]}
         return store_certs[name] + [tp for tp in stores[name] if tp not in known]
 
-    report["diagnosis"] = diagnose(
+    diagnosis = diagnose(
         chain,
         server_name=server_name_of(server_url),
         root_store=store_entries("Root"),
         intermediate_store=store_entries("CA"),
         bundle=list(bundle),
     )
+    if not chain and report["server_chain_error"]:
+        # diagnose() can only say the server sent nothing; in fact the client never got the chain.
+        why = f"The client could not capture the IP-HTTPS server's chain: {report['server_chain_error']}"
+        diagnosis["reasons"] = [why]
+        diagnosis["problems"] = [dict(problem, message=why) for problem in diagnosis["problems"]]
+    report["diagnosis"] = diagnosis
     return report

@@ -12,7 +12,9 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
+    CertificateError,
     describe,
+    normalize_fingerprint,
 )
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._inputs import InputError, certificates
 
@@ -45,7 +47,13 @@ def plan_import(items: t.Sequence[t.Any]) -> list[dict]:
                 if wanted_store and wanted_store != store:
                     raise PlanError(f"{label}: {info['subject']} belongs in {store}, not {wanted_store}: "
                                     "a root goes only to Root and an intermediate only to CA")
-                wanted_thumb = str(item.get("thumbprint") or "").replace(":", "").upper()
+                wanted_thumb = item.get("thumbprint")
+                if wanted_thumb:
+                    # As pasted from the Windows certificate dialog: spaces, any case, a hidden U+200E.
+                    try:
+                        wanted_thumb = normalize_fingerprint(str(wanted_thumb), kind="sha1")
+                    except CertificateError as exc:
+                        raise PlanError(f"{label}: thumbprint {exc}") from None
                 if wanted_thumb and len(found) == 1 and wanted_thumb != info["thumbprint"]:
                     raise PlanError(f"{label}: thumbprint {wanted_thumb} does not match the certificate "
                                     f"({info['thumbprint']})")
@@ -57,4 +65,3 @@ def plan_import(items: t.Sequence[t.Any]) -> list[dict]:
             })
     # Roots first, so a partial run never leaves an intermediate whose root is missing.
     return sorted(plan.values(), key=lambda p: (p["store"] != "Root", p["subject"], p["thumbprint"]))
-

@@ -3,18 +3,35 @@
 """Run the collection's PowerShell scripts on a Windows host over the task's connection.
 
 Internal to directaccess.iphttps; may change without notice.
-Each script is a file in ``scripts/``; it is sent as one ``-EncodedCommand`` and reads its
-parameters as one JSON document from stdin, so no value is ever interpolated into code. It
-prints exactly one JSON document, which must name the script that produced it.
+Each script is a file in ``scripts/`` whose first line names it. The ``-EncodedCommand`` carries
+only a short loader headed by that line; the script's source and its parameters travel together
+as one JSON document on stdin (parameters at the top level, the source under ``script_source``),
+so no value is ever interpolated into code. The script prints exactly one JSON document, which
+must name the script that produced it.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
 import typing as t
 
 SCRIPT_DIR = os.path.join(os.path.dirname(__file__), "scripts")
+
+# WinRM runs a command through cmd.exe, whose command line stops at 8191 characters (Microsoft
+# KB 830473); client_info.ps1 alone encodes to about 14,000. So the command holds only this
+# loader, which runs the source it finds on stdin and hands that script the same stdin.
+SOURCE_KEY = "script_source"
+_LOADER = (
+    "$ErrorActionPreference = 'Stop'\n"
+    "$stdin = @($input) -join \"`n\"\n"
+    f"$stdin | & ([ScriptBlock]::Create((ConvertFrom-Json -InputObject $stdin).{SOURCE_KEY}))\n"
+)
+# The command line Ansible's own PowerShell shell plugin builds; winrm and psrp recognise it and
+# send it as is. Built here because PowerShell._encode_script is deprecated in ansible-core 2.21.
+_POWERSHELL = "PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand"
+IDENTITY_PREFIX = "# directaccess.iphttps script: "
 
 # Phrases Windows uses when a non-administrator touches LocalMachine stores or services.
 _ACCESS_DENIED_MARKERS = ("access is denied", "unauthorizedaccessexception", "access denied")
@@ -31,6 +48,15 @@ class ScriptError(Exception):
 def load_script(name: str) -> str:
     with open(os.path.join(SCRIPT_DIR, f"{name}.ps1"), encoding="utf-8-sig") as handle:
         return handle.read()
+
+
+def encoded_command(name: str, script: str) -> str:
+    """The loader as a PowerShell command line, headed by the script's identity comment."""
+    identity = script.splitlines()[0] if script.strip() else ""
+    if not identity.startswith(IDENTITY_PREFIX) or identity[len(IDENTITY_PREFIX):].split(" ")[0] != name:
+        raise ValueError(f"scripts/{name}.ps1 must start with the line '{IDENTITY_PREFIX}{name} v<N>'")
+    loader = f"{identity}\n{_LOADER}"
+    return f"{_POWERSHELL} {base64.b64encode(loader.encode('utf-16-le')).decode('ascii')}"
 
 
 def _access_denied(text: str) -> bool:
@@ -63,15 +89,21 @@ def parse_output(name: str, rc: int, stdout: t.Any, stderr: t.Any) -> dict:
         raise ScriptError(f"{name}: access denied on the host; the WinRM account needs local administrator "
                           f"rights to read and change LocalMachine certificate stores and restart iphlpsvc. "
                           f"PowerShell said: {detail}", kind="access_denied")
+    if rc == 0:
+        # Exit code 0 without the document: say what is missing rather than that the script "failed".
+        raise ScriptError(f"{name}: the host printed no result document (a JSON line with \"script\": "
+                          f"\"{name}\"); output: {out.strip() or err or 'none'}")
     raise ScriptError(f"{name}: the PowerShell script failed (rc={rc}): {detail}")
 
 
 def run_script(connection: t.Any, name: str, params: dict) -> dict:
     """One WinRM command. Transport errors pass through: the caller reports the host unreachable."""
+    if SOURCE_KEY in params:
+        raise ValueError(f"{name}: '{SOURCE_KEY}' is reserved for the script's source")
     script = load_script(name)
-    command = connection._shell._encode_script(script, as_list=False, strict_mode=False, preserve_rc=False)
-    payload = json.dumps(params, separators=(",", ":")).encode("utf-8")
-    rc, stdout, stderr = connection.exec_command(command, in_data=payload, sudoable=False)
+    # ASCII-only JSON on one line: the loader reads stdin as lines in the console code page.
+    payload = json.dumps(dict(params, **{SOURCE_KEY: script}), separators=(",", ":")).encode("ascii")
+    rc, stdout, stderr = connection.exec_command(encoded_command(name, script), in_data=payload, sudoable=False)
     return parse_output(name, rc, stdout, stderr)
 
 
@@ -93,8 +125,6 @@ def poll_script(connection: t.Any, name: str, params: dict, *, until: t.Callable
         polls += 1
         try:
             last = run_script(connection, name, params)
-            if until(last):
-                return last, polls, notes
         except ScriptError:
             raise
         except Exception as exc:  # pylint: disable=broad-exception-caught
@@ -104,6 +134,10 @@ def poll_script(connection: t.Any, name: str, params: dict, *, until: t.Callable
                 connection.reset()
             except Exception:  # the host may still be down; the next poll tries again
                 pass
+        else:
+            # Outside the try: a fault in ``until`` is a bug to report, not a dropped connection.
+            if until(last):
+                return last, polls, notes
         if clock() + interval > deadline:
             return last, polls, notes
         sleep(interval)

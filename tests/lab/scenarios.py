@@ -174,7 +174,7 @@ def build_fleet(scenario_file: str | os.PathLike, hosts: int | None = None) -> l
     width = max(2, len(str(size)))
     names = iter(f"da-client-{number:0{width}d}" for number in range(1, size + 1))
     return [ClientSpec(next(names), template)
-            for (template, _count), share in zip(scenario.counts, shares) for _ in range(share)]
+            for (template, _count), share in zip(scenario.counts, shares) for _index in range(share)]
 
 
 def provision_clients(fleet: Sequence[ClientSpec], pki: LabPKI, servers: Mapping,

@@ -30,8 +30,8 @@ def test_roots_first_then_intermediates_top_down(corp):
     issuing = pki.make_intermediate("Contoso Issuing CA 2", policy)
     result = vet([local(issuing), local(policy), local(corp.root)])
     assert [c["thumbprint"] for c in result] == [corp.root.thumbprint, policy.thumbprint, issuing.thumbprint]
-    assert [(c["role"], c["store"]) for c in result] == [("root", "Root"), ("intermediate", "CA"),
-                                                          ("intermediate", "CA")]
+    expected = [("root", "Root"), ("intermediate", "CA"), ("intermediate", "CA")]
+    assert [(c["role"], c["store"]) for c in result] == expected
     first = result[0]
     assert set(first) == {"subject", "issuer", "thumbprint", "sha256", "not_before", "not_after", "role",
                           "store", "source", "pem"}
