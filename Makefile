@@ -18,19 +18,19 @@ ROOT := $(CURDIR)
 HOSTS ?= 6
 
 .PHONY: help test demo venv venv-next stage offline-bootstrap sanity units units-next ps-check \
-        integration lab-tests lab-up lab-down lab-status bench clean
+        integration lab-tests lab-up lab-down lab-status bench lock clean
 
 help:
 	@echo "make test   run every test (installs pinned dependencies into .venv first)"
 	@echo "make demo   run the main job against the lab"
 
-$(VENV)/.installed: requirements/runtime.txt requirements/test.txt
+$(VENV)/.installed: requirements/runtime.txt requirements/test.txt requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip==25.3
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements/test.txt
 	touch $@
 
-$(VENV_NEXT)/.installed: requirements/runtime-next.txt requirements/test-next.txt
+$(VENV_NEXT)/.installed: requirements/runtime-next.txt requirements/test-next.txt requirements/constraints-next.txt
 	@test -n "$(PYTHON_NEXT)" || { echo "Python 3.13 not found (set PYTHON_NEXT=...)" >&2; exit 1; }
 	$(PYTHON_NEXT) -m venv $(VENV_NEXT)
 	$(VENV_NEXT)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip==25.3
@@ -78,6 +78,13 @@ demo: venv
 	@echo "make demo: not yet. The lab and the remediate role land in later issues;"
 	@echo "today the collection ships its controller-side plugins: ca_bundle, trust_check and iphttps_error."
 	@echo "Run 'make test' to exercise them."
+
+# Re-pin every transitive package after a change to the top-level requirement files.
+lock: venv venv-next
+	{ echo "# Every package in .venv, pinned (regenerate with: make lock)."; \
+	  $(VENV)/bin/python -m pip freeze --disable-pip-version-check; } > requirements/constraints.txt
+	{ echo "# Every package in .venv-next, pinned (regenerate with: make lock)."; \
+	  $(VENV_NEXT)/bin/python -m pip freeze --disable-pip-version-check; } > requirements/constraints-next.txt
 
 clean:
 	rm -rf .build tests/output
