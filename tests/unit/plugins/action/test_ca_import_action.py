@@ -1,0 +1,413 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ca_import's action plugin against a stand-in for the Windows side of the connection.
+
+The stand-in answers as the scripts' header comments promise (ca_import.ps1, iphttps_state.ps1);
+it recognises each script by the identity line in the decoded -EncodedCommand, as the lab does.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import re
+from unittest.mock import MagicMock
+
+import pytest
+import requests
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
+from ansible.playbook.play_context import PlayContext
+from ansible.plugins.shell.powershell import ShellModule
+
+from ansible_collections.directaccess.iphttps.plugins.action import ca_import
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _windows_scripts
+from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
+
+PREFIX = "PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand "
+IDENTITY = re.compile(r"^# directaccess\.iphttps script: (\w+) ")
+UNTRUSTED_ROOT = 0x800B0109
+OTHER_ROOT = "CABD2A79A1076A31F21D253635CB039D4329A5E8"
+
+
+@pytest.fixture(scope="module")
+def corp():
+    root = pki.make_root("Contoso Root CA", key_type="ecdsa")
+    issuing = pki.make_intermediate("Contoso Issuing CA", root, key_type="ecdsa")
+    return root, issuing
+
+
+def state(code: int | None) -> dict:
+    iphttps = None if code is None else {"interface_status": "IPHTTPS interface active" if code == 0 else
+                                         "failed to connect to the IPHTTPS server; waiting to reconnect",
+                                         "last_error_code": code}
+    return {"script": "iphttps_state", "version": 1, "service_status": "Running", "iphttps_state": iphttps}
+
+
+class FakeWindowsHost:
+    """One WinRM connection to a DirectAccess client with LocalMachine Root and CA stores."""
+
+    def __init__(self, root=(), ca=(), polls=(), fail_on=None, fail_kind="error"):
+        self._shell = ShellModule()
+        self.stores = {"Root": set(root), "CA": set(ca)}
+        self.polls = list(polls)      # answers to iphttps_state, in order
+        self.fail_on = fail_on        # thumbprint whose store operation fails
+        self.fail_kind = fail_kind
+        self.overrides = {}           # script name -> extra fields for its document
+        self.commands: list[tuple[str, dict]] = []
+        self.restarts = 0
+        self.resets = 0
+
+    def exec_command(self, cmd, in_data=None, sudoable=True):
+        assert cmd.startswith(PREFIX)
+        loader = base64.b64decode(cmd[len(PREFIX):]).decode("utf-16-le")
+        name = IDENTITY.match(loader).group(1)
+        params = json.loads(in_data)
+        assert params.pop(_windows_scripts.SOURCE_KEY) == _windows_scripts.load_script(name)
+        self.commands.append((name, params))
+        reply = getattr(self, name)(params)
+        if isinstance(reply, BaseException):
+            raise reply
+        if isinstance(reply, tuple):
+            return reply
+        reply.update(self.overrides.get(name, {}))
+        return 0, json.dumps(reply).encode(), b""
+
+    def reset(self):
+        self.resets += 1
+
+    def listing(self):
+        return {name: sorted(thumbs) for name, thumbs in self.stores.items()}
+
+    def ca_import(self, params):
+        doc = {"script": "ca_import", "version": 1, "changed": False, "imported": [], "removed": [],
+               "already_present": [], "absent": [], "failed": None, "stores_before": self.listing(),
+               "stores_after": None, "restart_scheduled": False, "restart_error": None}
+        for item in params["certificates"]:
+            entry = {"store": item["store"], "thumbprint": item["thumbprint"]}
+            # The script recomputes the thumbprint from the bytes it received.
+            assert hashlib.sha1(base64.b64decode(item["der_base64"])).hexdigest().upper() == item["thumbprint"]
+            if item["thumbprint"] == self.fail_on:
+                message = "Access is denied." if self.fail_kind == "access_denied" else "The store is read-only."
+                doc["failed"] = dict(entry, kind=self.fail_kind, message=message)
+                break
+            present = item["thumbprint"] in self.stores[item["store"]]
+            if params["state"] == "absent":
+                if not present:
+                    doc["absent"].append(entry)
+                    continue
+            elif present:
+                doc["already_present"].append(entry)
+                continue
+            if not params["check_mode"]:
+                change = self.stores[item["store"]].discard if params["state"] == "absent" else \
+                    self.stores[item["store"]].add
+                change(item["thumbprint"])
+            doc["removed" if params["state"] == "absent" else "imported"].append(entry)
+            doc["changed"] = True
+        doc["stores_after"] = self.listing()
+        if params["restart_iphlpsvc"] and doc["changed"] and not params["check_mode"] and not doc["failed"]:
+            self.restarts += 1
+            doc["restart_scheduled"] = True
+        return doc
+
+    def iphttps_state(self, params):
+        return self.polls.pop(0)
+
+    def scripts_run(self):
+        return [name for name, _params in self.commands]
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Polls run on a fake clock: no real sleeping, and the waits can be checked."""
+    fake = FakeClock()
+    monkeypatch.setattr(_windows_scripts, "poll_script",
+                        functools.partial(_windows_scripts.poll_script, sleep=fake.sleep, clock=fake))
+    return fake
+
+
+def run(host, check_mode=False, **args):
+    task = MagicMock()
+    task.args = args
+    task.check_mode = check_mode
+    task.diff = True
+    task.async_val = 0
+    task.action = "directaccess.iphttps.ca_import"
+    action = ca_import.ActionModule(task, host, PlayContext(), loader=MagicMock(), templar=None,
+                                    shared_loader_obj=None)
+    return action.run(task_vars={})
+
+
+def test_imports_roots_first_with_subjects_and_diff(corp):
+    root, issuing = corp
+    host = FakeWindowsHost(root=[OTHER_ROOT])
+    result = run(host, certificates=[issuing.pem, root.pem])
+
+    assert host.scripts_run() == ["ca_import"]
+    params = host.commands[0][1]
+    assert params == {
+        "state": "present", "check_mode": False, "restart_iphlpsvc": False, "restart_delay_seconds": 2,
+        "certificates": [
+            {"store": "Root", "thumbprint": root.thumbprint, "der_base64": base64.b64encode(root.der).decode()},
+            {"store": "CA", "thumbprint": issuing.thumbprint, "der_base64": base64.b64encode(issuing.der).decode()},
+        ],
+    }
+    assert result["changed"] is True
+    assert not result.get("failed")
+    assert result["imported"] == [
+        {"store": "Root", "thumbprint": root.thumbprint, "subject": root.subject},
+        {"store": "CA", "thumbprint": issuing.thumbprint, "subject": issuing.subject},
+    ]
+    assert result["removed"] == [] and result["already_present"] == []
+    assert result["diff"] == {
+        "before": {"Root": [OTHER_ROOT], "CA": []},
+        "after": {"Root": sorted([OTHER_ROOT, root.thumbprint]), "CA": [issuing.thumbprint]},
+    }
+    assert (result["iphttps"], result["polls"]) == (None, 0)
+    assert isinstance(result["elapsed"], float)
+    assert host.stores == {"Root": {OTHER_ROOT, root.thumbprint}, "CA": {issuing.thumbprint}}
+
+
+def test_second_run_changes_nothing_and_does_not_restart(corp, clock):
+    root, issuing = corp
+    host = FakeWindowsHost(polls=[state(0)])
+    first = run(host, certificates=[root.pem, issuing.pem], reconnect=True)
+    assert first["changed"] is True and first["polls"] == 1
+    assert host.scripts_run() == ["ca_import", "iphttps_state"]
+
+    host.commands.clear()
+    second = run(host, certificates=[root.pem, issuing.pem], reconnect=True)
+    assert host.scripts_run() == ["ca_import"]  # one command: no restart, no polling
+    assert second["changed"] is False
+    assert host.restarts == 1
+    assert [e["thumbprint"] for e in second["already_present"]] == [root.thumbprint, issuing.thumbprint]
+    assert second["imported"] == []
+    assert (second["iphttps"], second["polls"]) == (None, 0)
+    assert second["diff"]["before"] == second["diff"]["after"]
+
+
+def test_check_mode_reports_without_touching_or_restarting(corp, clock):
+    root, issuing = corp
+    host = FakeWindowsHost(root=[OTHER_ROOT])
+    result = run(host, check_mode=True, certificates=[root.pem, issuing.pem], reconnect=True)
+
+    assert host.scripts_run() == ["ca_import"]
+    params = host.commands[0][1]
+    assert params["check_mode"] is True
+    assert params["restart_iphlpsvc"] is False
+    assert host.stores == {"Root": {OTHER_ROOT}, "CA": set()}
+    assert host.restarts == 0
+    assert result["changed"] is True
+    assert [e["thumbprint"] for e in result["imported"]] == [root.thumbprint, issuing.thumbprint]
+    # The host's stores_after equals stores_before in check mode; the diff shows the would-be state.
+    assert result["diff"] == {
+        "before": {"Root": [OTHER_ROOT], "CA": []},
+        "after": {"Root": sorted([OTHER_ROOT, root.thumbprint]), "CA": [issuing.thumbprint]},
+    }
+    assert result["polls"] == 0 and clock.sleeps == []
+
+
+def test_check_mode_absent_shows_the_removal(corp):
+    root, issuing = corp
+    host = FakeWindowsHost(root=[OTHER_ROOT, root.thumbprint], ca=[issuing.thumbprint])
+    result = run(host, check_mode=True, certificates=[root.pem, issuing.pem], state="absent")
+    assert result["changed"] is True
+    assert [e["thumbprint"] for e in result["removed"]] == [root.thumbprint, issuing.thumbprint]
+    assert result["diff"]["after"] == {"Root": [OTHER_ROOT], "CA": []}
+    assert host.stores["Root"] == {OTHER_ROOT, root.thumbprint}
+
+
+def test_absent_removes_exactly_the_given_certificates(corp):
+    root, issuing = corp
+    host = FakeWindowsHost(root=[OTHER_ROOT, root.thumbprint])
+    result = run(host, certificates=[root.pem, issuing.pem], state="absent")
+    assert host.commands[0][1]["state"] == "absent"
+    assert result["changed"] is True
+    assert result["removed"] == [{"store": "Root", "thumbprint": root.thumbprint, "subject": root.subject}]
+    assert result["diff"]["after"] == {"Root": [OTHER_ROOT], "CA": []}
+    assert host.stores == {"Root": {OTHER_ROOT}, "CA": set()}
+
+
+def test_part_way_failure_lists_what_was_added(corp):
+    root, issuing = corp
+    host = FakeWindowsHost(fail_on=issuing.thumbprint)
+    result = run(host, certificates=[root.pem, issuing.pem], reconnect=True)
+    assert result["failed"] is True
+    assert result["changed"] is True
+    assert result["imported"] == [{"store": "Root", "thumbprint": root.thumbprint, "subject": root.subject}]
+    msg = result["msg"]
+    assert f"stopped at CA\\{issuing.thumbprint}: The store is read-only." in msg
+    assert f"Changed before the failure: Root\\{root.thumbprint}." in msg
+    assert "re-run converges" in msg
+    assert host.scripts_run() == ["ca_import"] and host.restarts == 0
+
+
+def test_failure_on_the_first_certificate_says_nothing_changed(corp):
+    root, issuing = corp
+    host = FakeWindowsHost(fail_on=root.thumbprint)
+    result = run(host, certificates=[root.pem, issuing.pem])
+    assert result["failed"] is True and result["changed"] is False
+    assert "Changed before the failure: nothing." in result["msg"]
+
+
+def test_access_denied_inside_the_script_says_administrator_rights(corp):
+    root, _issuing = corp
+    host = FakeWindowsHost(fail_on=root.thumbprint, fail_kind="access_denied")
+    result = run(host, certificates=[root.pem])
+    assert result["failed"] is True
+    assert "access denied: the WinRM account needs local administrator rights" in result["msg"]
+
+
+def test_access_denied_from_powershell_fails_the_task(corp):
+    host = FakeWindowsHost()
+    host.ca_import = lambda params: (1, b"", b'Exception calling "Open" with "1" argument(s): "Access is denied."')
+    with pytest.raises(AnsibleActionFail, match="local administrator rights") as info:
+        run(host, certificates=[corp[0].pem])
+    assert "Access is denied." in str(info.value)
+
+
+@pytest.mark.parametrize("error", [
+    AnsibleConnectionFailure("winrm connection error: [Errno 111] Connection refused"),
+    requests.exceptions.ConnectionError("Max retries exceeded with url: /wsman"),
+])
+def test_transport_failure_makes_the_host_unreachable(corp, error):
+    host = FakeWindowsHost()
+    host.ca_import = lambda params: error
+    result = run(host, certificates=[corp[0].pem])
+    assert result["unreachable"] is True
+    assert result["changed"] is False
+    assert "failed" not in result
+    assert result["msg"] == f"ca_import: {error}"
+
+
+def test_reconnect_healthy_at_the_first_poll(corp, clock):
+    root, issuing = corp
+    host = FakeWindowsHost(polls=[state(0)])
+    result = run(host, certificates=[root.pem, issuing.pem], reconnect=True, restart_delay=4)
+    assert host.commands[0][1]["restart_iphlpsvc"] is True
+    assert host.commands[0][1]["restart_delay_seconds"] == 4
+    assert host.scripts_run() == ["ca_import", "iphttps_state"]
+    assert host.commands[1][1] == {}
+    assert not result.get("failed")
+    assert result["polls"] == 1
+    assert result["iphttps"]["last_error_code"] == 0
+    assert result["iphttps"]["last_error"]["hex"] == "0x0"
+    assert result["iphttps"]["interface_status"] == "IPHTTPS interface active"
+    assert "reconnect_notes" not in result
+    # The first poll waits for the detached restart (restart_delay) plus a second.
+    assert clock.sleeps == [5]
+
+
+def test_reconnect_rides_out_a_dropped_connection(corp, clock):
+    root, _issuing = corp
+    host = FakeWindowsHost(polls=[
+        requests.exceptions.ConnectionError("('Connection aborted.', RemoteDisconnected())"),
+        state(None),                # iphlpsvc back, IP-HTTPS not up yet
+        state(0),
+    ])
+    result = run(host, certificates=[root.pem], reconnect=True, poll_interval=3)
+    assert not result.get("failed")
+    assert result["polls"] == 3
+    assert host.resets == 1
+    assert len(result["reconnect_notes"]) == 1 and "Connection aborted" in result["reconnect_notes"][0]
+    assert result["iphttps"]["last_error_code"] == 0
+    assert clock.sleeps == [3, 3, 3]
+
+
+def test_reconnect_timeout_fails_with_the_decoded_last_error(corp, clock):
+    root, _issuing = corp
+    host = FakeWindowsHost(polls=[state(UNTRUSTED_ROOT)] * 10)
+    result = run(host, certificates=[root.pem], reconnect=True, reconnect_timeout=20, restart_delay=0,
+                 poll_interval=5)
+    assert result["failed"] is True
+    assert result["changed"] is True
+    # Polls at +1, +6, +11, +16; the next would start after the 20 s deadline.
+    assert result["polls"] == 4
+    assert sum(clock.sleeps) <= 20
+    assert result["iphttps"]["last_error"]["name"] == "CERT_E_UNTRUSTEDROOT"
+    assert result["msg"] == ("IP-HTTPS did not reach 0x0 within 20s after the iphlpsvc restart; "
+                             "last seen: 0x800B0109 CERT_E_UNTRUSTEDROOT")
+    assert result["imported"][0]["thumbprint"] == root.thumbprint
+
+
+def test_reconnect_timeout_without_any_state(corp, clock):
+    host = FakeWindowsHost(polls=[AnsibleConnectionFailure("refused")] * 3 + [state(None)] * 10)
+    result = run(host, certificates=[corp[0].pem], reconnect=True, reconnect_timeout=30)
+    assert result["failed"] is True
+    assert result["iphttps"] is None
+    assert result["msg"].endswith("last seen: no IP-HTTPS state")
+    assert len(result["reconnect_notes"]) == 3 and host.resets == 3
+
+
+def test_script_error_while_polling_keeps_what_was_imported(corp, clock):
+    root, _issuing = corp
+    host = FakeWindowsHost(polls=[(1, b"", b"Get-Service : Cannot find any service with service name 'iphlpsvc'.")])
+    result = run(host, certificates=[root.pem], reconnect=True)
+    assert result["failed"] is True
+    assert result["changed"] is True
+    assert result["imported"][0]["thumbprint"] == root.thumbprint
+    assert f"ca_import changed Root\\{root.thumbprint}" in result["msg"]
+    assert "Cannot find any service" in result["msg"]
+
+
+def test_restart_that_could_not_be_scheduled_fails(corp):
+    host = FakeWindowsHost()
+    host.overrides["ca_import"] = {"restart_scheduled": False,
+                                   "restart_error": "could not schedule the iphlpsvc restart: RPC server unavailable"}
+    result = run(host, certificates=[corp[0].pem], reconnect=True)
+    assert result["failed"] is True
+    assert result["changed"] is True
+    assert result["msg"] == "could not schedule the iphlpsvc restart: RPC server unavailable"
+    assert host.scripts_run() == ["ca_import"]
+
+
+def test_unusable_certificates_fail_before_contacting_the_host(corp):
+    leaf = pki.make_leaf("da.contoso.com", corp[1], key_type="ecdsa")
+    host = FakeWindowsHost()
+    with pytest.raises(AnsibleActionFail, match=r"certificates\[1\]: .* is not a CA certificate"):
+        run(host, certificates=[corp[0].pem, leaf.pem])
+    with pytest.raises(AnsibleActionFail, match="certificates: the list is empty"):
+        run(host, certificates=[])
+    assert host.commands == []
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("reconnect_timeout", 0, "reconnect_timeout: must be a positive number of seconds, got 0"),
+    ("poll_interval", -5, "poll_interval: must be a positive number of seconds, got -5"),
+    ("restart_delay", -1, "restart_delay: must not be negative, got -1"),
+])
+def test_bad_timing_options_are_refused(corp, option, value, message):
+    host = FakeWindowsHost()
+    with pytest.raises(AnsibleActionFail, match=re.escape(message)):
+        run(host, certificates=[corp[0].pem], **{option: value})
+    assert host.commands == []
+
+
+def test_argument_spec_is_enforced(corp):
+    host = FakeWindowsHost()
+    with pytest.raises(AnsibleActionFail, match="certificates"):
+        run(host)
+    with pytest.raises(AnsibleActionFail, match="state"):
+        run(host, certificates=[corp[0].pem], state="latest")
+    assert host.commands == []
+
+
+def test_missing_cryptography_is_reported(corp, monkeypatch):
+    monkeypatch.setattr(ca_import, "HAS_CRYPTOGRAPHY", False)
+    monkeypatch.setattr(ca_import, "CRYPTOGRAPHY_IMPORT_ERROR", "No module named 'cryptography'")
+    with pytest.raises(AnsibleActionFail, match="needs the Python 'cryptography' library"):
+        run(FakeWindowsHost(), certificates=[corp[0].pem])

@@ -1,0 +1,198 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""client_info's action plugin against a stand-in for the Windows side of the connection.
+
+The stand-in answers as client_info.ps1's header comment promises and recognises the script by
+the identity line in the decoded -EncodedCommand, as the lab does.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from unittest.mock import MagicMock
+
+import pytest
+import requests
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
+from ansible.playbook.play_context import PlayContext
+from ansible.plugins.shell.powershell import ShellModule
+
+from ansible_collections.directaccess.iphttps.plugins.action import client_info
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _windows_scripts
+from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
+
+PREFIX = "PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand "
+IDENTITY = re.compile(r"^# directaccess\.iphttps script: (\w+) ")
+URL = "https://da.contoso.com:443/IPHTTPS"
+UNTRUSTED_ROOT = 2148204809
+
+
+@pytest.fixture(scope="module")
+def rollover():
+    """The server's root was renewed under the same name; the client still trusts only the old one."""
+    old_root = pki.make_root("Contoso Root CA", key_type="ecdsa")
+    new_root = pki.make_root("Contoso Root CA", key_type="ecdsa")
+    issuing = pki.make_intermediate("Contoso Issuing CA", new_root, key_type="ecdsa")
+    leaf = pki.make_leaf("da.contoso.com", issuing, key_type="ecdsa")
+    return old_root, new_root, issuing, leaf
+
+
+def b64(issued) -> str:
+    return base64.b64encode(issued.der).decode("ascii")
+
+
+def untrusted_client(rollover) -> dict:
+    old_root, _new_root, issuing, leaf = rollover
+    return {
+        "script": "client_info", "version": 1, "computer_name": "CLIENT01",
+        "iphttps_configuration": {"server_url": URL, "state": "1", "type": "0", "configuration_type": "1",
+                                  "profile": ""},
+        "iphttps_state": {"interface_status": "failed to connect to the IPHTTPS server; waiting to reconnect",
+                          "last_error_code": UNTRUSTED_ROOT},
+        "da_connection_status": {"status": "Error", "substatus": "CouldNotContactDirectAccessServer"},
+        "server_chain": [b64(leaf), b64(issuing)],
+        "server_chain_error": None,
+        "chain_status": [{"status": "PartialChain", "information": "A certificate chain could not be built."}],
+        "stores": {"Root": [old_root.thumbprint], "CA": []},
+        "store_certificates": [{"store": "Root", "thumbprint": old_root.thumbprint, "der_base64": b64(old_root)}],
+    }
+
+
+class FakeWindowsHost:
+    def __init__(self, reply):
+        self._shell = ShellModule()
+        self.reply = reply
+        self.commands: list[tuple[str, dict]] = []
+
+    def exec_command(self, cmd, in_data=None, sudoable=True):
+        assert cmd.startswith(PREFIX)
+        name = IDENTITY.match(base64.b64decode(cmd[len(PREFIX):]).decode("utf-16-le")).group(1)
+        params = json.loads(in_data)
+        assert params.pop(_windows_scripts.SOURCE_KEY) == _windows_scripts.load_script(name)
+        self.commands.append((name, params))
+        if isinstance(self.reply, BaseException):
+            raise self.reply
+        if isinstance(self.reply, tuple):
+            return self.reply
+        return 0, json.dumps(self.reply).encode(), b""
+
+
+def run(host, check_mode=False, **args):
+    task = MagicMock()
+    task.args = args
+    task.check_mode = check_mode
+    task.diff = False
+    task.async_val = 0
+    task.action = "directaccess.iphttps.client_info"
+    action = client_info.ActionModule(task, host, PlayContext(), loader=MagicMock(), templar=None,
+                                      shared_loader_obj=None)
+    return action.run(task_vars={})
+
+
+def test_untrusted_client_is_diagnosed_in_one_command(rollover):
+    host = FakeWindowsHost(untrusted_client(rollover))
+    result = run(host)
+    assert host.commands == [("client_info", {"connect_timeout_ms": 5000})]
+    assert result["changed"] is False
+    assert not result.get("failed")
+    assert result["computer_name"] == "CLIENT01"
+    assert result["iphttps"]["configured"] is True
+    assert result["iphttps"]["last_error"]["name"] == "CERT_E_UNTRUSTEDROOT"
+    assert result["server_chain"] == [rollover[3].pem, rollover[2].pem]
+    assert result["stores"] == {"Root": [rollover[0].thumbprint], "CA": []}
+    diagnosis = result["diagnosis"]
+    assert diagnosis["verdict"] == "untrusted_root"
+    assert diagnosis["fixable"] is False
+    assert diagnosis["missing"][0]["store"] == "Root"
+
+
+def test_bundle_makes_the_diagnosis_name_the_fix(rollover):
+    _old_root, new_root, _issuing, _leaf = rollover
+    host = FakeWindowsHost(untrusted_client(rollover))
+    bundle_entry = {"pem": new_root.pem, "store": "Root", "thumbprint": new_root.thumbprint}
+    result = run(host, bundle=[bundle_entry], connect_timeout=12)
+    assert host.commands == [("client_info", {"connect_timeout_ms": 12000})]
+    diagnosis = result["diagnosis"]
+    assert diagnosis["fixable"] is True
+    assert [(m["store"], m["thumbprint"]) for m in diagnosis["missing"]] == [("Root", new_root.thumbprint)]
+
+
+def test_check_mode_runs_the_same_read_only_script(rollover):
+    host = FakeWindowsHost(untrusted_client(rollover))
+    result = run(host, check_mode=True)
+    assert host.commands == [("client_info", {"connect_timeout_ms": 5000})]
+    assert result["changed"] is False
+    assert result["diagnosis"]["verdict"] == "untrusted_root"
+
+
+def test_host_that_is_not_a_directaccess_client(rollover):
+    reply = dict(untrusted_client(rollover), iphttps_configuration=None, iphttps_state=None, server_chain=[],
+                 store_certificates=[])
+    result = run(FakeWindowsHost(reply))
+    assert result["iphttps"]["configured"] is False
+    assert result["diagnosis"] is None
+    assert not result.get("failed")
+
+
+def test_chain_that_could_not_be_captured_is_explained(rollover):
+    error = "connection to da.contoso.com:443 timed out after 5000 ms"
+    reply = dict(untrusted_client(rollover), server_chain=[], server_chain_error=error)
+    result = run(FakeWindowsHost(reply))
+    assert result["server_chain_error"] == error
+    assert result["diagnosis"]["verdict"] == "no_chain"
+    assert error in result["diagnosis"]["reasons"][0]
+
+
+def test_access_denied_fails_with_administrator_hint():
+    host = FakeWindowsHost((1, b"", b"Get-NetIPHttpsConfiguration : Access denied"))
+    with pytest.raises(AnsibleActionFail, match="local administrator rights"):
+        run(host)
+
+
+def test_script_failure_fails_with_powershells_message():
+    host = FakeWindowsHost((1, b"", b"The term 'Get-NetIPHttpsState' is not recognized"))
+    with pytest.raises(AnsibleActionFail, match=r"client_info: the PowerShell script failed \(rc=1\): The term"):
+        run(host)
+
+
+@pytest.mark.parametrize("error", [
+    AnsibleConnectionFailure("winrm connection error: [Errno 111] Connection refused"),
+    requests.exceptions.ConnectionError("Max retries exceeded with url: /wsman"),
+])
+def test_transport_failure_makes_the_host_unreachable(error):
+    result = run(FakeWindowsHost(error))
+    assert result["unreachable"] is True
+    assert result["changed"] is False
+    assert "failed" not in result
+    assert result["msg"] == f"client_info: {error}"
+
+
+def test_malformed_answer_fails_clearly(rollover):
+    reply = untrusted_client(rollover)
+    reply["server_chain"][1] = "!!!"
+    with pytest.raises(AnsibleActionFail, match=r"^client_info: the host returned an unreadable certificate: "
+                                                r"server_chain\[1\]"):
+        run(FakeWindowsHost(reply))
+
+
+def test_bad_bundle_fails_before_contacting_the_host():
+    host = FakeWindowsHost({})
+    with pytest.raises(AnsibleActionFail, match=r"bundle\[0\]: a dict item needs a 'pem' key"):
+        run(host, bundle=[{"thumbprint": "ABC"}])
+    assert host.commands == []
+
+
+@pytest.mark.parametrize("value", [0, -3])
+def test_connect_timeout_must_be_positive(value):
+    host = FakeWindowsHost({})
+    with pytest.raises(AnsibleActionFail, match=f"connect_timeout: must be a positive number of seconds, got {value}"):
+        run(host, connect_timeout=value)
+    assert host.commands == []
+
+
+def test_missing_cryptography_is_reported(monkeypatch):
+    monkeypatch.setattr(client_info, "HAS_CRYPTOGRAPHY", False)
+    monkeypatch.setattr(client_info, "CRYPTOGRAPHY_IMPORT_ERROR", "No module named 'cryptography'")
+    with pytest.raises(AnsibleActionFail, match="needs the Python 'cryptography' library"):
+        run(FakeWindowsHost({}))

@@ -1,0 +1,257 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""client_info.ps1's raw answer turned into client_info's result; PKIs are generated here."""
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import thumbprint
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._client_report import (
+    ReportError,
+    build_report,
+    server_name_of,
+)
+from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
+
+URL = "https://da.contoso.com:443/IPHTTPS"
+UNTRUSTED_ROOT = 2148204809  # 0x800B0109 as Get-NetIPHttpsState's uint32
+STATUS = "failed to connect to the IPHTTPS server; waiting to reconnect"
+# Unrelated thumbprints a real Root store is full of.
+OTHER_ROOTS = ["CABD2A79A1076A31F21D253635CB039D4329A5E8", "D4DE20D05E66FC53FE1A50882C78DB2852CAE474"]
+
+
+@pytest.fixture(scope="module")
+def rollover():
+    """Contoso renewed its root with a new key under the same name; the client still has the old one."""
+    old_root = pki.make_root("Contoso Root CA", key_type="ecdsa")
+    new_root = pki.make_root("Contoso Root CA", key_type="ecdsa")
+    issuing = pki.make_intermediate("Contoso Issuing CA", new_root, key_type="ecdsa")
+    leaf = pki.make_leaf("da.contoso.com", issuing, key_type="ecdsa")
+    return old_root, new_root, issuing, leaf
+
+
+def b64(issued) -> str:
+    return base64.b64encode(issued.der).decode("ascii")
+
+
+def store_cert(store: str, issued) -> dict:
+    return {"store": store, "thumbprint": issued.thumbprint, "der_base64": b64(issued)}
+
+
+def raw_doc(*, chain=(), root=(), ca=(), store_certificates=(), code=UNTRUSTED_ROOT, status=STATUS,
+            url=URL, chain_error=None, **extra) -> dict:
+    doc = {
+        "script": "client_info",
+        "version": 1,
+        "computer_name": "CLIENT01",
+        "iphttps_configuration": {"server_url": url, "state": "1", "type": "0", "configuration_type": "1",
+                                  "profile": ""} if url else None,
+        "iphttps_state": {"interface_status": status, "last_error_code": code} if code is not None else None,
+        "da_connection_status": {"status": "Error", "substatus": "CouldNotContactDirectAccessServer"},
+        "server_chain": [b64(c) for c in chain],
+        "server_chain_error": chain_error,
+        "chain_status": [{"status": "PartialChain", "information": "A certificate chain could not be built."}],
+        "stores": {"Root": list(root), "CA": list(ca)},
+        "store_certificates": list(store_certificates),
+    }
+    doc.update(extra)
+    return doc
+
+
+def test_not_configured_host_has_no_diagnosis(rollover):
+    raw = raw_doc(url=None, code=None, chain_error=None, root=[t.lower() for t in OTHER_ROOTS])
+    report = build_report(raw)
+    assert report["iphttps"] == {"configured": False, "server_url": None, "interface_status": None,
+                                 "last_error_code": None, "last_error": None}
+    assert report["diagnosis"] is None
+    assert report["computer_name"] == "CLIENT01"
+    # The stores are still reported, in Windows' upper-case form.
+    assert report["stores"] == {"Root": sorted(OTHER_ROOTS), "CA": []}
+
+
+def test_not_configured_host_still_decodes_a_stray_state():
+    report = build_report(raw_doc(url=None, code=0, status="IPHTTPS interface active"))
+    assert report["iphttps"]["configured"] is False
+    assert report["iphttps"]["last_error"]["name"] == "ERROR_SUCCESS"
+    assert report["diagnosis"] is None
+
+
+def test_untrusted_root_after_key_rollover(rollover):
+    old_root, _new_root, issuing, leaf = rollover
+    raw = raw_doc(chain=[leaf, issuing], root=OTHER_ROOTS + [old_root.thumbprint],
+                  store_certificates=[store_cert("Root", old_root)])
+    report = build_report(raw)
+
+    assert report["iphttps"]["configured"] is True
+    assert report["iphttps"]["server_url"] == URL
+    assert report["iphttps"]["interface_status"] == STATUS
+    assert report["iphttps"]["last_error_code"] == UNTRUSTED_ROOT
+    assert report["iphttps"]["last_error"]["hex"] == "0x800B0109"
+    assert report["iphttps"]["last_error"]["name"] == "CERT_E_UNTRUSTEDROOT"
+
+    diagnosis = report["diagnosis"]
+    assert diagnosis["verdict"] == "untrusted_root"
+    assert diagnosis["trusted"] is False
+    assert diagnosis["fixable"] is False
+    [missing] = diagnosis["missing"]
+    assert missing["store"] == "Root"
+    assert missing["thumbprint"] is None  # the new root is nowhere yet, so only its name is known
+    assert missing["subject"] == old_root.subject
+    # The old root came as thumbprint plus full certificate, so the rollover can be named.
+    rollover_reasons = [r for r in diagnosis["reasons"] if "key rollover" in r]
+    assert len(rollover_reasons) == 1
+    assert old_root.thumbprint in rollover_reasons[0] and "root_store" in rollover_reasons[0]
+
+
+def test_untrusted_root_with_the_new_root_in_the_bundle_is_fixable(rollover):
+    old_root, new_root, issuing, leaf = rollover
+    raw = raw_doc(chain=[leaf, issuing], root=OTHER_ROOTS + [old_root.thumbprint],
+                  store_certificates=[store_cert("Root", old_root)])
+    diagnosis = build_report(raw, [new_root.cert])["diagnosis"]
+    assert diagnosis["verdict"] == "untrusted_root"
+    assert diagnosis["fixable"] is True
+    [missing] = diagnosis["missing"]
+    assert (missing["store"], missing["thumbprint"], missing["in_bundle"]) == ("Root", new_root.thumbprint, True)
+
+
+def test_store_entry_as_thumbprint_plus_full_certificate_makes_the_chain_trusted(rollover):
+    _old_root, new_root, issuing, leaf = rollover
+    raw = raw_doc(chain=[leaf, issuing], code=0, status="IPHTTPS interface active",
+                  root=OTHER_ROOTS + [new_root.thumbprint], store_certificates=[store_cert("Root", new_root)])
+    diagnosis = build_report(raw)["diagnosis"]
+    assert diagnosis["verdict"] == "trusted"
+    assert diagnosis["missing"] == []
+    assert [(p["role"], p["thumbprint"], p["source"]) for p in diagnosis["path"]] == [
+        ("leaf", leaf.thumbprint, "server"),
+        ("intermediate", issuing.thumbprint, "server"),
+        ("root", new_root.thumbprint, "root_store"),
+    ]
+
+
+def test_root_known_by_thumbprint_only_anchors_a_chain_that_includes_it(rollover):
+    # A trusting client's chain engine returns the root in the chain; the store need only list it.
+    _old_root, new_root, issuing, leaf = rollover
+    raw = raw_doc(chain=[leaf, issuing, new_root], code=0, root=OTHER_ROOTS + [new_root.thumbprint])
+    assert build_report(raw)["diagnosis"]["verdict"] == "trusted"
+
+
+def test_root_known_by_thumbprint_only_is_pointed_out_when_the_path_stops(rollover):
+    _old_root, new_root, issuing, leaf = rollover
+    raw = raw_doc(chain=[leaf, issuing], root=OTHER_ROOTS + [new_root.thumbprint])
+    diagnosis = build_report(raw)["diagnosis"]
+    assert diagnosis["verdict"] == "untrusted_root"
+    assert any("known by thumbprint only" in r for r in diagnosis["reasons"])
+
+
+def test_intermediate_store_certificates_are_used(rollover):
+    _old_root, new_root, issuing, leaf = rollover
+    root_entries = dict(root=[new_root.thumbprint], store_certificates=[store_cert("Root", new_root)])
+    # Known only from the bundle: the client lacks it.
+    missing = build_report(raw_doc(chain=[leaf], **root_entries), [issuing.cert])["diagnosis"]
+    assert missing["verdict"] == "missing_intermediate"
+    assert [(m["store"], m["thumbprint"], m["in_bundle"]) for m in missing["missing"]] == [
+        ("CA", issuing.thumbprint, True)]
+
+    present = raw_doc(chain=[leaf], root=[new_root.thumbprint], ca=[issuing.thumbprint],
+                      store_certificates=[store_cert("Root", new_root), store_cert("CA", issuing)])
+    assert build_report(present)["diagnosis"]["verdict"] == "trusted"
+
+
+def test_store_certificates_of_other_stores_are_ignored(rollover):
+    _old_root, new_root, issuing, leaf = rollover
+    raw = raw_doc(chain=[leaf, issuing], store_certificates=[store_cert("My", new_root)])
+    diagnosis = build_report(raw)["diagnosis"]
+    assert diagnosis["verdict"] == "untrusted_root"
+    assert diagnosis["missing"][0]["thumbprint"] is None
+
+
+def test_name_mismatch_uses_the_host_of_the_server_url(rollover):
+    _old_root, new_root, issuing, leaf = rollover
+    raw = raw_doc(chain=[leaf, issuing, new_root], root=[new_root.thumbprint],
+                  url="https://da.fabrikam.com:443/IPHTTPS")
+    assert build_report(raw)["diagnosis"]["verdict"] == "name_mismatch"
+
+
+def test_report_passes_the_host_facts_through(rollover):
+    _old_root, new_root, issuing, leaf = rollover
+    raw = raw_doc(chain=[leaf, issuing], root=[new_root.thumbprint.lower(), new_root.thumbprint],
+                  ca=[issuing.thumbprint])
+    report = build_report(raw)
+    assert report["server_chain"] == [leaf.pem, issuing.pem]
+    assert report["client_chain_status"] == raw["chain_status"]
+    assert report["da_connection_status"] == {"status": "Error", "substatus": "CouldNotContactDirectAccessServer"}
+    assert report["server_chain_error"] is None
+    assert report["stores"] == {"Root": [new_root.thumbprint], "CA": [issuing.thumbprint]}
+
+
+def test_missing_optional_fields_are_tolerated():
+    report = build_report({"script": "client_info", "iphttps_configuration": {"server_url": URL}})
+    assert report["stores"] == {"Root": [], "CA": []}
+    assert report["server_chain"] == []
+    assert report["client_chain_status"] == []
+    assert report["iphttps"]["last_error"] is None
+    assert report["diagnosis"]["verdict"] == "no_chain"
+
+
+def test_chain_capture_failure_is_the_reason(rollover):
+    error = "connection to da.contoso.com:443 timed out after 5000 ms"
+    report = build_report(raw_doc(chain=[], code=0x274C, chain_error=error))
+    assert report["server_chain_error"] == error
+    assert report["iphttps"]["last_error"]["name"] == "WSAETIMEDOUT"
+    diagnosis = report["diagnosis"]
+    assert diagnosis["verdict"] == "no_chain"
+    assert diagnosis["trusted"] is False
+    assert diagnosis["reasons"] == [f"The client could not capture the IP-HTTPS server's chain: {error}"]
+    assert [p["message"] for p in diagnosis["problems"]] == diagnosis["reasons"]
+    assert not any("sent no certificate" in r for r in diagnosis["reasons"])
+
+
+def test_empty_chain_without_an_error_says_the_server_sent_nothing():
+    diagnosis = build_report(raw_doc(chain=[]))["diagnosis"]
+    assert diagnosis["verdict"] == "no_chain"
+    assert diagnosis["reasons"] == ["The server sent no certificate."]
+
+
+def test_unreadable_chain_certificate_is_a_report_error(rollover):
+    raw = raw_doc(chain=[rollover[3]])
+    raw["server_chain"].append("bm90IGEgY2VydGlmaWNhdGU=")  # base64 of 'not a certificate'
+    with pytest.raises(ReportError, match=r"unreadable certificate: server_chain\[1\]"):
+        build_report(raw)
+
+
+def test_bad_base64_in_a_store_certificate_is_a_report_error():
+    raw = raw_doc(store_certificates=[{"store": "Root", "thumbprint": OTHER_ROOTS[0], "der_base64": "!!!"}])
+    with pytest.raises(ReportError, match=r"unreadable certificate: store_certificates\[0\]"):
+        build_report(raw)
+
+
+def test_store_certificate_without_data_is_a_report_error():
+    raw = raw_doc(store_certificates=[{"store": "CA", "thumbprint": OTHER_ROOTS[0]}])
+    with pytest.raises(ReportError, match=r"store_certificates\[0\]"):
+        build_report(raw)
+
+
+def test_unusable_store_thumbprint_is_a_report_error():
+    raw = raw_doc(root=[OTHER_ROOTS[0], "not-a-thumbprint"])
+    with pytest.raises(ReportError, match=r"unusable thumbprint at stores\.Root\[1\]: 'not-a-thumbprint'"):
+        build_report(raw)
+
+
+def test_bundle_certificates_feed_the_diagnosis(rollover):
+    old_root, new_root, issuing, leaf = rollover
+    raw = raw_doc(chain=[leaf], root=[old_root.thumbprint])
+    diagnosis = build_report(raw, [new_root.cert, issuing.cert])["diagnosis"]
+    assert diagnosis["fixable"] is True
+    assert {m["thumbprint"] for m in diagnosis["missing"]} == {thumbprint(new_root.cert), issuing.thumbprint}
+
+
+@pytest.mark.parametrize("url, name", [
+    ("https://DA.Contoso.com:443/IPHTTPS", "da.contoso.com"),
+    ("https://da.contoso.com/IPHTTPS", "da.contoso.com"),
+    ("", None),
+    (None, None),
+])
+def test_server_name_of(url, name):
+    assert server_name_of(url) == name

@@ -1,0 +1,377 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""How the controller sends the collection's PowerShell scripts and reads their answers."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import pytest
+import requests
+from ansible.errors import AnsibleConnectionFailure
+from ansible.playbook.play_context import PlayContext
+from ansible.plugins.loader import connection_loader
+from ansible.plugins.shell.powershell import ShellModule
+
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._windows_scripts import (
+    SOURCE_KEY,
+    ScriptError,
+    encoded_command,
+    load_script,
+    parse_output,
+    poll_script,
+    run_script,
+)
+
+SCRIPTS = ("client_info", "ca_import", "iphttps_state")
+# cmd.exe, which runs every WinRM command, cuts command lines at 8191 characters (KB 830473).
+CMD_EXE_LIMIT = 8191
+PREFIX = "PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand "
+UNTRUSTED_ROOT = 0x800B0109
+
+
+def decoded(command: str) -> str:
+    assert command.startswith(PREFIX), command[:120]
+    return base64.b64decode(command[len(PREFIX):], validate=True).decode("utf-16-le")
+
+
+def state_doc(code: int | None) -> dict:
+    state = None if code is None else {"interface_status": "x", "last_error_code": code}
+    return {"script": "iphttps_state", "version": 1, "service_status": "Running", "iphttps_state": state}
+
+
+def answer(doc: dict) -> tuple[int, bytes, bytes]:
+    return 0, json.dumps(doc).encode(), b""
+
+
+class FakeConnection:
+    """Answers exec_command from a list: a (rc, stdout, stderr) tuple, or an exception to raise."""
+
+    def __init__(self, *answers, reset_error: Exception | None = None):
+        self._shell = ShellModule()
+        self.answers = list(answers)
+        self.calls: list[tuple[str, bytes, bool]] = []
+        self.resets = 0
+        self.reset_error = reset_error
+
+    def exec_command(self, cmd, in_data=None, sudoable=True):
+        self.calls.append((cmd, in_data, sudoable))
+        reply = self.answers.pop(0)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    def reset(self):
+        self.resets += 1
+        if self.reset_error is not None:
+            raise self.reset_error
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+# --- parse_output --------------------------------------------------------------------------------
+
+def test_parse_output_picks_the_document_naming_the_script_among_noise():
+    stdout = (
+        "WARNING: the module NetworkTransition was loaded implicitly\r\n"
+        '{"script": "iphttps_state", "version": 1}\r\n'   # another script's document
+        "{not json at all\r\n"
+        '{"script": "client_info", "version": 1, "computer_name": "CLIENT01"}\r\n'
+        "Transcript stopped\r\n"
+    ).encode()
+    assert parse_output("client_info", 0, stdout, b"") == {"script": "client_info", "version": 1,
+                                                           "computer_name": "CLIENT01"}
+
+
+def test_parse_output_accepts_text_and_ignores_stderr_noise_on_success():
+    doc = parse_output("iphttps_state", 0, json.dumps(state_doc(0)), "Preparing modules for first use.")
+    assert doc["iphttps_state"]["last_error_code"] == 0
+
+
+def test_parse_output_nonzero_rc_raises_with_powershells_message():
+    stderr = b"Get-Service : Cannot find any service with service name 'iphlpsvc'.\r\n"
+    with pytest.raises(ScriptError) as info:
+        # Even a complete document does not count when PowerShell says it failed.
+        parse_output("iphttps_state", 1, json.dumps(state_doc(0)).encode(), stderr)
+    assert info.value.kind == "error"
+    assert "rc=1" in str(info.value)
+    assert "Cannot find any service with service name 'iphlpsvc'" in str(info.value)
+    assert str(info.value).startswith("iphttps_state:")
+
+
+def test_parse_output_nonzero_rc_without_output_says_so():
+    with pytest.raises(ScriptError, match=r"ca_import: the PowerShell script failed \(rc=5\): exit code 5 and no output"):
+        parse_output("ca_import", 5, b"", b"")
+
+
+@pytest.mark.parametrize("stderr", [
+    'Exception calling "Open" with "1" argument(s): "Access is denied."',
+    "System.UnauthorizedAccessException: Attempted to perform an unauthorized operation.",
+    "Restart-Service : ACCESS DENIED",
+])
+def test_parse_output_access_denied_says_administrator_rights_are_needed(stderr):
+    with pytest.raises(ScriptError) as info:
+        parse_output("ca_import", 1, b"", stderr.encode())
+    assert info.value.kind == "access_denied"
+    message = str(info.value)
+    assert "administrator rights" in message
+    assert stderr in message
+
+
+def test_parse_output_access_denied_on_stdout_when_stderr_is_empty():
+    with pytest.raises(ScriptError) as info:
+        parse_output("client_info", 1, b"Access is denied.\r\n", b"")
+    assert info.value.kind == "access_denied"
+
+
+def test_parse_output_without_json_is_an_error_naming_what_is_missing():
+    with pytest.raises(ScriptError) as info:
+        parse_output("client_info", 0, b"hello from a profile script\r\n", b"")
+    assert info.value.kind == "error"
+    message = str(info.value)
+    assert "no result document" in message
+    assert '"script": "client_info"' in message
+    assert "hello from a profile script" in message
+
+
+def test_parse_output_with_empty_output_and_rc_zero_is_an_error():
+    with pytest.raises(ScriptError, match="no result document.*output: none"):
+        parse_output("client_info", 0, b"", b"")
+
+
+@pytest.mark.parametrize("stdout", [
+    '{"script": "ca_import", "version": 1}',        # another script answered
+    '{"version": 1}',                               # no name at all
+    '["script", "client_info"]',                    # not an object
+    '{"script": "client_info", "version": 1',       # cut short
+])
+def test_parse_output_refuses_documents_not_naming_the_script(stdout):
+    with pytest.raises(ScriptError, match="^client_info: the host printed no result document"):
+        parse_output("client_info", 0, stdout.encode(), b"")
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_script_starts_with_its_identity_line(name):
+    assert load_script(name).splitlines()[0].startswith(f"# directaccess.iphttps script: {name} v")
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_command_fits_the_cmd_exe_limit_and_carries_the_identity_line(name):
+    command = encoded_command(name, load_script(name))
+    assert len(command) < CMD_EXE_LIMIT
+    text = decoded(command)
+    assert text.splitlines()[0] == load_script(name).splitlines()[0]
+    assert f"# directaccess.iphttps script: {name}" in text
+
+
+def test_whole_scripts_would_not_fit_on_a_command_line():
+    # Why the loader exists: sent whole, the big scripts overrun cmd.exe's limit.
+    for name in ("client_info", "ca_import"):
+        whole = PREFIX + base64.b64encode(load_script(name).encode("utf-16-le")).decode()
+        assert len(whole) > CMD_EXE_LIMIT
+
+
+def test_loader_is_windows_powershell_51_syntax():
+    ps_check = pytest.importorskip("ansible_collections.directaccess.iphttps.tests.tools.ps_check")
+    text = decoded(encoded_command("client_info", load_script("client_info")))
+    assert ps_check.check_source(text.encode("utf-8"), "<loader>") == []
+    assert f").{SOURCE_KEY}))" in text
+
+
+@pytest.mark.parametrize("script", ["", "$x = 1\n", "# directaccess.iphttps script: ca_import v1\n"])
+def test_command_refuses_a_script_without_its_identity_line(script):
+    with pytest.raises(ValueError, match=r"scripts/client_info\.ps1 must start with"):
+        encoded_command("client_info", script)
+
+
+# --- run_script ----------------------------------------------------------------------------------
+
+def test_run_script_sends_one_encoded_command_and_params_only_on_stdin():
+    conn = FakeConnection(answer({"script": "ca_import", "version": 1, "changed": False}))
+    params = {"state": "present", "check_mode": True, "certificates": [
+        {"store": "Root", "thumbprint": "SENTINELTHUMBPRINT0000000000000000000000", "der_base64": "c2VudGluZWw="}]}
+
+    doc = run_script(conn, "ca_import", params)
+
+    assert doc == {"script": "ca_import", "version": 1, "changed": False}
+    assert len(conn.calls) == 1
+    command, in_data, sudoable = conn.calls[0]
+    assert sudoable is False
+    text = decoded(command)
+    assert "# directaccess.iphttps script: ca_import" in text
+    for value in ("SENTINELTHUMBPRINT", "c2VudGluZWw=", "present"):
+        assert value not in command and value not in text
+    sent = json.loads(in_data)
+    assert sent.pop(SOURCE_KEY) == load_script("ca_import")
+    assert sent == params
+    # One ASCII line: the loader reads stdin line by line in the console code page.
+    in_data.decode("ascii")
+    assert b"\n" not in in_data
+
+
+def test_run_script_escapes_non_ascii_params():
+    conn = FakeConnection(answer({"script": "client_info"}))
+    run_script(conn, "client_info", {"note": "Zürich – Straße"})
+    in_data = conn.calls[0][1]
+    assert json.loads(in_data)["note"] == "Zürich – Straße"
+    in_data.decode("ascii")
+
+
+def test_run_script_refuses_the_reserved_key():
+    conn = FakeConnection()
+    with pytest.raises(ValueError, match=SOURCE_KEY):
+        run_script(conn, "client_info", {SOURCE_KEY: "Remove-Item C:\\ -Recurse"})
+    assert conn.calls == []
+
+
+def test_run_script_passes_transport_errors_through():
+    conn = FakeConnection(AnsibleConnectionFailure("winrm connection error: refused"))
+    with pytest.raises(AnsibleConnectionFailure, match="refused"):
+        run_script(conn, "client_info", {})
+
+
+def test_run_script_raises_script_errors():
+    conn = FakeConnection((1, b"", b"Access is denied."))
+    with pytest.raises(ScriptError) as info:
+        run_script(conn, "ca_import", {})
+    assert info.value.kind == "access_denied"
+
+
+def test_ansible_winrm_connection_sends_the_command_unchanged():
+    """Ansible's winrm plugin must pass our command through, not wrap it in a second PowerShell."""
+    pytest.importorskip("winrm")
+    try:
+        conn = connection_loader.get("winrm", PlayContext())
+    except TypeError:  # older signatures want new_stdin
+        conn = connection_loader.get("winrm", PlayContext(), io.StringIO())
+    seen = {}
+
+    def winrm_exec(command, args=(), from_exec=False, stdin_iterator=None):
+        seen["command"] = " ".join([command, *args])
+        seen["stdin"] = b"".join(chunk for chunk, _last in stdin_iterator)
+        return answer(state_doc(0))
+
+    conn._winrm_exec = winrm_exec
+    conn._connected = True
+    doc = run_script(conn, "iphttps_state", {})
+    assert doc["iphttps_state"]["last_error_code"] == 0
+    assert seen["command"] == encoded_command("iphttps_state", load_script("iphttps_state"))
+    assert json.loads(seen["stdin"]) == {SOURCE_KEY: load_script("iphttps_state")}
+
+
+# --- poll_script ---------------------------------------------------------------------------------
+
+def healthy(doc: dict) -> bool:
+    return bool(doc.get("iphttps_state")) and doc["iphttps_state"]["last_error_code"] == 0
+
+
+def poll(conn, clock, **kwargs):
+    options = dict(until=healthy, timeout=60, first_delay=3, interval=5, sleep=clock.sleep, clock=clock)
+    options.update(kwargs)
+    return poll_script(conn, "iphttps_state", {}, **options)
+
+
+def test_poll_returns_after_one_poll_when_the_first_answer_is_healthy():
+    conn, clock = FakeConnection(answer(state_doc(0))), FakeClock()
+    doc, polls, notes = poll(conn, clock)
+    assert (doc, polls, notes) == (state_doc(0), 1, [])
+    assert clock.sleeps == [3]
+    assert len(conn.calls) == 1 and conn.resets == 0
+
+
+def test_poll_keeps_going_until_healthy():
+    conn, clock = FakeConnection(answer(state_doc(None)), answer(state_doc(UNTRUSTED_ROOT)), answer(state_doc(0))), \
+        FakeClock()
+    doc, polls, notes = poll(conn, clock)
+    assert (doc, polls, notes) == (state_doc(0), 3, [])
+    assert clock.sleeps == [3, 5, 5]
+
+
+def test_poll_survives_dropped_connections_and_resets_them():
+    conn = FakeConnection(
+        requests.exceptions.ConnectionError("('Connection aborted.', RemoteDisconnected())"),
+        AnsibleConnectionFailure("winrm connection error: [Errno 111] Connection refused"),
+        answer(state_doc(0)),
+    )
+    clock = FakeClock()
+    doc, polls, notes = poll(conn, clock)
+    assert doc == state_doc(0)
+    assert polls == 3
+    assert conn.resets == 2
+    assert len(notes) == 2
+    assert notes[0].startswith("poll 1: connection dropped") and "Connection aborted" in notes[0]
+    assert notes[1].startswith("poll 2: connection dropped") and "Connection refused" in notes[1]
+
+
+def test_poll_keeps_going_when_the_reset_itself_fails():
+    conn = FakeConnection(requests.exceptions.ConnectionError("down"), answer(state_doc(0)),
+                          reset_error=AnsibleConnectionFailure("still down"))
+    doc, polls, notes = poll(conn, FakeClock())
+    assert (doc, polls, len(notes)) == (state_doc(0), 2, 1)
+    assert conn.resets == 1
+
+
+def test_poll_stops_at_the_timeout_and_returns_the_last_answer():
+    conn = FakeConnection(*[answer(state_doc(UNTRUSTED_ROOT))] * 20)
+    clock = FakeClock()
+    start = clock.now
+    doc, polls, notes = poll(conn, clock, timeout=30, first_delay=3, interval=5)
+    # Polls at +3, +8, +13, +18, +23, +28; one more would start after the deadline.
+    assert polls == 6
+    assert clock.sleeps == [3, 5, 5, 5, 5, 5]
+    assert clock.now - start <= 30
+    assert doc == state_doc(UNTRUSTED_ROOT)
+    assert notes == []
+
+
+def test_poll_keeps_the_last_answer_when_the_link_drops_later():
+    conn = FakeConnection(answer(state_doc(UNTRUSTED_ROOT)), *[requests.exceptions.ConnectionError("gone")] * 5)
+    doc, polls, notes = poll(conn, FakeClock(), timeout=12, first_delay=1, interval=5)
+    assert doc == state_doc(UNTRUSTED_ROOT)
+    assert polls == 3
+    assert len(notes) == 2
+
+
+def test_poll_returns_none_when_no_poll_got_through():
+    conn = FakeConnection(*[AnsibleConnectionFailure("refused")] * 5)
+    doc, polls, notes = poll(conn, FakeClock(), timeout=10, first_delay=0, interval=5)
+    assert doc is None
+    assert polls == 3
+    assert len(notes) == 3 and conn.resets == 3
+
+
+def test_poll_polls_once_even_when_the_first_delay_exceeds_the_timeout():
+    conn = FakeConnection(answer(state_doc(UNTRUSTED_ROOT)))
+    doc, polls, _notes = poll(conn, FakeClock(), timeout=2, first_delay=3, interval=5)
+    assert (doc, polls) == (state_doc(UNTRUSTED_ROOT), 1)
+
+
+def test_poll_lets_script_errors_through():
+    conn = FakeConnection(requests.exceptions.ConnectionError("gone"), (1, b"", b"Access is denied."),
+                          answer(state_doc(0)))
+    with pytest.raises(ScriptError) as info:
+        poll(conn, FakeClock())
+    assert info.value.kind == "access_denied"
+    assert len(conn.calls) == 2
+
+
+def test_poll_does_not_mistake_a_fault_in_until_for_a_dropped_connection():
+    conn = FakeConnection(answer({"script": "iphttps_state", "iphttps_state": ["unexpected"]}), answer(state_doc(0)))
+    with pytest.raises(TypeError):
+        poll(conn, FakeClock())
+    assert conn.resets == 0
+    assert len(conn.calls) == 1
