@@ -6,10 +6,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
-)
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._action_args import validated_args
 
 SOURCE_SPEC = dict(
     path=dict(type="path"),
@@ -49,12 +46,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        if not HAS_CRYPTOGRAPHY:
-            raise AnsibleActionFail(f"ca_bundle needs the Python 'cryptography' library on the controller: "
-                                    f"{CRYPTOGRAPHY_IMPORT_ERROR}")
-        if args["timeout"] <= 0:
-            raise AnsibleActionFail(f"timeout: must be a positive number of seconds, got {args['timeout']}")
+        args = validated_args(self, "ca_bundle", ARGUMENT_SPEC, positive=["timeout"])
         from ansible_collections.directaccess.iphttps.plugins.plugin_utils._ca_fetch import SourceError, collect
         from ansible_collections.directaccess.iphttps.plugins.plugin_utils._ca_vetting import VettingError, vet
 

@@ -9,10 +9,7 @@ import time
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
-)
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._action_args import validated_args
 
 ARGUMENT_SPEC = dict(
     certificates=dict(type="list", elements="raw", required=True),
@@ -32,15 +29,8 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         started = time.monotonic()
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        if not HAS_CRYPTOGRAPHY:
-            raise AnsibleActionFail(f"ca_import needs the Python 'cryptography' library on the controller: "
-                                    f"{CRYPTOGRAPHY_IMPORT_ERROR}")
-        for option in ("reconnect_timeout", "poll_interval"):
-            if args[option] <= 0:
-                raise AnsibleActionFail(f"{option}: must be a positive number of seconds, got {args[option]}")
-        if args["restart_delay"] < 0:
-            raise AnsibleActionFail(f"restart_delay: must not be negative, got {args['restart_delay']}")
+        args = validated_args(self, "ca_import", ARGUMENT_SPEC, positive=["reconnect_timeout", "poll_interval"],
+                              non_negative=["restart_delay"])
 
         from ansible_collections.directaccess.iphttps.plugins.module_utils._error_codes import decode_error
         from ansible_collections.directaccess.iphttps.plugins.plugin_utils._import_plan import PlanError, plan_import

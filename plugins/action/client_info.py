@@ -6,10 +6,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
-)
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._action_args import validated_args
 
 ARGUMENT_SPEC = dict(
     connect_timeout=dict(type="int", default=5),
@@ -24,12 +21,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        if not HAS_CRYPTOGRAPHY:
-            raise AnsibleActionFail(f"client_info needs the Python 'cryptography' library on the controller: "
-                                    f"{CRYPTOGRAPHY_IMPORT_ERROR}")
-        if args["connect_timeout"] <= 0:
-            raise AnsibleActionFail(f"connect_timeout: must be a positive number of seconds, got {args['connect_timeout']}")
+        args = validated_args(self, "client_info", ARGUMENT_SPEC, positive=["connect_timeout"])
         from ansible_collections.directaccess.iphttps.plugins.plugin_utils._client_report import (
             ReportError,
             build_report,

@@ -6,10 +6,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    HAS_CRYPTOGRAPHY,
-)
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._action_args import validated_args
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._inputs import (
     InputError,
     certificates,
@@ -35,10 +32,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        if not HAS_CRYPTOGRAPHY:
-            raise AnsibleActionFail(f"trust_check needs the Python 'cryptography' library on the controller: "
-                                    f"{CRYPTOGRAPHY_IMPORT_ERROR}")
+        args = validated_args(self, "trust_check", ARGUMENT_SPEC)
         # Imported late so the error above, not an ImportError, is what a user without cryptography sees.
         from ansible_collections.directaccess.iphttps.plugins.module_utils._chain import diagnose
 

@@ -21,7 +21,7 @@ from ansible.playbook.play_context import PlayContext
 from ansible.plugins.shell.powershell import ShellModule
 
 from ansible_collections.directaccess.iphttps.plugins.action import ca_import
-from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _windows_scripts
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _action_args, _windows_scripts
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
 
 PREFIX = "PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand "
@@ -407,7 +407,7 @@ def test_argument_spec_is_enforced(corp):
 
 
 def test_missing_cryptography_is_reported(corp, monkeypatch):
-    monkeypatch.setattr(ca_import, "HAS_CRYPTOGRAPHY", False)
-    monkeypatch.setattr(ca_import, "CRYPTOGRAPHY_IMPORT_ERROR", "No module named 'cryptography'")
+    monkeypatch.setattr(_action_args, "HAS_CRYPTOGRAPHY", False)
+    monkeypatch.setattr(_action_args, "CRYPTOGRAPHY_IMPORT_ERROR", "No module named 'cryptography'")
     with pytest.raises(AnsibleActionFail, match="needs the Python 'cryptography' library"):
         run(FakeWindowsHost(), certificates=[corp[0].pem])

@@ -19,7 +19,7 @@ from ansible.playbook.play_context import PlayContext
 from ansible.plugins.shell.powershell import ShellModule
 
 from ansible_collections.directaccess.iphttps.plugins.action import client_info
-from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _windows_scripts
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _action_args, _windows_scripts
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
 
 PREFIX = "PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand "
@@ -192,7 +192,7 @@ def test_connect_timeout_must_be_positive(value):
 
 
 def test_missing_cryptography_is_reported(monkeypatch):
-    monkeypatch.setattr(client_info, "HAS_CRYPTOGRAPHY", False)
-    monkeypatch.setattr(client_info, "CRYPTOGRAPHY_IMPORT_ERROR", "No module named 'cryptography'")
+    monkeypatch.setattr(_action_args, "HAS_CRYPTOGRAPHY", False)
+    monkeypatch.setattr(_action_args, "CRYPTOGRAPHY_IMPORT_ERROR", "No module named 'cryptography'")
     with pytest.raises(AnsibleActionFail, match="needs the Python 'cryptography' library"):
         run(FakeWindowsHost({}))
