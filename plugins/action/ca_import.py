@@ -41,7 +41,7 @@ class ActionModule(ActionBase):
         )
 
         try:
-            plan = plan_import(args["certificates"])
+            plan = plan_import(args["certificates"], args["state"])
         except PlanError as exc:
             raise AnsibleActionFail(str(exc)) from None
         check_mode = bool(self._task.check_mode)
@@ -52,7 +52,8 @@ class ActionModule(ActionBase):
             "restart_iphlpsvc": args["reconnect"] and not check_mode,
             "restart_delay_seconds": args["restart_delay"],
             "certificates": [{"store": p["store"], "thumbprint": p["thumbprint"],
-                              "der_base64": base64.b64encode(p["der"]).decode("ascii")} for p in plan],
+                              "der_base64": base64.b64encode(p["der"]).decode("ascii") if p["der"] else ""}
+                             for p in plan],
         }
         try:
             outcome = run_script(self._connection, "ca_import", params)

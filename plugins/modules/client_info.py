@@ -115,6 +115,12 @@ stores:
   description: Thumbprints in C(LocalMachine\\Root) (C(Root)) and C(LocalMachine\\CA) (C(CA)).
   returned: always
   type: dict
+store_certificates:
+  description:
+    - The full certificates (PEM) of the C(Root) and C(CA) store entries whose subject is the subject or issuer of a
+      certificate in the chain, so that M(directaccess.iphttps.trust_check) can anchor on them.
+  returned: always
+  type: dict
 diagnosis:
   description:
     - The M(directaccess.iphttps.trust_check) result (trusted, verdict, missing, fixable, path, reasons),

@@ -79,6 +79,8 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         "client_chain_status": list(raw.get("chain_status") or []),
         "da_connection_status": raw.get("da_connection_status"),
         "stores": stores,
+        # The store entries the chain refers to, in full, so trust_check can anchor on them later.
+        "store_certificates": {name: [to_pem(c) for c in certs] for name, certs in store_certs.items()},
         "diagnosis": None,
     }
     if not iphttps["configured"]:

@@ -23,7 +23,19 @@ class PlanError(ValueError):
     """The certificates option cannot be imported as given."""
 
 
-def plan_import(items: t.Sequence[t.Any]) -> list[dict]:
+def _removal_by_thumbprint(item: t.Mapping, label: str) -> dict:
+    """A removal named by store and thumbprint only, as a fleet report records an import."""
+    store = item.get("store")
+    if store not in ("Root", "CA"):
+        raise PlanError(f"{label}: a removal by thumbprint needs store Root or CA, got {store!r}")
+    try:
+        thumb = normalize_fingerprint(str(item["thumbprint"]), kind="sha1")
+    except CertificateError as exc:
+        raise PlanError(f"{label}: thumbprint {exc}") from None
+    return {"store": store, "thumbprint": thumb, "subject": item.get("subject"), "der": None}
+
+
+def plan_import(items: t.Sequence[t.Any], state: str = "present") -> list[dict]:
     # Imported here: the action reports a missing cryptography before this module is used.
     from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -32,6 +44,10 @@ def plan_import(items: t.Sequence[t.Any]) -> list[dict]:
     plan: dict[str, dict] = {}
     for index, item in enumerate(items):
         label = f"certificates[{index}]"
+        if state == "absent" and isinstance(item, dict) and item.get("thumbprint") and not item.get("pem"):
+            entry = _removal_by_thumbprint(item, label)
+            plan.setdefault(entry["thumbprint"], entry)
+            continue
         try:
             found = certificates([item], "certificates")
         except InputError as exc:

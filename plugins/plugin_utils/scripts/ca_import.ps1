@@ -3,6 +3,7 @@
 # and optionally schedules a detached restart of the IP Helper service.
 # Input (JSON on stdin): { "state": "present"|"absent", "check_mode": bool, "restart_iphlpsvc": bool,
 #   "restart_delay_seconds": int, "certificates": [{ "store": "Root"|"CA", "thumbprint": str, "der_base64": str }] }
+#   der_base64 may be empty for state absent: the certificate is then found by thumbprint.
 # Output: { script, version, changed, imported [{store, thumbprint}], removed [...], already_present [...],
 #   absent [...], failed null|{ store, thumbprint, kind, message }, stores_before { Root, CA }, stores_after { Root, CA },
 #   restart_scheduled bool, restart_error null|str }
@@ -36,12 +37,16 @@ foreach ($item in @($params.certificates)) {
     $entry = [ordered]@{ store = [string]$item.store; thumbprint = ([string]$item.thumbprint).ToUpperInvariant() }
     try {
         if (@('Root', 'CA') -notcontains $entry.store) { throw "store must be Root or CA, not '$($entry.store)'" }
-        $cert = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [Convert]::FromBase64String([string]$item.der_base64))
-        # The thumbprint is computed here from the bytes received, so a transfer fault cannot slip through.
-        if ($cert.Thumbprint.ToUpperInvariant() -ne $entry.thumbprint) {
-            throw "thumbprint mismatch: the controller sent $($entry.thumbprint), the host computed $($cert.Thumbprint)"
-        }
         $present = $result.stores_before[$entry.store] -contains $entry.thumbprint
+        $cert = $null
+        if ([string]$item.der_base64) {
+            $cert = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [Convert]::FromBase64String([string]$item.der_base64))
+            # The thumbprint is computed here from the bytes received, so a transfer fault cannot slip through.
+            if ($cert.Thumbprint.ToUpperInvariant() -ne $entry.thumbprint) {
+                throw "thumbprint mismatch: the controller sent $($entry.thumbprint), the host computed $($cert.Thumbprint)"
+            }
+        }
+        elseif ($params.state -ne 'absent') { throw 'der_base64 is required to import a certificate' }
         if ($params.state -eq 'absent') {
             if (-not $present) { $result.absent += $entry; continue }
         }
@@ -51,7 +56,11 @@ foreach ($item in @($params.certificates)) {
             $store = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Store -ArgumentList $entry.store, 'LocalMachine'
             $store.Open('ReadWrite')
             try {
-                if ($params.state -eq 'absent') { $store.Remove($cert) } else { $store.Add($cert) }
+                if ($params.state -eq 'absent') {
+                    # A removal may name the certificate by thumbprint only (a rollback from a report).
+                    foreach ($found in @($store.Certificates.Find('FindByThumbprint', $entry.thumbprint, $false))) { $store.Remove($found) }
+                }
+                else { $store.Add($cert) }
             }
             finally { $store.Close() }
         }

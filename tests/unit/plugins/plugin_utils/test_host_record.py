@@ -1,0 +1,181 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The per-host fleet report record: what was wrong, what was done, how it ended, what to do next."""
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from ansible_collections.directaccess.iphttps.plugins.filter.iphttps_record import FilterModule
+from ansible_collections.directaccess.iphttps.plugins.module_utils._error_codes import decode_error
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._host_record import (
+    VERDICT_REMEDIES,
+    RecordError,
+    build_record,
+)
+
+NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.timezone.utc)
+ROOT = {"thumbprint": "AA" * 20, "subject": "CN=Corp Root", "store": "Root", "in_bundle": True}
+
+
+def client(code=0x800B0109, verdict="untrusted_root", fixable=True, missing=(ROOT,), configured=True,
+           reasons=("The root is not trusted.",)):
+    if not configured:
+        return {"iphttps": {"configured": False, "last_error_code": None, "last_error": None}, "diagnosis": None}
+    return {
+        "iphttps": {"configured": True, "server_url": "https://da.corp.test/IPHTTPS", "last_error_code": code,
+                    "last_error": decode_error(code) if code is not None else None},
+        "diagnosis": {"trusted": verdict == "trusted", "verdict": verdict, "fixable": fixable,
+                      "missing": list(missing), "reasons": list(reasons)},
+    }
+
+
+def change(after=0, failed=False, msg="", imported=(ROOT,), check_mode=False, removed=()):
+    result = {"changed": True, "imported": list(imported), "removed": list(removed), "already_present": [],
+              "elapsed": 7.5, "polls": 1,
+              "iphttps": {"last_error_code": after, "last_error": decode_error(after)} if after is not None else None}
+    if failed:
+        result.update(failed=True, msg=msg)
+    if check_mode:
+        result["check_mode"] = True
+    return result
+
+
+def record(*args, **kwargs):
+    kwargs.setdefault("now", NOW)
+    kwargs.setdefault("run_id", "run-1")
+    return build_record(*args, **kwargs)
+
+
+def test_healthy_host_is_left_alone():
+    rec = record("pc1", client(code=0, verdict="trusted", fixable=False, missing=()))
+    assert rec["status"] == "healthy"
+    assert rec["action"] == "none"
+    assert rec["error_before"] == {"code": 0, "hex": "0x0", "name": "ERROR_SUCCESS"}
+    assert rec["error_after"] == rec["error_before"]
+    assert rec["recorded_at"] == "2026-11-28T12:00:00Z"
+    assert rec["run_id"] == "run-1"
+
+
+def test_not_directaccess():
+    rec = record("pc2", client(configured=False))
+    assert (rec["status"], rec["verdict"], rec["error_before"]) == ("not_directaccess", None, None)
+
+
+def test_fixed_host_shows_before_and_after():
+    rec = record("pc3", client(), change=change(after=0))
+    assert rec["status"] == "fixed"
+    assert rec["action"] == "import"
+    assert rec["error_before"]["name"] == "CERT_E_UNTRUSTEDROOT"
+    assert rec["error_after"]["hex"] == "0x0"
+    assert rec["imported"] == [{"thumbprint": ROOT["thumbprint"], "store": "Root", "subject": "CN=Corp Root"}]
+    assert rec["missing"] == [{"thumbprint": ROOT["thumbprint"], "subject": "CN=Corp Root", "store": "Root"}]
+    assert rec["elapsed"] == 7.5
+
+
+def test_import_that_does_not_reach_zero_is_a_failed_fix():
+    rec = record("pc4", client(), change=change(after=0x800B0109))
+    assert rec["status"] == "fix_failed"
+    assert rec["error_after"]["name"] == "CERT_E_UNTRUSTEDROOT"
+
+
+def test_failed_import_keeps_the_message():
+    rec = record("pc5", client(), change=change(after=None, failed=True, msg="access denied: needs administrator"))
+    assert rec["status"] == "fix_failed"
+    assert "administrator" in rec["reason"]
+    assert rec["remedy"] == VERDICT_REMEDIES["untrusted_root"]
+
+
+def test_check_mode_plan():
+    rec = record("pc6", client(), change=change(after=None, check_mode=True), mode="check")
+    assert (rec["status"], rec["action"]) == ("would_fix", "would_import")
+    assert rec["imported"][0]["store"] == "Root"
+
+
+def test_diagnose_mode_marks_fixable_hosts():
+    rec = record("pc7", client(), mode="diagnose")
+    assert (rec["status"], rec["action"]) == ("would_fix", "would_import")
+    assert rec["reason"] == "The root is not trusted."
+
+
+@pytest.mark.parametrize("verdict, code", [("name_mismatch", 0x800B010F), ("expired", 0x800B0101),
+                                           ("wrong_usage", 0x800B0110), ("bad_signature", 0x80096004)])
+def test_unfixable_verdicts_carry_their_remedy(verdict, code):
+    rec = record("pc8", client(code=code, verdict=verdict, fixable=False))
+    assert rec["status"] == "unfixable"
+    assert rec["action"] == "none"
+    assert rec["remedy"] == VERDICT_REMEDIES[verdict]
+
+
+def test_no_chain_takes_the_error_codes_remedy():
+    rec = record("pc9", client(code=0x274C, verdict="no_chain", fixable=False, missing=()))
+    assert rec["status"] == "unfixable"
+    assert rec["remedy"] == decode_error(0x274C)["remedy"]
+
+
+def test_trusted_chain_with_a_network_error_is_not_healthy():
+    rec = record("pc10", client(code=0x80092013, verdict="trusted", fixable=False, missing=()))
+    assert rec["status"] == "unfixable"
+    assert "0x80092013" in rec["reason"]
+    assert rec["remedy"] == decode_error(0x80092013)["remedy"]
+
+
+def test_untrusted_root_missing_from_the_bundle_is_unfixable():
+    rec = record("pc11", client(fixable=False, missing=[dict(ROOT, in_bundle=False)]))
+    assert rec["status"] == "unfixable"
+    assert rec["remedy"] == VERDICT_REMEDIES["untrusted_root"]
+
+
+def test_remediate_mode_fixable_without_import_is_reported_as_failed():
+    rec = record("pc12", client(), mode="remediate")
+    assert rec["status"] == "fix_failed"
+    assert rec["reason"].startswith("Fixable, but no import ran.")
+
+
+def test_trust_check_result_overrides_client_diagnosis():
+    trust = {"trusted": False, "verdict": "missing_intermediate", "fixable": True, "reasons": ["x"],
+             "missing": [{"thumbprint": "BB" * 20, "subject": "CN=Issuing", "store": "CA"}]}
+    rec = record("pc13", client(), trust=trust, mode="diagnose")
+    assert rec["verdict"] == "missing_intermediate"
+    assert rec["missing"][0]["store"] == "CA"
+
+
+def test_skipped_results_are_ignored():
+    rec = record("pc14", client(code=0, verdict="trusted", fixable=False, missing=()),
+                 trust={"skipped": True, "changed": False}, change={"skipped": True})
+    assert rec["status"] == "healthy"
+
+
+def test_preflight():
+    good = record("pc15", client(code=0, verdict="trusted", fixable=False, missing=()),
+                  trust={"trusted": True, "verdict": "trusted", "fixable": False, "missing": [], "reasons": []},
+                  mode="preflight")
+    bad = record("pc16", client(code=0, verdict="trusted", fixable=False, missing=()),
+                 trust={"trusted": False, "verdict": "untrusted_root", "fixable": False, "missing": [ROOT],
+                        "reasons": ["new root unknown"]}, mode="preflight")
+    assert good["status"] == "would_trust"
+    assert (bad["status"], bad["reason"]) == ("would_break", "new root unknown")
+    assert bad["missing"][0]["thumbprint"] == ROOT["thumbprint"]
+
+
+def test_rollback_records_the_removal():
+    removal = change(after=None, imported=(), removed=(ROOT,))
+    rec = record("pc17", {}, change=removal, mode="rollback")
+    assert (rec["status"], rec["action"]) == ("removed", "remove")
+    assert rec["removed"][0]["thumbprint"] == ROOT["thumbprint"]
+    nothing = record("pc18", None, change={"skipped": True}, mode="rollback")
+    assert nothing["status"] == "removed" and nothing["removed"] == []
+
+
+def test_bad_client_result_is_named():
+    with pytest.raises(RecordError, match="pc19: client_info's result is needed"):
+        record("pc19", {"msg": "oops"})
+
+
+def test_filter_wraps_errors():
+    from ansible.errors import AnsibleFilterError
+    flt = FilterModule().filters()["iphttps_record"]
+    assert flt(client(code=0, verdict="trusted", fixable=False, missing=()), "pc20")["status"] == "healthy"
+    with pytest.raises(AnsibleFilterError, match="iphttps_record: pc21"):
+        flt("not a dict", "pc21")
