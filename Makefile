@@ -71,6 +71,16 @@ integration: stage
 lab-tests: stage
 	PYTHONPATH=$(ROOT)/$(STAGE) $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/lab
 
+# The lab: simulated DirectAccess clients on loopback, inventory in .lab/inventory.yml.
+lab-up: venv
+	$(VENV)/bin/python -m tests.lab up --hosts $(HOSTS)
+
+lab-down: venv
+	$(VENV)/bin/python -m tests.lab down
+
+lab-status: venv
+	$(VENV)/bin/python -m tests.lab status
+
 test: sanity units units-next ps-check integration lab-tests
 	@echo "make test: all suites passed"
 

@@ -44,6 +44,7 @@ class HostTemplate:
     reachable: bool = True
     tunnel: bool = False
     wrong_credentials: bool = False
+    administrator: bool = True  # False: the WinRM account is not a local administrator
 
 
 _ROLLED_OVER = {"server_profile": "good", "root_store": ("old_root",), "ca_store": ()}
@@ -69,6 +70,8 @@ TEMPLATES: dict[str, HostTemplate] = {t.name: t for t in (
     HostTemplate("wrong_credentials", "untrusted_root; the inventory carries a wrong password",
                  wrong_credentials=True, **_ROLLED_OVER),
     HostTemplate("tunnel", "untrusted_root reached through its DirectAccess tunnel", tunnel=True, **_ROLLED_OVER),
+    HostTemplate("non_admin", "untrusted_root whose WinRM account is not a local administrator: it can read "
+                 "the stores but not change them", administrator=False, **_ROLLED_OVER),
 )}
 
 _ENTRY_KEYS = {"template", "count"}

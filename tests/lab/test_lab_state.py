@@ -48,6 +48,7 @@ EXPECTED_AT_START = {
     "stopped_host": 0x800B0109,
     "wrong_credentials": 0x800B0109,
     "tunnel": 0x800B0109,
+    "non_admin": 0x800B0109,
 }
 
 

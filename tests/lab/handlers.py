@@ -1,0 +1,548 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a simulated Windows client answers when the collection runs its PowerShell scripts.
+
+Test infrastructure only; the collection never imports anything from here, and this module does
+not import the collection (the lab must not share code with what it tests). The contracts it
+carries out are the header comments of ``plugins/plugin_utils/scripts/*.ps1``.
+
+A ``ClientHandler`` is the ``handler`` of one ``WSManEndpoint``. It recognises a script by its
+identity line ``# directaccess.iphttps script: <name> v<N>`` anywhere in the decoded
+``-EncodedCommand`` (Ansible strips blank lines and indentation, so position is not reliable),
+reads the parameters as one JSON document from stdin, and works on the client's ``ClientState``
+exactly where the script works on the machine: certificate stores, IP Helper, IP-HTTPS. When the
+command is only a loader and the script's source travels inside the stdin document, that source
+must carry the same identity line, or the command fails (on Windows the source is what runs).
+
+A client whose WinRM account is not a local administrator reads everything, but opening a
+LocalMachine store for writing fails with "Access is denied." inside ca_import.ps1's try, so its
+catch reports ``failed.kind = access_denied`` with exit code 0, as the script would.
+
+Output is what Windows PowerShell 5.1 prints for ``ConvertTo-Json -Compress``: one line, keys in
+the script's order, ``< > & '`` escaped as ``\\u003c`` and so on (its JavaScriptSerializer does
+that), CRLF at the end. Script errors that PowerShell itself would raise (stdin that is not JSON,
+a value ``[int]`` cannot convert) exit 1 with the error record on stderr in CLIXML, the form
+``powershell.exe -EncodedCommand`` uses over WinRM. Anything the lab does not know (another
+script, another version, a command that is not PowerShell) exits 1 with a plain message naming
+it, never hangs.
+
+Where Windows behaviour is assumed rather than documented, the code says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import errno
+import json
+import logging
+import re
+import socket
+import ssl
+import threading
+import typing as t
+from urllib.parse import urlsplit
+from xml.sax.saxutils import escape as xml_escape
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from .client_state import (
+    CERT_E_CHAINING,
+    CERT_E_EXPIRED,
+    CERT_E_UNTRUSTEDROOT,
+    CERT_E_WRONG_USAGE,
+    ClientState,
+    parse_connect_to,
+    verify_iphttps_server,
+)
+from .wsman import CommandRequest, CommandResult
+
+__all__ = [
+    "ClientHandler",
+    "capture_server_chain",
+    "IDENTITY_RE",
+    "SCRIPT_VERSIONS",
+    "TUNNEL_OUTAGE_SECONDS",
+    "clixml_error",
+    "identify_script",
+    "powershell_json",
+]
+
+log = logging.getLogger(__name__)
+
+# The scripts and versions the lab implements; a version bump in the collection must be
+# followed here (test_lab_runtime checks the .ps1 files against this table).
+SCRIPT_VERSIONS = {"client_info": 1, "ca_import": 1, "iphttps_state": 1}
+IDENTITY_RE = re.compile(r"^[ \t]*#[ \t]*directaccess\.iphttps script:[ \t]*([A-Za-z0-9_]+)[ \t]+v(\d+)[ \t]*$",
+                         re.MULTILINE)
+
+# How long a tunnel host's WinRM connections stay down while iphlpsvc restarts: IP-HTTPS has to
+# set up TLS and the tunnel again before the controller's packets get through.
+TUNNEL_OUTAGE_SECONDS = 4.0
+
+# X509ChainStatusFlags names and the StatusInformation text .NET gives for them.
+_CHAIN_STATUS = {
+    CERT_E_UNTRUSTEDROOT: ("UntrustedRoot", "A certificate chain processed, but terminated in a root "
+                                            "certificate which is not trusted by the trust provider."),
+    CERT_E_CHAINING: ("PartialChain", "A certificate chain could not be built to a trusted root authority."),
+    CERT_E_EXPIRED: ("NotTimeValid", "A required certificate is not within its validity period when verifying "
+                                     "against the current system clock or the timestamp in the signed file."),
+    CERT_E_WRONG_USAGE: ("NotValidForUsage", "The certificate is not valid for the requested usage."),
+}
+
+# How [string] renders the MSFT_NetIPHttpsConfiguration enums of a Group Policy DirectAccess
+# client (values per REFERENCE; the enum names are assumed, not confirmed on a live client).
+_CONFIGURATION = {"state": "Default", "type": "Client", "configuration_type": "GroupPolicy",
+                  "profile": "IPHTTPSProfile"}
+
+_ACCESS_DENIED = 'Exception calling "Open" with "1" argument(s): "Access is denied."'
+_BAD_BASE64 = ('Exception calling "FromBase64String" with "1" argument(s): "The input is not a valid Base-64 '
+               'string as it contains a non-base 64 character, more than two padding characters, or an illegal '
+               'character among the padding characters. "')
+_BAD_CERTIFICATE = 'Exception calling ".ctor" with "1" argument(s): "Cannot find the requested object."'
+_NO_RESPONSE = ("A connection attempt failed because the connected party did not properly respond after a period "
+                "of time, or established connection failed because connected host has failed to respond")
+
+
+# --- PowerShell's output formats ------------------------------------------------------------------
+
+def powershell_json(document: t.Any) -> str:
+    """``ConvertTo-Json -Compress`` as Windows PowerShell 5.1 writes it (without the line end)."""
+    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    # JavaScriptSerializer escapes these HTML-sensitive characters; they only occur inside strings.
+    for char in "<>&'":
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return text
+
+
+def _clixml_text(line: str) -> str:
+    # CLIXML writes control characters as _xHHHH_ (and a literal '_x' as _x005F_x).
+    line = line.replace("_x", "_x005F_x")
+    line = re.sub(r"[\x00-\x1f]", lambda m: f"_x{ord(m.group()):04X}_", line)
+    return xml_escape(line)
+
+
+def clixml_error(message: str, category: str, error_id: str) -> bytes:
+    """A terminating error as powershell.exe -EncodedCommand writes it to stderr over WinRM."""
+    lines = [message, f"    + CategoryInfo          : {category}", f"    + FullyQualifiedErrorId : {error_id}"]
+    body = "".join(f'<S S="Error">{_clixml_text(line + chr(13) + chr(10))}</S>' for line in lines)
+    return ('#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">'
+            f"{body}</Objs>").encode("utf-8")
+
+
+class _PowerShellError(Exception):
+    """A terminating error the real script would raise: exit 1, the record on stderr."""
+
+    def __init__(self, message: str, category: str, error_id: str):
+        super().__init__(message)
+        self.category = category
+        self.error_id = error_id
+
+
+def _ps_int(value: t.Any, name: str) -> int:
+    """``[int]$params.<name>``: null is 0, numbers and numeric strings convert, the rest throws."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return int(round(value))  # [int] rounds half to even, as round() does
+    if isinstance(value, str):
+        try:
+            return int(round(float(value.strip()))) if value.strip() else 0
+        except ValueError:
+            pass
+    shown = json.dumps(value) if not isinstance(value, str) else value
+    raise _PowerShellError(f'Cannot convert value "{shown}" to type "System.Int32". Error: "Input string was not '
+                           f'in a correct format." (parameter {name})',
+                           "InvalidArgument: (:) [], RuntimeException", "InvalidCastFromStringToInteger")
+
+
+def _ps_string(value: t.Any) -> str:
+    """``[string]$x`` for JSON scalars: null is empty, booleans are True/False."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return str(value)
+
+
+def _as_array(value: t.Any) -> list:
+    """``@($x)``: an array stays itself, anything else (null included) becomes one element."""
+    return list(value) if isinstance(value, list) else [value]
+
+
+# --- script recognition ---------------------------------------------------------------------------
+
+def identify_script(script: str | None) -> tuple[str, int] | None:
+    """(name, version) from the identity line of a decoded script, or None without one."""
+    if not script:
+        return None
+    match = IDENTITY_RE.search(script)
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def _carried_identity(params: t.Any) -> tuple[str, int] | None:
+    """The identity of a script source sent inside the stdin document, if there is one.
+
+    A short loader in the command may run source that travels on stdin; what runs on Windows is
+    then that source, so it must be the script the command line names.
+    """
+    if not isinstance(params, dict):
+        return None
+    for value in params.values():
+        if isinstance(value, str):
+            identity = identify_script(value)
+            if identity is not None:
+                return identity
+    return None
+
+
+def _parse_params(stdin: bytes) -> t.Any:
+    """``(@($input) -join "`n") | ConvertFrom-Json``; empty stdin gives null."""
+    text = stdin.decode("utf-8-sig", "replace")
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _PowerShellError(f"ConvertFrom-Json : Invalid JSON primitive: {text.strip()[:60]} ({exc.msg}).",
+                               "NotSpecified: (:) [ConvertFrom-Json], ArgumentException",
+                               "System.ArgumentException,Microsoft.PowerShell.Commands.ConvertFromJsonCommand") from None
+
+
+# --- the TLS capture client_info.ps1 does with SslStream -----------------------------------------
+
+class _CaptureError(Exception):
+    """What ``$_.Exception.Message`` says when the script's capture fails."""
+
+
+def _unverified_chain(tls: ssl.SSLSocket) -> list[bytes]:
+    """Every certificate the server sent, leaf first, as DER."""
+    public = getattr(tls, "get_unverified_chain", None)  # Python 3.13+
+    if public is not None:
+        return list(public() or [])
+    # Python 3.10-3.12 have it only on the private object (same data the 3.13 method returns).
+    chain = tls._sslobj.get_unverified_chain() or []  # pylint: disable=protected-access
+    import _ssl  # pylint: disable=import-outside-toplevel
+
+    return [cert.public_bytes(_ssl.ENCODING_DER) for cert in chain]
+
+
+def capture_server_chain(connect_to: str, server_name: str, port_in_url: int, timeout: float) -> list[bytes]:
+    """A real TLS handshake that accepts any certificate, like the script's validation callback.
+
+    Raises ``_CaptureError`` with the message .NET would give for the same failure.
+    """
+    address = parse_connect_to(connect_to)
+    where = f"{server_name}:{port_in_url}"
+    try:
+        raw = socket.create_connection(address, timeout=timeout)
+    except TimeoutError:
+        raise _CaptureError(f"connection to {where} timed out after {int(timeout * 1000)} ms") from None
+    except ConnectionRefusedError:
+        raise _CaptureError('Exception calling "EndConnect" with "1" argument(s): "No connection could be made '
+                            f'because the target machine actively refused it {address[0]}:{address[1]}"') from None
+    except OSError as exc:
+        if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            raise _CaptureError('Exception calling "EndConnect" with "1" argument(s): "A socket operation was '
+                                f'attempted to an unreachable network {address[0]}:{address[1]}"') from None
+        raise
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    prefix = 'Exception calling "AuthenticateAsClient" with "1" argument(s): '
+    try:
+        with raw, context.wrap_socket(raw, server_hostname=server_name) as tls:
+            return _unverified_chain(tls)
+    except TimeoutError:
+        raise _CaptureError(f'{prefix}"Unable to read data from the transport connection: {_NO_RESPONSE}."') from None
+    except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
+        raise _CaptureError(f'{prefix}"Unable to read data from the transport connection: An existing connection '
+                            'was forcibly closed by the remote host."') from None
+    except ssl.SSLEOFError:
+        raise _CaptureError(f'{prefix}"Authentication failed because the remote party has closed the transport '
+                            'stream."') from None
+    except ssl.SSLError:
+        raise _CaptureError(f'{prefix}"A call to SSPI failed, see inner exception."') from None
+
+
+def _sha1_thumbprint(der: bytes) -> str:
+    digest = hashes.Hash(hashes.SHA1())  # Windows' thumbprint: an identifier, not a security check
+    digest.update(der)
+    return digest.finalize().hex().upper()
+
+
+def _load_certificate(der: bytes) -> x509.Certificate:
+    """``New-Object X509Certificate2 -ArgumentList (, $bytes)``: DER, or PEM text in bytes."""
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError:
+        pass
+    try:
+        return x509.load_pem_x509_certificate(der)
+    except ValueError:
+        raise ValueError(_BAD_CERTIFICATE) from None
+
+
+def _decode_base64(text: str) -> bytes:
+    """``[Convert]::FromBase64String``: whitespace is ignored, anything else invalid throws."""
+    compact = re.sub(r"[ \t\r\n]", "", text)
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(_BAD_BASE64) from None
+
+
+# --- the handler ----------------------------------------------------------------------------------
+
+class ClientHandler:
+    """Answers one lab client's WinRM commands (``WSManEndpoint(handler=...)``).
+
+    :param client: the client's state; every call reads it afresh.
+    :param administrator: False for a WinRM account outside local Administrators: reading
+        works, opening a LocalMachine store for writing is denied.
+    :param drop_connections: the endpoint's ``drop_connections``; called when a scheduled
+        iphlpsvc restart fires on a client the controller reaches through its tunnel. May be
+        set after construction (the endpoint is built with the handler).
+    :param tunnel_outage: seconds the tunnel stays down.
+    """
+
+    def __init__(self, client: ClientState, *, administrator: bool = True,
+                 drop_connections: t.Callable[[float], None] | None = None,
+                 tunnel_outage: float = TUNNEL_OUTAGE_SECONDS):
+        self.client = client
+        self.administrator = administrator
+        self.drop_connections = drop_connections
+        self.tunnel_outage = tunnel_outage
+        self._lock = threading.Lock()
+        self._timers: set[threading.Timer] = set()
+        self._closed = False
+        self.restarts_fired = 0
+
+    def __call__(self, request: CommandRequest) -> CommandResult:
+        identity = identify_script(request.script)
+        if identity is None:
+            return self._unknown(request)
+        name, version = identity
+        if SCRIPT_VERSIONS.get(name) != version:
+            known = ", ".join(f"{n} v{v}" for n, v in SCRIPT_VERSIONS.items())
+            message = (f"lab host {request.host}: script {name} v{version} is not implemented by the lab "
+                       f"(it implements {known})\n")
+            return CommandResult(stderr=message.encode("utf-8"), rc=1)
+        try:
+            params = _parse_params(request.stdin)
+            carried = _carried_identity(params)
+            if carried is not None and carried != identity:
+                message = (f"lab host {request.host}: the command is headed by script {name} v{version} but its "
+                           f"stdin carries the source of {carried[0]} v{carried[1]}\n")
+                return CommandResult(stderr=message.encode("utf-8"), rc=1)
+            document = getattr(self, f"_{name}")(params)
+        except _PowerShellError as exc:
+            return CommandResult(stderr=clixml_error(str(exc), exc.category, exc.error_id), rc=1)
+        return CommandResult(stdout=(powershell_json(document) + "\r\n").encode("utf-8"))
+
+    @staticmethod
+    def _unknown(request: CommandRequest) -> CommandResult:
+        source = request.script if request.script is not None else request.command_line
+        first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+        first = first if len(first) <= 200 else first[:200] + "..."
+        what = "PowerShell script without a directaccess.iphttps identity line" if request.script is not None \
+            else "command that is not PowerShell -EncodedCommand"
+        message = f"lab host {request.host}: unknown {what}: {first}\n"
+        return CommandResult(stderr=message.encode("utf-8"), rc=1)
+
+    # -- client_info.ps1 --
+
+    def _client_info(self, params: t.Any) -> dict:
+        timeout_ms = 5000
+        if isinstance(params, dict) and params.get("connect_timeout_ms") is not None:
+            timeout_ms = _ps_int(params["connect_timeout_ms"], "connect_timeout_ms")
+        record = self.client.load()
+        iphttps = record["iphttps"]
+        result: dict = {
+            "script": "client_info",
+            "version": 1,
+            "computer_name": record["name"].upper()[:15],  # $env:COMPUTERNAME: NetBIOS name, upper case
+            "iphttps_configuration": None,
+            "iphttps_state": None,
+            "da_connection_status": None,
+            "server_chain": [],
+            "server_chain_error": None,
+            "chain_status": [],
+            "stores": {"Root": [], "CA": []},
+            "store_certificates": [],
+        }
+        if iphttps is not None:
+            result["iphttps_configuration"] = {"server_url": iphttps["server_url"], **_CONFIGURATION}
+        state = self.client.iphttps_state()
+        if state is not None:
+            result["iphttps_state"] = {"interface_status": state.interface_status,
+                                       "last_error_code": state.last_error_code}
+        if iphttps is not None:
+            # Get-DAConnectionStatus returns nothing on a machine without DirectAccess. The
+            # substatus for a failed IP-HTTPS connection is a plausible value, not a confirmed one.
+            if state is not None and state.last_error_code == 0:
+                result["da_connection_status"] = {"status": "ConnectedRemotely", "substatus": "None"}
+            else:
+                result["da_connection_status"] = {"status": "ActionableError",
+                                                  "substatus": "CouldNotContactDirectAccessServer"}
+            self._capture(result, iphttps, record, max(timeout_ms, 1) / 1000.0)
+
+        chain = [x509.load_der_x509_certificate(base64.b64decode(b64)) for b64 in result["server_chain"]]
+        names = {cert.subject for cert in chain} | {cert.issuer for cert in chain}
+        for store, field in (("Root", "root_store"), ("CA", "ca_store")):
+            for thumbprint, pem in record[field].items():
+                result["stores"][store].append(thumbprint)
+                cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+                if cert.subject in names:
+                    result["store_certificates"].append({
+                        "store": store, "thumbprint": thumbprint,
+                        "der_base64": base64.b64encode(cert.public_bytes(Encoding.DER)).decode("ascii")})
+        return result
+
+    @staticmethod
+    def _capture(result: dict, iphttps: dict, record: dict, timeout: float) -> None:
+        url = urlsplit(iphttps["server_url"])
+        try:
+            chain = capture_server_chain(iphttps["connect_to"], url.hostname, url.port or 443, timeout)
+        except _CaptureError as exc:
+            result["server_chain_error"] = str(exc)
+            return
+        result["server_chain"] = [base64.b64encode(der).decode("ascii") for der in chain]
+        # The callback's X509Chain is built now, against the stores as they are now (not the state
+        # IP-HTTPS recorded at its last connection), so verify afresh with the same stores.
+        verdict = verify_iphttps_server(iphttps["server_url"], iphttps["connect_to"], record["root_store"],
+                                        record["ca_store"], timeout)
+        status = _CHAIN_STATUS.get(verdict.last_error_code)
+        if status is not None:
+            result["chain_status"] = [{"status": status[0], "information": status[1]}]
+
+    # -- ca_import.ps1 --
+
+    def _store_thumbprints(self) -> dict:
+        record = self.client.load()
+        return {"Root": list(record["root_store"]), "CA": list(record["ca_store"])}
+
+    def _ca_import(self, params: t.Any) -> dict:
+        params = params if isinstance(params, dict) else {}
+        absent = _ps_string(params.get("state")).lower() == "absent"  # PowerShell's -eq ignores case
+        check_mode = bool(params.get("check_mode"))
+        result: dict = {
+            "script": "ca_import",
+            "version": 1,
+            "changed": False,
+            "imported": [],
+            "removed": [],
+            "already_present": [],
+            "absent": [],
+            "failed": None,
+            "stores_before": self._store_thumbprints(),
+            "stores_after": None,
+            "restart_scheduled": False,
+            "restart_error": None,
+        }
+        for item in _as_array(params.get("certificates")):
+            item = item if isinstance(item, dict) else {}
+            entry = {"store": _ps_string(item.get("store")), "thumbprint": _ps_string(item.get("thumbprint")).upper()}
+            try:
+                if entry["store"].lower() not in ("root", "ca"):  # -notcontains ignores case too
+                    raise ValueError(f"store must be Root or CA, not '{entry['store']}'")
+                store = "Root" if entry["store"].lower() == "root" else "CA"
+                present = entry["thumbprint"] in result["stores_before"][store]
+                cert = None
+                if _ps_string(item.get("der_base64")):
+                    cert = _load_certificate(_decode_base64(_ps_string(item.get("der_base64"))))
+                    computed = _sha1_thumbprint(cert.public_bytes(Encoding.DER))
+                    # The script recomputes the thumbprint from the bytes it received.
+                    if computed != entry["thumbprint"]:
+                        raise ValueError(f"thumbprint mismatch: the controller sent {entry['thumbprint']}, "
+                                         f"the host computed {computed}")
+                elif not absent:
+                    # A removal may name the certificate by thumbprint alone; an import needs it.
+                    raise ValueError("der_base64 is required to import a certificate")
+                if absent and not present:
+                    result["absent"].append(entry)
+                    continue
+                if not absent and present:
+                    result["already_present"].append(entry)
+                    continue
+                if not check_mode:
+                    if not self.administrator:
+                        # X509Store.Open('ReadWrite') on LocalMachine needs local administrator rights.
+                        raise PermissionError(_ACCESS_DENIED)
+                    if absent:
+                        self.client.remove_certificate(store, entry["thumbprint"])
+                    else:
+                        self.client.add_certificate(store, cert.public_bytes(Encoding.PEM))
+                result["removed" if absent else "imported"].append(entry)
+                result["changed"] = True
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                # The script's catch takes every exception, and so does this one.
+                kind = "access_denied" if isinstance(exc, PermissionError) or "Access is denied" in str(exc) \
+                    else "error"
+                result["failed"] = {"store": entry["store"], "thumbprint": entry["thumbprint"], "kind": kind,
+                                    "message": str(exc)}
+                break
+        result["stores_after"] = self._store_thumbprints()
+        if params.get("restart_iphlpsvc") and result["changed"] and not check_mode and result["failed"] is None:
+            delay = _ps_int(params.get("restart_delay_seconds"), "restart_delay_seconds")
+            # Start-Sleep rejects a negative value and the command goes straight on to the restart.
+            self._schedule_restart(max(delay, 0))
+            result["restart_scheduled"] = True
+        return result
+
+    # -- iphttps_state.ps1 --
+
+    def _iphttps_state(self, params: t.Any) -> dict:
+        del params  # the script reads and ignores its input
+        state = self.client.iphttps_state()
+        return {
+            "script": "iphttps_state",
+            "version": 1,
+            "service_status": self.client.iphlpsvc_status(),
+            "iphttps_state": None if state is None else {"interface_status": state.interface_status,
+                                                         "last_error_code": state.last_error_code},
+        }
+
+    # -- the detached restart --
+
+    def _schedule_restart(self, delay: float) -> None:
+        """Like the script's Win32_Process.Create: runs on its own, after this command has returned."""
+        with self._lock:
+            if self._closed:
+                return
+            timer = threading.Timer(delay, lambda: self._restart(timer))
+            timer.name = f"iphlpsvc-restart-{self.client.name}"
+            timer.daemon = True
+            self._timers.add(timer)
+        timer.start()
+
+    def _restart(self, timer: threading.Timer) -> None:
+        with self._lock:
+            self._timers.discard(timer)
+            if self._closed:
+                return
+        try:
+            if self.client.load()["tunnel"] and self.drop_connections is not None:
+                # The controller's WinRM session rides on the tunnel that goes down with IP Helper.
+                self.drop_connections(self.tunnel_outage)
+            self.client.restart_iphlpsvc()
+            self.restarts_fired += 1
+        except Exception:  # pylint: disable=broad-exception-caught
+            # A detached process has nobody to report to; the lab log keeps the trace.
+            log.exception("lab host %s: scheduled iphlpsvc restart failed", self.client.name)
+
+    def pending_restarts(self) -> int:
+        with self._lock:
+            return len(self._timers)
+
+    def close(self) -> None:
+        """Cancel restarts that have not fired (the lab is shutting down); later ones are refused."""
+        with self._lock:
+            self._closed = True
+            timers, self._timers = list(self._timers), set()
+        for timer in timers:
+            timer.cancel()

@@ -1,0 +1,514 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run the lab: one background process serving a fleet of simulated Windows clients.
+
+Test infrastructure only; the collection never imports anything from here.
+
+``up()`` prepares the PKI, checks the scenario, then starts ``python -m tests.lab serve`` in
+its own session and waits until every endpoint accepts TCP. That one daemon holds the IP-HTTPS
+servers and one ``WSManEndpoint`` per reachable client, each on its own loopback port, and
+stays until ``down()`` sends SIGTERM. Layout of the lab directory::
+
+    pki/              ensure_pki(): root.pem, issuing.pem, root.sha256, winrm-ca.pem, ...
+    state/            one <host>.json per client (kept across restarts) and counts.json
+    credentials.json  the WinRM password of this lab (0600; made once, kept)
+    lab.lock          held (flock) by the running daemon: one lab per directory
+    lab.pid           the daemon's pid while it runs
+    lab.json          what the daemon serves: hosts, ports, scenarios, files
+    inventory.yml     Ansible inventory for the fleet (0600: it holds the password)
+    lab.log           the daemon's output
+
+The daemon stops cleanly on SIGTERM or SIGINT, and by itself when its lab directory is removed
+or replaced or lab.pid stops naming it, so it never outlives its lab.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import datetime
+import errno
+import fcntl
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from .client_state import ClientState, ClientStateError
+from .handlers import ClientHandler
+from .iphttps_server import start_servers
+from .pki import ensure_pki
+from .scenarios import TEMPLATES, ScenarioError, build_fleet, provision_clients
+from .wsman import WSManEndpoint, read_counts
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_LAB_DIR = ".lab"
+DEFAULT_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "default.yml"
+TRANSPORTS = ("ntlm", "basic")
+LAB_FORMAT = 1
+
+ADMIN_USER = "da-admin"  # a local administrator, as the collection needs
+NON_ADMIN_USER = "da-operator"  # in Remote Management Users only (the non_admin template)
+
+_START_TIMEOUT = 60.0
+_STOP_TIMEOUT = 15.0
+_WATCH_INTERVAL = 1.0
+_WARMUP_WORKERS = 8
+
+
+class LabError(Exception):
+    """The lab cannot do what was asked; the message names the directory and the reason."""
+
+
+# --- files ------------------------------------------------------------------------------------------
+
+def _atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise LabError(f"{path}: not valid JSON: {exc}") from None
+
+
+def _credentials(lab_dir: Path) -> dict:
+    """The lab's WinRM password, made once so a restarted lab keeps its inventory valid."""
+    path = lab_dir / "credentials.json"
+    stored = _read_json(path)
+    if stored and isinstance(stored.get("password"), str) and stored["password"]:
+        return stored
+    # token_urlsafe has no ':' (NTLM_USER_FILE's separator) and nothing YAML would mangle.
+    stored = {"password": "Lab-" + secrets.token_urlsafe(18)}
+    _atomic_write(path, json.dumps(stored) + "\n", mode=0o600)
+    return stored
+
+
+# --- is a lab running? ------------------------------------------------------------------------------
+
+def _process_state(pid: int) -> str | None:
+    """Linux process state letter, or None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except OSError:
+        return "?"
+    return stat.rsplit(")", 1)[-1].split()[0]
+
+
+def _is_lab_daemon(pid: int, lab_dir: Path) -> bool:
+    """Whether ``pid`` is a live ``tests.lab serve`` of this lab dir (a recycled pid is not)."""
+    state = _process_state(pid)
+    if state is None or state in ("Z", "X"):
+        return False
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    args = [arg.decode("utf-8", "replace") for arg in argv]
+    if "tests.lab" not in args or "serve" not in args or "--lab-dir" not in args:
+        return False
+    index = args.index("--lab-dir") + 1
+    return index < len(args) and Path(args[index]) == lab_dir
+
+
+def read_pid(lab_dir: Path) -> int | None:
+    try:
+        text = (lab_dir / "lab.pid").read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def running_pid(lab_dir: str | os.PathLike) -> int | None:
+    """The pid of the daemon serving ``lab_dir``, or None."""
+    lab_dir = Path(lab_dir).resolve()
+    pid = read_pid(lab_dir)
+    return pid if pid is not None and _is_lab_daemon(pid, lab_dir) else None
+
+
+# --- up ---------------------------------------------------------------------------------------------
+
+def _check_options(hosts: int | None, transport: str) -> None:
+    if hosts is not None and (isinstance(hosts, bool) or not isinstance(hosts, int) or hosts < 1):
+        raise LabError(f"--hosts must be an integer >= 1, got {hosts!r}")
+    if transport not in TRANSPORTS:
+        raise LabError(f"--transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+
+
+def _accepts(port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _log_tail(lab_dir: Path, lines: int = 15) -> str:
+    try:
+        text = (lab_dir / "lab.log").read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return "(no lab.log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def up(lab_dir: str | os.PathLike = DEFAULT_LAB_DIR, hosts: int | None = None,
+       scenario: str | os.PathLike = DEFAULT_SCENARIO, transport: str = "ntlm",
+       timeout: float = _START_TIMEOUT) -> dict:
+    """Start the lab daemon for ``lab_dir`` and wait until it serves; returns lab.json's content."""
+    started = time.monotonic()
+    lab_dir = Path(lab_dir).resolve()
+    scenario = Path(scenario).resolve()
+    _check_options(hosts, transport)
+    pid = running_pid(lab_dir)
+    if pid is not None:
+        raise LabError(f"a lab is already running in {lab_dir} (pid {pid}); "
+                       f"stop it first with: python -m tests.lab down --lab-dir {lab_dir}")
+    try:
+        build_fleet(scenario, hosts)  # a bad scenario fails here, with the file and field named
+    except ScenarioError as exc:
+        raise LabError(str(exc)) from None
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    ensure_pki(lab_dir / "pki")  # generated here so the slow part's errors reach the caller
+
+    command = [sys.executable, "-m", "tests.lab", "serve", "--lab-dir", str(lab_dir),
+               "--scenario", str(scenario), "--transport", transport]
+    if hosts is not None:
+        command += ["--hosts", str(hosts)]
+    env = {key: value for key, value in os.environ.items() if key != "NTLM_USER_FILE"}
+    with open(lab_dir / "lab.log", "ab") as log_file:
+        daemon = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
+                                  stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    deadline = time.monotonic() + timeout
+    lab = None
+    while time.monotonic() < deadline:
+        if daemon.poll() is not None:
+            raise LabError(f"the lab daemon for {lab_dir} exited with status {daemon.returncode} while "
+                           f"starting; the end of {lab_dir / 'lab.log'}:\n{_log_tail(lab_dir)}")
+        lab = _read_json(lab_dir / "lab.json")
+        if lab and lab.get("pid") == daemon.pid and lab.get("ready"):
+            break
+        time.sleep(0.05)
+    else:
+        _terminate(daemon.pid)
+        raise LabError(f"the lab daemon for {lab_dir} did not become ready within {timeout:.0f}s; "
+                       f"the end of {lab_dir / 'lab.log'}:\n{_log_tail(lab_dir)}")
+    waiting = {name: host["port"] for name, host in lab["hosts"].items() if host["listening"]}
+    while waiting and time.monotonic() < deadline:
+        waiting = {name: port for name, port in waiting.items() if not _accepts(port)}
+        if waiting:
+            time.sleep(0.05)
+    if waiting:
+        _terminate(daemon.pid)
+        raise LabError(f"lab {lab_dir}: endpoints did not accept connections within {timeout:.0f}s: "
+                       f"{', '.join(sorted(waiting))}")
+    lab["startup_seconds"] = round(time.monotonic() - started, 2)
+    return lab
+
+
+# --- down -------------------------------------------------------------------------------------------
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = _process_state(pid)
+        if state is None or state in ("Z", "X"):
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)  # reap it if it is our child (up() in this process)
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _terminate(pid: int, timeout: float = _STOP_TIMEOUT) -> str:
+    """SIGTERM, wait, SIGKILL as a last resort; -> 'stopped', 'killed' or 'gone'."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return "gone"
+    if _wait_gone(pid, timeout):
+        return "stopped"
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _wait_gone(pid, 5.0)
+    return "killed"
+
+
+def down(lab_dir: str | os.PathLike = DEFAULT_LAB_DIR, timeout: float = _STOP_TIMEOUT) -> str:
+    """Stop the lab of ``lab_dir``; -> 'stopped', 'killed' or 'not running'."""
+    lab_dir = Path(lab_dir).resolve()
+    pid = running_pid(lab_dir)
+    outcome = "not running" if pid is None else _terminate(pid, timeout)
+    if outcome == "gone":
+        outcome = "not running"
+    pid_file = lab_dir / "lab.pid"
+    if read_pid(lab_dir) is not None and running_pid(lab_dir) is None:
+        with contextlib.suppress(FileNotFoundError):
+            pid_file.unlink()
+    return outcome
+
+
+# --- status -----------------------------------------------------------------------------------------
+
+def error_hex(code: int | None) -> str | None:
+    return None if code is None else f"0x{code:X}"
+
+
+def status(lab_dir: str | os.PathLike = DEFAULT_LAB_DIR) -> dict:
+    """What each host looks like now: from lab.json, the state files and counts.json."""
+    lab_dir = Path(lab_dir).resolve()
+    lab = _read_json(lab_dir / "lab.json")
+    if lab is None:
+        raise LabError(f"no lab in {lab_dir}: run 'python -m tests.lab up --lab-dir {lab_dir}' first")
+    pid = running_pid(lab_dir)
+    state_dir = Path(lab["state_dir"])
+    counts = read_counts(state_dir)
+    hosts = {}
+    for name, host in lab["hosts"].items():
+        try:
+            record = ClientState(state_dir, name).load()
+        except ClientStateError as exc:
+            raise LabError(f"lab {lab_dir}: cannot read the state of {name}: {exc}") from None
+        iphttps_state = record["iphttps_state"]
+        code = iphttps_state["last_error_code"] if iphttps_state else None
+        hosts[name] = {
+            "scenario": record["scenario"],
+            "port": host["port"],
+            "listening": pid is not None and host["listening"] and _accepts(host["port"], 0.2),
+            "iphlpsvc": record["iphlpsvc"]["status"],
+            "last_error_code": code,
+            "last_error_hex": error_hex(code),
+            "stores": {"Root": len(record["root_store"]), "CA": len(record["ca_store"])},
+            "commands": counts.get(name, 0),
+        }
+    return {"lab_dir": str(lab_dir), "running": pid is not None, "pid": pid, "transport": lab["transport"],
+            "inventory": lab["inventory"], "hosts": hosts}
+
+
+def format_status(report: dict) -> str:
+    state = f"running (pid {report['pid']})" if report["running"] else "not running"
+    lines = [f"lab {report['lab_dir']}: {state}, {len(report['hosts'])} hosts, WinRM {report['transport']} "
+             f"over https; inventory {report['inventory']}"]
+    header = ("HOST", "SCENARIO", "PORT", "LISTENING", "IPHLPSVC", "IPHTTPS ERROR", "ROOT", "CA", "COMMANDS")
+    rows = [header] + [
+        (name, host["scenario"], str(host["port"]), "yes" if host["listening"] else "no", host["iphlpsvc"],
+         host["last_error_hex"] or "-", str(host["stores"]["Root"]), str(host["stores"]["CA"]),
+         str(host["commands"]))
+        for name, host in report["hosts"].items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+# --- the daemon -------------------------------------------------------------------------------------
+
+def _inventory(lab_dir: Path, pki, hosts: dict, transport: str, password: str) -> str:
+    members = {}
+    groups: dict[str, dict] = {}
+    for name, host in hosts.items():
+        members[name] = {
+            "ansible_host": "127.0.0.1",
+            "ansible_port": host["port"],
+            "ansible_connection": "winrm",
+            "ansible_winrm_transport": transport,
+            "ansible_winrm_scheme": "https",
+            "ansible_winrm_server_cert_validation": "validate",
+            "ansible_winrm_ca_trust_path": str(pki.cert_path("winrm_ca")),
+            "ansible_user": host["user"],
+            # The endpoint accepts the lab password only; these hosts get a wrong one.
+            "ansible_password": password + "-wrong" if host["wrong_credentials"] else password,
+            "lab_scenario": host["scenario"],
+        }
+        groups.setdefault(f"scenario_{host['scenario']}", {"hosts": {}})["hosts"][name] = None
+    document = {"all": {
+        "vars": {"lab_pki_dir": str(pki.directory), "lab_root_sha256": pki.root_sha256},
+        "children": {"directaccess_clients": {"hosts": members}, **dict(sorted(groups.items()))},
+    }}
+    header = f"# Generated by python -m tests.lab up for {lab_dir}; rewritten at every start.\n"
+    return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+class _Daemon:
+    def __init__(self, lab_dir: Path, scenario: Path, hosts: int | None, transport: str):
+        self.lab_dir = lab_dir
+        self.scenario = scenario
+        self.hosts = hosts
+        self.transport = transport
+        self.stop_event = threading.Event()
+        self.servers = None
+        self.endpoints: list[WSManEndpoint] = []
+        self.handlers: list[ClientHandler] = []
+        self.clients: list[ClientState] = []
+        self.closed_ports: list[socket.socket] = []
+        self.lock_file = None
+        self.identity = None
+
+    def run(self) -> int:
+        self.lab_dir.mkdir(parents=True, exist_ok=True)
+        self.lock_file = open(self.lab_dir / "lab.lock", "a", encoding="ascii")  # pylint: disable=consider-using-with
+        try:
+            fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                print(f"lab: another lab daemon already serves {self.lab_dir}", file=sys.stderr)
+                return 2
+            raise
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, lambda *_args: self.stop_event.set())
+        self.identity = os.stat(self.lab_dir).st_ino
+        _atomic_write(self.lab_dir / "lab.pid", f"{os.getpid()}\n")
+        try:
+            self.start()
+            threading.Thread(target=self.warm_up, name="lab-warmup", daemon=True).start()
+            threading.Thread(target=self.watch, name="lab-watch", daemon=True).start()
+            while not self.stop_event.wait(0.5):
+                pass
+            log.info("lab: stopping")
+        finally:
+            self.stop()
+        return 0
+
+    def start(self) -> None:
+        begun = time.monotonic()
+        pki = ensure_pki(self.lab_dir / "pki")
+        state_dir = self.lab_dir / "state"
+        fleet = build_fleet(self.scenario, self.hosts)
+        self.servers = start_servers(pki)
+        clients = provision_clients(fleet, pki, self.servers, state_dir)
+        self.clients = clients
+        password = _credentials(self.lab_dir)["password"]
+        hosts: dict[str, dict] = {}
+        notes: list[str] = []
+        for spec, client in zip(fleet, clients):
+            record = client.load()
+            if record["scenario"] != spec.scenario:
+                notes.append(f"{spec.name} keeps its state from an earlier run (scenario {record['scenario']}, "
+                             f"not {spec.scenario}); delete {state_dir} to start afresh")
+                log.warning("lab: %s", notes[-1])
+            template = TEMPLATES.get(record["scenario"], spec.template)
+            user = ADMIN_USER if template.administrator else NON_ADMIN_USER
+            if record["reachable"]:
+                handler = ClientHandler(client, administrator=template.administrator)
+                endpoint = WSManEndpoint(
+                    spec.name, bind=("127.0.0.1", 0), scheme="https", certfile=pki.cert_path("winrm"),
+                    keyfile=pki.key_path("winrm"), users={user: password}, auth=(self.transport,),
+                    handler=handler, state_dir=state_dir).start()
+                handler.drop_connections = endpoint.drop_connections
+                self.handlers.append(handler)
+                self.endpoints.append(endpoint)
+                port = endpoint.port
+            else:
+                # A stopped host: bound, not listening, so connections are refused and no other
+                # process can take the port while the lab runs.
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.bind(("127.0.0.1", 0))
+                self.closed_ports.append(sock)
+                port = sock.getsockname()[1]
+            hosts[spec.name] = {
+                "scenario": record["scenario"], "port": port, "listening": record["reachable"], "user": user,
+                "administrator": template.administrator, "tunnel": record["tunnel"],
+                "wrong_credentials": record["wrong_credentials"],
+            }
+        scenarios: dict[str, list[str]] = {}
+        for name, host in hosts.items():
+            scenarios.setdefault(host["scenario"], []).append(name)
+        inventory = self.lab_dir / "inventory.yml"
+        _atomic_write(inventory, _inventory(self.lab_dir, pki, hosts, self.transport, password), mode=0o600)
+        lab = {
+            "format": LAB_FORMAT,
+            "pid": os.getpid(),
+            "ready": True,
+            "started_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "serve_seconds": round(time.monotonic() - begun, 2),
+            "lab_dir": str(self.lab_dir),
+            "scenario_file": str(self.scenario),
+            "transport": self.transport,
+            "scheme": "https",
+            "pki_dir": str(pki.directory),
+            "winrm_ca": str(pki.cert_path("winrm_ca")),
+            "root_sha256": pki.root_sha256,
+            "state_dir": str(state_dir),
+            "counts_file": str(state_dir / "counts.json"),
+            "inventory": str(inventory),
+            "iphttps_servers": {name: {"server_url": server.server_url, "connect_to": server.connect_to}
+                                for name, server in self.servers.items()},
+            "hosts": hosts,
+            "scenarios": scenarios,
+            "notes": notes,
+        }
+        _atomic_write(self.lab_dir / "lab.json", json.dumps(lab, indent=2) + "\n")
+        log.info("lab: serving %d hosts (%d endpoints) in %.2fs", len(hosts), len(self.endpoints),
+                 time.monotonic() - begun)
+
+    def warm_up(self) -> None:
+        """Each client connects to IP-HTTPS once at start, as IP Helper does at boot."""
+        def connect(client: ClientState) -> None:
+            if not self.stop_event.is_set():
+                client.iphttps_state()
+
+        with concurrent.futures.ThreadPoolExecutor(_WARMUP_WORKERS, thread_name_prefix="lab-warmup") as pool:
+            for future in [pool.submit(connect, client) for client in self.clients]:
+                try:
+                    future.result()
+                except Exception:  # pylint: disable=broad-exception-caught
+                    log.exception("lab: first IP-HTTPS connection failed")
+
+    def watch(self) -> None:
+        """Stop when the lab directory goes away or lab.pid stops naming this process."""
+        while not self.stop_event.wait(_WATCH_INTERVAL):
+            try:
+                same_dir = os.stat(self.lab_dir).st_ino == self.identity
+            except OSError:
+                same_dir = False
+            if not same_dir or read_pid(self.lab_dir) != os.getpid():
+                log.warning("lab: %s or its lab.pid is gone; stopping", self.lab_dir)
+                self.stop_event.set()
+
+    def stop(self) -> None:
+        for handler in self.handlers:
+            handler.close()
+        with concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="lab-stop") as pool:
+            list(pool.map(WSManEndpoint.stop, self.endpoints))
+        self.endpoints.clear()
+        if self.servers is not None:
+            self.servers.stop()
+        for sock in self.closed_ports:
+            sock.close()
+        if read_pid(self.lab_dir) == os.getpid():
+            with contextlib.suppress(OSError):
+                (self.lab_dir / "lab.pid").unlink()
+        log.info("lab: stopped")
+
+
+def serve(lab_dir: str | os.PathLike, scenario: str | os.PathLike = DEFAULT_SCENARIO, hosts: int | None = None,
+          transport: str = "ntlm") -> int:
+    """The daemon's main: serve until SIGTERM. Exit status 2 when another daemon holds the lab."""
+    _check_options(hosts, transport)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    daemon = _Daemon(Path(lab_dir).resolve(), Path(scenario).resolve(), hosts, transport)
+    return daemon.run()
