@@ -18,7 +18,7 @@ ROOT := $(CURDIR)
 HOSTS ?= 6
 
 .PHONY: help test demo venv venv-next stage offline-bootstrap sanity units units-next ps-check \
-        integration lab-tests lab-up lab-down lab-status bench lock clean
+        integration lab-tests e2e lab-up lab-down lab-status bench lock clean
 
 help:
 	@echo "make test   run every test (installs pinned dependencies into .venv first)"
@@ -81,7 +81,11 @@ lab-down: venv
 lab-status: venv
 	$(VENV)/bin/python -m tests.lab status
 
-test: sanity units units-next ps-check integration lab-tests
+# End to end: real ansible-playbook runs over WinRM against a lab fleet (tests/e2e/fleet.yml).
+e2e: venv
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/e2e
+
+test: sanity units units-next ps-check integration lab-tests e2e
 	@echo "make test: all suites passed"
 
 demo: venv

@@ -1,0 +1,113 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""End-to-end fixtures: a lab fleet on loopback, and real ansible-playbook runs against it.
+
+The lab stands in for Windows clients (see tests/lab); nothing here runs on Windows.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
+FLEET = Path(__file__).resolve().parent / "fleet.yml"
+BIN = Path(sys.executable).parent
+
+
+@dataclasses.dataclass
+class PlaybookRun:
+    rc: int
+    stdout: str
+    results: dict[str, dict]  # host -> what the playbook recorded
+    unreachable: dict[str, str]  # host -> message
+
+
+@dataclasses.dataclass
+class Lab:
+    directory: Path
+    collections: Path
+    workdir: Path
+
+    @property
+    def inventory(self) -> Path:
+        return self.directory / "inventory.yml"
+
+    @property
+    def pki(self) -> Path:
+        return self.directory / "pki"
+
+    def hosts(self) -> dict:
+        return json.loads((self.directory / "lab.json").read_text())["hosts"]
+
+    def state(self, host: str) -> dict:
+        return json.loads((self.directory / "state" / f"{host}.json").read_text())
+
+    def counts(self) -> dict[str, int]:
+        path = self.directory / "state" / "counts.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def hosts_in(self, scenario: str) -> list[str]:
+        return sorted(name for name, host in self.hosts().items() if host["scenario"] == scenario)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tests.lab", *args, "--lab-dir", str(self.directory)],
+                              cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+
+    def playbook(self, name: str, *extra: str, extra_vars: dict | None = None, check: bool = False,
+                 diff: bool = False, limit: str | None = None) -> PlaybookRun:
+        out_dir = self.workdir / f"run-{len(list(self.workdir.iterdir()))}"
+        tree_dir = out_dir / "tree"
+        tree_dir.mkdir(parents=True)
+        env = dict(os.environ,
+                   ANSIBLE_COLLECTIONS_PATH=str(self.collections),
+                   ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
+                   ANSIBLE_CALLBACK_TREE_DIR=str(tree_dir),
+                   ANSIBLE_HOST_KEY_CHECKING="False",
+                   ANSIBLE_RETRY_FILES_ENABLED="False",
+                   ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_FORKS="8")
+        command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), str(PLAYBOOKS / name),
+                   "-e", json.dumps(dict(extra_vars or {}, out_dir=str(out_dir)))]
+        if check:
+            command.append("--check")
+        if diff:
+            command.append("--diff")
+        if limit:
+            command += ["--limit", limit]
+        done = subprocess.run(command + list(extra), cwd=self.workdir, env=env, capture_output=True, text=True,
+                              timeout=600, check=False)
+        results = {p.stem: json.loads(p.read_text()) for p in out_dir.glob("*.json")}
+        unreachable = {}
+        for path in tree_dir.iterdir():
+            try:
+                last = json.loads(path.read_text())
+            except ValueError:
+                continue
+            if last.get("unreachable"):
+                unreachable[path.name] = last.get("msg", "")
+        return PlaybookRun(done.returncode, done.stdout + done.stderr, results, unreachable)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e")
+    collections = base / "collections" / "ansible_collections" / "directaccess"
+    collections.mkdir(parents=True)
+    (collections / "iphttps").symlink_to(REPO, target_is_directory=True)
+    work = base / "work"
+    work.mkdir()
+    fleet = Lab(base / "lab", base / "collections", work)
+    started = fleet.cli("up", "--scenario", str(FLEET))
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        yield fleet
+    finally:
+        stopped = fleet.cli("down")
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
