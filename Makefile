@@ -16,6 +16,7 @@ COLLECTION := $(STAGE)/ansible_collections/directaccess/iphttps
 ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
 ROOT := $(CURDIR)
 HOSTS ?= 6
+DEMO_HOSTS ?= 22
 
 .PHONY: help test demo venv venv-next stage offline-bootstrap sanity units units-next ps-check \
         integration lab-tests e2e lab-up lab-down lab-status bench lock clean
@@ -89,16 +90,7 @@ test: sanity units units-next ps-check integration lab-tests e2e
 	@echo "make test: all suites passed"
 
 demo: venv
-	@echo "make demo: not yet. The lab and the remediate role land in later issues;"
-	@echo "today the collection ships its controller-side plugins: ca_bundle, trust_check and iphttps_error."
-	@echo "Run 'make test' to exercise them."
-
-# Re-pin every transitive package after a change to the top-level requirement files.
-lock: venv venv-next
-	{ echo "# Every package in .venv, pinned (regenerate with: make lock)."; \
-	  $(VENV)/bin/python -m pip freeze --disable-pip-version-check; } > requirements/constraints.txt
-	{ echo "# Every package in .venv-next, pinned (regenerate with: make lock)."; \
-	  $(VENV_NEXT)/bin/python -m pip freeze --disable-pip-version-check; } > requirements/constraints-next.txt
+	$(VENV)/bin/python tests/tools/demo.py --hosts $(DEMO_HOSTS)
 
 clean:
 	rm -rf .build tests/output
