@@ -19,7 +19,7 @@ HOSTS ?= 6
 DEMO_HOSTS ?= 22
 
 .PHONY: help test demo venv venv-next stage offline-bootstrap sanity units units-next ps-check \
-        integration lab-tests e2e lab-up lab-down lab-status bench lock clean
+        integration lint lab-tests e2e lab-up lab-down lab-status bench lock clean
 
 help:
 	@echo "make test   run every test (installs pinned dependencies into .venv first)"
@@ -81,6 +81,10 @@ lab-down: venv
 
 lab-status: venv
 	$(VENV)/bin/python -m tests.lab status
+
+# ansible-lint, production profile; it resolves the collection's own plugins through the stage.
+lint: stage
+	ANSIBLE_COLLECTIONS_PATH=$(ROOT)/$(STAGE) $(VENV)/bin/ansible-lint --nocolor
 
 # End to end: real ansible-playbook runs over WinRM against a lab fleet (tests/e2e/fleet.yml).
 e2e: venv
