@@ -73,7 +73,9 @@ class Lab:
                    ANSIBLE_RETRY_FILES_ENABLED="False",
                    ANSIBLE_NOCOLOR="1",
                    ANSIBLE_FORKS="8")
-        command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), str(PLAYBOOKS / name),
+        # The collection's own playbooks run by their fully qualified name, as users run them.
+        target = name if name.startswith("directaccess.iphttps.") else str(PLAYBOOKS / name)
+        command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), target,
                    "-e", json.dumps(dict(extra_vars or {}, out_dir=str(out_dir)))]
         if check:
             command.append("--check")
@@ -96,7 +98,8 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(request, tmp_path_factory):
+    """A lab per test module; a module may name its own fleet file in LAB_FLEET."""
     base = tmp_path_factory.mktemp("e2e")
     collections = base / "collections" / "ansible_collections" / "directaccess"
     collections.mkdir(parents=True)
@@ -104,7 +107,7 @@ def lab(tmp_path_factory):
     work = base / "work"
     work.mkdir()
     fleet = Lab(base / "lab", base / "collections", work)
-    started = fleet.cli("up", "--scenario", str(FLEET))
+    started = fleet.cli("up", "--scenario", str(getattr(request.module, "LAB_FLEET", FLEET)))
     assert started.returncode == 0, started.stdout + started.stderr
     try:
         yield fleet

@@ -1,0 +1,187 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The four playbooks and the remediate role, run by their fully qualified names against a lab fleet.
+
+Tests run in file order on one lab: preflight and diagnose first, then the dry run, the fix in two
+slices that merge into one report, the second run, a rollback and a run in serial batches.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+LAB_FLEET = Path(__file__).resolve().parent / "fleet_playbooks.yml"
+
+
+def report(path: Path) -> dict:
+    return json.loads((path / "report.json").read_text())
+
+
+def by_host(rep: dict) -> dict:
+    return {r["host"]: r for r in rep["records"]}
+
+
+@pytest.fixture(scope="module")
+def cas(lab):
+    pki = lab.pki
+    return {"iphttps_ca_sources": [{"path": str(pki / "root.pem")}, {"path": str(pki / "issuing.pem")}],
+            "iphttps_ca_pins": [(pki / "root.sha256").read_text().strip()]}
+
+
+@pytest.fixture(scope="module")
+def initial_stores(lab):
+    return {h: (set(lab.state(h)["root_store"]), set(lab.state(h)["ca_store"])) for h in lab.hosts()}
+
+
+def stores_now(lab):
+    return {h: (set(lab.state(h)["root_store"]), set(lab.state(h)["ca_store"])) for h in lab.hosts()}
+
+
+def commands_during(lab, action):
+    before = lab.counts()
+    result = action()
+    after = lab.counts()
+    return result, {h: after.get(h, 0) - before.get(h, 0) for h in after}
+
+
+def test_preflight_names_the_clients_a_new_chain_would_break(lab, cas, initial_stores, tmp_path):
+    candidate = tmp_path / "candidate.pem"
+    candidate.write_text((lab.pki / "iphttps.pem").read_text() + (lab.pki / "issuing.pem").read_text())
+    out = tmp_path / "preflight"
+    run = lab.playbook("directaccess.iphttps.preflight", extra_vars=dict(
+        cas, iphttps_candidate_chain_file=str(candidate), iphttps_report_dir=str(out)))
+    records = by_host(report(out))
+    for host in lab.hosts_in("healthy") + lab.hosts_in("missing_intermediate") + lab.hosts_in("name_mismatch"):
+        assert records[host]["status"] == "would_trust", records[host]
+    for host in lab.hosts_in("untrusted_root"):
+        assert records[host]["status"] == "would_break"
+        assert [m["store"] for m in records[host]["missing"]] == ["Root"]
+    assert records[lab.hosts_in("not_directaccess")[0]]["status"] == "not_directaccess"
+    assert records[lab.hosts_in("stopped_host")[0]]["status"] == "unreachable"
+    assert stores_now(lab) == initial_stores
+    assert run.rc != 0  # the stopped host is unreachable, and ansible-playbook says so
+
+
+def test_preflight_requires_a_chain_file(lab, tmp_path):
+    run = lab.playbook("directaccess.iphttps.preflight", extra_vars={"iphttps_report_dir": str(tmp_path)})
+    assert run.rc != 0
+    assert "iphttps_candidate_chain_file" in run.stdout
+
+
+def test_diagnose_reports_and_costs_one_command_per_host(lab, cas, initial_stores, tmp_path):
+    out = tmp_path / "diagnose"
+    _run, commands = commands_during(lab, lambda: lab.playbook(
+        "directaccess.iphttps.diagnose", extra_vars=dict(cas, iphttps_report_dir=str(out))))
+    rep = report(out)
+    records = by_host(rep)
+    assert rep["hosts"] == len(lab.hosts())
+    for host in lab.hosts_in("healthy"):
+        assert records[host]["status"] == "healthy"
+    for host in lab.hosts_in("untrusted_root") + lab.hosts_in("missing_intermediate"):
+        assert (records[host]["status"], records[host]["action"]) == ("would_fix", "would_import")
+    name_mismatch = records[lab.hosts_in("name_mismatch")[0]]
+    assert name_mismatch["status"] == "unfixable" and "FQDN" in name_mismatch["remedy"]
+    reachable = [h for h in lab.hosts() if h not in lab.hosts_in("stopped_host")]
+    assert {h: commands[h] for h in reachable} == {h: 1 for h in reachable}
+    assert stores_now(lab) == initial_stores
+    assert (out / "report.csv").exists() and (out / "report.html").exists()
+
+
+def test_remediate_check_mode_is_a_plan_that_touches_nothing(lab, cas, initial_stores, tmp_path):
+    out = tmp_path / "plan"
+    lab.playbook("directaccess.iphttps.remediate", extra_vars=dict(cas, iphttps_report_dir=str(out)), check=True)
+    records = by_host(report(out))
+    root = lab.state(lab.hosts_in("healthy")[0])["root_store"]
+    for host in lab.hosts_in("untrusted_root"):
+        assert records[host]["status"] == "would_fix"
+        assert [(e["store"], e["thumbprint"] in root) for e in records[host]["imported"]] == [("Root", True)]
+    assert [e["store"] for e in records[lab.hosts_in("missing_intermediate")[0]]["imported"]] == ["CA"]
+    assert stores_now(lab) == initial_stores
+
+
+@pytest.fixture(scope="module")
+def remediated(lab, cas, tmp_path_factory):
+    """The fix, run as two slices of one job (as AWX job slicing does) into one report folder."""
+    out = tmp_path_factory.mktemp("remediate")
+    hosts = sorted(lab.hosts())
+    half = len(hosts) // 2
+    commands = {}
+    for index, part in enumerate((hosts[:half], hosts[half:])):
+        _run, spent = commands_during(lab, lambda part=part, index=index: lab.playbook(
+            "directaccess.iphttps.remediate", limit=",".join(part),
+            extra_vars=dict(cas, iphttps_report_dir=str(out), iphttps_run_id=f"fix-slice{index}",
+                            iphttps_reconnect_timeout=30)))
+        commands.update({h: spent[h] for h in part if h in spent})
+    return out, commands
+
+
+def test_remediate_fixes_what_an_import_can_fix(lab, remediated):
+    out, commands = remediated
+    records = by_host(report(out))
+    for host in lab.hosts_in("untrusted_root") + lab.hosts_in("missing_intermediate"):
+        record = records[host]
+        assert record["status"] == "fixed", record
+        assert record["error_before"]["hex"].upper().endswith(("0B0109", "0B010A"))
+        assert record["error_after"]["code"] == 0
+        assert lab.state(host)["iphttps_state"]["last_error_code"] == 0
+        # client_info, the import with its scheduled restart, and the confirmation polls.
+        assert commands[host] == 2 + 1
+    for host in lab.hosts_in("healthy"):
+        assert records[host]["status"] == "healthy" and commands[host] == 1
+    mismatch = lab.hosts_in("name_mismatch")[0]
+    assert records[mismatch]["status"] == "unfixable" and records[mismatch]["imported"] == []
+    assert commands[mismatch] == 1
+
+
+def test_slices_merge_into_one_report(lab, remediated):
+    out, _commands = remediated
+    rep = report(out)
+    assert sorted(run["run_id"] for run in rep["runs"]) == ["fix-slice0", "fix-slice1"]
+    assert rep["hosts"] == len(lab.hosts())
+    assert sum(rep["by_status"].values()) == len(lab.hosts())
+    assert rep["by_status"]["fixed"] == len(lab.hosts_in("untrusted_root") + lab.hosts_in("missing_intermediate"))
+
+
+def test_second_remediation_changes_nothing(lab, cas, remediated, tmp_path):
+    fixed_stores = stores_now(lab)
+    out = tmp_path / "again"
+    _run, commands = commands_during(lab, lambda: lab.playbook(
+        "directaccess.iphttps.remediate", extra_vars=dict(cas, iphttps_report_dir=str(out))))
+    records = by_host(report(out))
+    for host in lab.hosts_in("untrusted_root") + lab.hosts_in("missing_intermediate"):
+        assert records[host]["status"] == "healthy"
+        assert commands[host] == 1
+    assert stores_now(lab) == fixed_stores
+
+
+def test_rollback_removes_exactly_what_the_run_imported(lab, remediated, initial_stores, tmp_path):
+    out, _commands = remediated
+    runs = [str(out / "runs" / "fix-slice0"), str(out / "runs" / "fix-slice1")]
+    for run_dir in runs:
+        lab.playbook("directaccess.iphttps.rollback",
+                     extra_vars={"iphttps_rollback_run": run_dir, "iphttps_report_dir": str(tmp_path / "rollback")})
+    assert stores_now(lab) == initial_stores
+    records = by_host(report(tmp_path / "rollback"))
+    for host in lab.hosts_in("untrusted_root") + lab.hosts_in("missing_intermediate"):
+        assert records[host]["status"] == "removed"
+        assert len(records[host]["removed"]) == 1
+
+
+def test_rollback_needs_one_named_run(lab, tmp_path):
+    run = lab.playbook("directaccess.iphttps.rollback", extra_vars={"iphttps_report_dir": str(tmp_path)})
+    assert run.rc != 0
+    assert "iphttps_rollback_run" in run.stdout
+
+
+def test_serial_batches_fix_the_fleet_and_merge(lab, cas, tmp_path):
+    out = tmp_path / "serial"
+    lab.playbook("directaccess.iphttps.remediate",
+                 extra_vars=dict(cas, iphttps_report_dir=str(out), iphttps_serial=3, iphttps_run_id="serial",
+                                 iphttps_reconnect_timeout=30))
+    rep = report(out)
+    assert rep["hosts"] == len(lab.hosts())
+    for host in lab.hosts_in("untrusted_root") + lab.hosts_in("missing_intermediate"):
+        assert by_host(rep)[host]["status"] == "fixed"
+        assert lab.state(host)["iphttps_state"]["last_error_code"] == 0
