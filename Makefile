@@ -19,7 +19,7 @@ HOSTS ?= 6
 DEMO_HOSTS ?= 22
 
 .PHONY: help test demo venv venv-next stage offline-bootstrap sanity units units-next ps-check \
-        integration lint lab-tests e2e lab-up lab-down lab-status bench lock clean
+        integration lint lab-tests e2e browser chromium lab-up lab-down lab-status bench lock clean
 
 help:
 	@echo "make test   run every test (installs pinned dependencies into .venv first)"
@@ -86,11 +86,20 @@ lab-status: venv
 lint: stage
 	ANSIBLE_COLLECTIONS_PATH=$(ROOT)/$(STAGE) $(VENV)/bin/ansible-lint --nocolor
 
+# Headless Chromium from Debian, for the report's browser check (root on these machines and CI).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+# The HTML report rendered in headless Chromium; CI=true makes a missing browser a failure, not a skip.
+browser: venv chromium
+	CI=true PYTHONPATH=$(ROOT)/$(STAGE) $(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/browser
+
 # End to end: real ansible-playbook runs over WinRM against a lab fleet (tests/e2e/fleet.yml).
 e2e: venv
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/e2e
 
-test: sanity units units-next ps-check integration lab-tests e2e
+test: sanity units units-next ps-check integration lint lab-tests e2e browser
 	@echo "make test: all suites passed"
 
 demo: venv

@@ -46,6 +46,8 @@ def build_record(host: str, client: t.Mapping | None, *, trust: t.Mapping | None
                  change: t.Mapping | None = None, mode: str = "remediate", run_id: str = "",
                  now: datetime.datetime | None = None) -> dict:
     """One record. ``trust`` overrides client_info's own diagnosis; ``change`` is ca_import's result."""
+    if isinstance(client, t.Mapping) and client.get("unreachable"):
+        return _unreachable(host, client, mode, run_id, now)
     # A rollback reads no state first: its record is about the removal alone.
     if mode != "rollback" and (not isinstance(client, t.Mapping) or "iphttps" not in client):
         raise RecordError(f"{host}: client_info's result is needed (a dict with 'iphttps'), "
@@ -119,6 +121,14 @@ def build_record(host: str, client: t.Mapping | None, *, trust: t.Mapping | None
     return record
 
 
+def _unreachable(host: str, client: t.Mapping, mode: str, run_id: str, now: datetime.datetime | None) -> dict:
+    record = build_record(host, {"iphttps": {"configured": False}}, mode=mode, run_id=run_id, now=now)
+    message = str(client.get("msg") or "WinRM connection failed")
+    record.update(status="unreachable", reason=f"WinRM: {message}",
+                  remedy="Check that the host is on, WinRM listens and the credentials are right, then run again.")
+    return record
+
+
 def _with_change(record: dict, change: t.Mapping, mode: str) -> dict:
     removing = bool(change.get("removed")) or mode == "rollback"
     check = mode == "check" or bool(change.get("check_mode"))
@@ -134,8 +144,10 @@ def _with_change(record: dict, change: t.Mapping, mode: str) -> dict:
         return record
     record["action"] = "would_import" if check else "import"
     if change.get("failed"):
-        record.update(status="fix_failed", reason=str(change.get("msg") or "ca_import failed."),
-                      remedy=VERDICT_REMEDIES.get(record["verdict"] or "", ""))
+        message = str(change.get("msg") or "ca_import failed.")
+        remedy = "Run with an account that has local administrator rights on the client." \
+            if "administrator" in message else "Fix what the reason names, then run remediate again."
+        record.update(status="fix_failed", reason=message, remedy=remedy)
     elif check:
         record.update(status="would_fix", reason=f"Would import {len(record['imported'])} certificate(s).")
     elif record["error_after"] and record["error_after"]["code"] == 0:

@@ -59,9 +59,10 @@ def test_preflight_names_the_clients_a_new_chain_would_break(lab, cas, initial_s
         assert records[host]["status"] == "would_break"
         assert [m["store"] for m in records[host]["missing"]] == ["Root"]
     assert records[lab.hosts_in("not_directaccess")[0]]["status"] == "not_directaccess"
-    assert records[lab.hosts_in("stopped_host")[0]]["status"] == "unreachable"
+    stopped = records[lab.hosts_in("stopped_host")[0]]
+    assert stopped["status"] == "unreachable" and stopped["reason"].startswith("WinRM: ")
     assert stores_now(lab) == initial_stores
-    assert run.rc != 0  # the stopped host is unreachable, and ansible-playbook says so
+    assert run.rc == 0, run.stdout  # an unreachable laptop is reported, not a failed job
 
 
 def test_preflight_requires_a_chain_file(lab, tmp_path):

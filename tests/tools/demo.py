@@ -64,18 +64,21 @@ def main() -> int:
         extra = {
             "iphttps_ca_sources": [{"path": str(pki / "root.pem")}, {"path": str(pki / "issuing.pem")}],
             "iphttps_ca_pins": [(pki / "root.sha256").read_text().strip()],
-            "iphttps_report_dir": str(report_dir),
             "iphttps_reconnect_timeout": 60,
         }
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(work / "collections"), ANSIBLE_NOCOLOR="1",
                    ANSIBLE_FORKS="16", ANSIBLE_DISPLAY_SKIPPED_HOSTS="false")
         snapshots = {}
-        for step, playbook in (("before", "diagnose"), ("fix", "remediate"), ("after", "diagnose")):
+        # The change record is the remediate run's report; the two diagnose runs get folders of their own.
+        steps = (("before", "diagnose", work / "diagnose-before"), ("fix", "remediate", report_dir),
+                 ("after", "diagnose", work / "diagnose-after"))
+        for step, playbook, folder in steps:
             print(f"demo: ansible-playbook directaccess.iphttps.{playbook}")
             run([str(BIN / "ansible-playbook"), f"directaccess.iphttps.{playbook}", "-i",
-                 str(lab_dir / "inventory.yml"), "-e", json.dumps(dict(extra, iphttps_run_id=f"demo-{step}"))],
+                 str(lab_dir / "inventory.yml"), "-e",
+                 json.dumps(dict(extra, iphttps_run_id=f"demo-{step}", iphttps_report_dir=str(folder)))],
                 env=env)
-            report = json.loads((report_dir / "report.json").read_text())
+            report = json.loads((folder / "report.json").read_text())
             snapshots[step] = {r["host"]: r for r in report["records"]}
     finally:
         lab("down", lab_dir=lab_dir)
@@ -101,7 +104,7 @@ def main() -> int:
         if record["status"] in ("unfixable", "fix_failed", "unreachable", "failed"):
             print(f"{host} [{record['status']}]: {record['remedy'] or record['reason']}")
     print()
-    print(f"demo: HTML report {report_dir / 'report.html'}")
+    print(f"demo: HTML report of the remediation {report_dir / 'report.html'}")
     print(f"demo: finished in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -84,7 +84,9 @@ def test_failed_import_keeps_the_message():
     rec = record("pc5", client(), change=change(after=None, failed=True, msg="access denied: needs administrator"))
     assert rec["status"] == "fix_failed"
     assert "administrator" in rec["reason"]
-    assert rec["remedy"] == VERDICT_REMEDIES["untrusted_root"]
+    assert rec["remedy"] == "Run with an account that has local administrator rights on the client."
+    other = record("pc5b", client(), change=change(after=None, failed=True, msg="thumbprint mismatch"))
+    assert other["remedy"] == "Fix what the reason names, then run remediate again."
 
 
 def test_check_mode_plan():
@@ -179,3 +181,11 @@ def test_filter_wraps_errors():
     assert flt(client(code=0, verdict="trusted", fixable=False, missing=()), "pc20")["status"] == "healthy"
     with pytest.raises(AnsibleFilterError, match="iphttps_record: pc21"):
         flt("not a dict", "pc21")
+
+
+def test_unreachable_host_keeps_the_connection_error():
+    rec = record("pc22", {"unreachable": True, "msg": "ntlm: the specified credentials were rejected by the server"})
+    assert rec["status"] == "unreachable"
+    assert "credentials were rejected" in rec["reason"]
+    assert (rec["verdict"], rec["error_before"], rec["action"]) == (None, None, "none")
+    assert "credentials" in rec["remedy"]
