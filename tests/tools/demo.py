@@ -102,7 +102,9 @@ def main() -> int:
     # Hosts left broken, with what to do about them.
     for host, record in sorted(fix.items()):
         if record["status"] in ("unfixable", "fix_failed", "unreachable", "failed"):
-            print(f"{host} [{record['status']}]: {record['remedy'] or record['reason']}")
+            print(f"{host} [{record['status']}] {record['reason']}")
+            if record["remedy"]:
+                print(f"    what to do: {record['remedy']}")
     print()
     print(f"demo: HTML report of the remediation {report_dir / 'report.html'}")
     print(f"demo: finished in {time.monotonic() - started:.0f} s")
