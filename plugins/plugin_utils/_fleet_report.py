@@ -697,7 +697,7 @@ def _error_code(value: t.Any, label: str) -> dict | None:
         return None  # the decoder's "no code" answer: nothing to report
     if name is not None and not isinstance(name, str):
         raise FleetReportError(f"{label}.name: must be a string, got {_kind(name)}")
-    return {"code": code, "hex": f"0x{code:08X}", "name": str(name or "")}
+    return {"code": code, "hex": f"0x{code:X}", "name": str(name or "")}
 
 
 def _certificates(value: t.Any, label: str, *, thumbprint_required: bool) -> list[dict]:

@@ -27,7 +27,7 @@ NOW = datetime.datetime(2026, 3, 1, 10, 0, 0, tzinfo=datetime.timezone.utc)
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 UNTRUSTED_ROOT = {"code": 0x800B0109, "hex": "0x800B0109", "name": "CERT_E_UNTRUSTEDROOT"}
-NO_ERROR = {"code": 0, "hex": "0x00000000", "name": "ERROR_SUCCESS"}
+NO_ERROR = {"code": 0, "hex": "0x0", "name": "ERROR_SUCCESS"}
 ROOT = {"thumbprint": hashlib.sha1(b"root").hexdigest().upper(), "store": "Root", "subject": "CN=Contoso Root CA"}
 # Escaping must hold; if it did not, this host name would mark the page as tampered with.
 EVIL_HOST = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"

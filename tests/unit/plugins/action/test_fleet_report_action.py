@@ -50,7 +50,7 @@ def record(host, **extra):
     base = {"host": host, "run_id": "awx-4711", "mode": "remediate", "recorded_at": "2026-03-01T10:00:00Z",
             "status": "fixed", "verdict": "untrusted_root",
             "error_before": {"code": 2148204809, "hex": "0x800B0109", "name": "CERT_E_UNTRUSTEDROOT"},
-            "error_after": {"code": 0, "hex": "0x00000000", "name": "ERROR_SUCCESS"},
+            "error_after": {"code": 0, "hex": "0x0", "name": "ERROR_SUCCESS"},
             "missing": [{"thumbprint": ROOT_THUMBPRINT, "subject": "CN=Contoso Root CA", "store": "Root"}],
             "action": "import",
             "imported": [{"thumbprint": ROOT_THUMBPRINT, "store": "Root", "subject": "CN=Contoso Root CA"}],

@@ -22,7 +22,7 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _fleet
 UTC = datetime.timezone.utc
 NOW = datetime.datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
 UNTRUSTED_ROOT = {"code": 0x800B0109, "hex": "0x800B0109", "name": "CERT_E_UNTRUSTEDROOT"}
-NO_ERROR = {"code": 0, "hex": "0x00000000", "name": "ERROR_SUCCESS"}
+NO_ERROR = {"code": 0, "hex": "0x0", "name": "ERROR_SUCCESS"}
 
 
 def thumb(name: str) -> str:
@@ -383,7 +383,7 @@ def test_csv_has_stable_columns_and_safe_cells(tmp_path):
     assert first["imported"] == f"Root\\{ROOT['thumbprint']};CA\\{ISSUING['thumbprint']}"
     assert first["missing"] == f"Root\\{ROOT['thumbprint']};CA\\(CN=Odd\\; Name)"
     assert (first["error_before_hex"], first["error_before_name"]) == ("0x800B0109", "CERT_E_UNTRUSTEDROOT")
-    assert (first["error_after_hex"], first["elapsed"], first["removed"]) == ("0x00000000", "14.25", "")
+    assert (first["error_after_hex"], first["elapsed"], first["removed"]) == ("0x0", "14.25", "")
     assert (first["verdict"], first["filled_in"], first["mode"]) == ("untrusted_root", "false", "remediate")
     # A spreadsheet must not run host-supplied text as a formula.
     assert (rows[0]["reason"], rows[0]["remedy"]) == ("'=HYPERLINK(\"http://x\")", "'@SUM(A1)")
