@@ -19,7 +19,7 @@ HOSTS ?= 6
 DEMO_HOSTS ?= 22
 
 .PHONY: help test demo venv venv-next stage offline-bootstrap sanity units units-next ps-check \
-        integration lint lab-tests e2e browser chromium lab-up lab-down lab-status bench lock clean
+        integration lint lab-tests e2e browser chromium lab-up lab-down lab-status bench packaging lock clean
 
 help:
 	@echo "make test   run every test (installs pinned dependencies into .venv first)"
@@ -99,11 +99,26 @@ browser: venv chromium
 e2e: venv
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/e2e
 
-test: sanity units units-next ps-check integration lint lab-tests e2e browser
+test: sanity units units-next ps-check integration lint lab-tests e2e browser packaging
 	@echo "make test: all suites passed"
 
 demo: venv
 	$(VENV)/bin/python tests/tools/demo.py --hosts $(DEMO_HOSTS)
+
+# Re-pin every transitive package after a change to the top-level requirement files.
+lock: venv venv-next
+	{ echo "# Every package in .venv, pinned (regenerate with: make lock)."; \
+	  $(VENV)/bin/python -m pip freeze --disable-pip-version-check; } > requirements/constraints.txt
+	{ echo "# Every package in .venv-next, pinned (regenerate with: make lock)."; \
+	  $(VENV_NEXT)/bin/python -m pip freeze --disable-pip-version-check; } > requirements/constraints-next.txt
+
+# Benchmarks: ratios measured side by side in one run (tests/bench/README.md).
+bench: venv
+	$(VENV)/bin/python tests/bench/bench.py
+
+# Packaging: ansible-runner as AWX runs it, and the Galaxy tarball installed and run by FQCN.
+packaging: venv
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/packaging
 
 clean:
 	rm -rf .build tests/output

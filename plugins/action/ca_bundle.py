@@ -3,6 +3,8 @@
 """ca_bundle: gather and vet the CA certificates to deploy, on the controller."""
 from __future__ import annotations
 
+import os
+
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
@@ -39,7 +41,12 @@ class ActionModule(ActionBase):
             # Relative paths resolve like copy's src: the role's or playbook's files/ first.
             resolved = self._find_needle("files", path)
         except AnsibleError as exc:
-            raise AnsibleActionFail(f"sources path {path}: {exc.message}") from None
+            # A playbook run by its collection name has its files/ inside the collection, so the
+            # operator's own relative path is also tried from the working directory.
+            if os.path.isabs(path) or not os.path.isfile(path):
+                raise AnsibleActionFail(f"sources path {path}: {exc.message}; not found in the "
+                                        f"working directory {os.getcwd()} either") from None
+            resolved = os.path.abspath(path)
         with open(resolved, "rb") as handle:
             return handle.read()
 
