@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab.handle import LabHandle
+
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 FLEET = Path(__file__).resolve().parent / "fleet.yml"
@@ -30,35 +32,9 @@ class PlaybookRun:
 
 
 @dataclasses.dataclass
-class Lab:
-    directory: Path
+class Lab(LabHandle):
     collections: Path
     workdir: Path
-
-    @property
-    def inventory(self) -> Path:
-        return self.directory / "inventory.yml"
-
-    @property
-    def pki(self) -> Path:
-        return self.directory / "pki"
-
-    def hosts(self) -> dict:
-        return json.loads((self.directory / "lab.json").read_text())["hosts"]
-
-    def state(self, host: str) -> dict:
-        return json.loads((self.directory / "state" / f"{host}.json").read_text())
-
-    def counts(self) -> dict[str, int]:
-        path = self.directory / "state" / "counts.json"
-        return json.loads(path.read_text()) if path.exists() else {}
-
-    def hosts_in(self, scenario: str) -> list[str]:
-        return sorted(name for name, host in self.hosts().items() if host["scenario"] == scenario)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "tests.lab", *args, "--lab-dir", str(self.directory)],
-                              cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
 
     def playbook(self, name: str, *extra: str, extra_vars: dict | None = None, check: bool = False,
                  diff: bool = False, limit: str | None = None) -> PlaybookRun:
@@ -107,10 +83,8 @@ def lab(request, tmp_path_factory):
     work = base / "work"
     work.mkdir()
     fleet = Lab(base / "lab", base / "collections", work)
-    started = fleet.cli("up", "--scenario", str(getattr(request.module, "LAB_FLEET", FLEET)))
-    assert started.returncode == 0, started.stdout + started.stderr
+    fleet.up(getattr(request.module, "LAB_FLEET", FLEET))
     try:
         yield fleet
     finally:
-        stopped = fleet.cli("down")
-        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        fleet.down()

@@ -6,46 +6,24 @@ The lab stands in for Windows clients (see tests/lab); nothing here runs on Wind
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.lab.handle import LabHandle
 
 REPO = Path(__file__).resolve().parents[2]
 FLEET = Path(__file__).resolve().parent / "fleet.yml"
 BIN = Path(sys.executable).parent
 
 
-@dataclasses.dataclass
-class Lab:
-    directory: Path
-
-    @property
-    def inventory(self) -> Path:
-        return self.directory / "inventory.yml"
-
-    @property
-    def pki(self) -> Path:
-        return self.directory / "pki"
-
-    def hosts(self) -> dict:
-        return json.loads((self.directory / "lab.json").read_text())["hosts"]
-
+class Lab(LabHandle):
     def host_in(self, scenario: str) -> str:
-        names = [name for name, host in self.hosts().items() if host["scenario"] == scenario]
+        names = self.hosts_in(scenario)
         assert len(names) == 1, f"tests/packaging/fleet.yml should hold one {scenario} host, the lab has {names}"
         return names[0]
-
-    def state(self, host: str) -> dict:
-        return json.loads((self.directory / "state" / f"{host}.json").read_text())
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "tests.lab", *args, "--lab-dir", str(self.directory)],
-                              cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
 
     def ca_inputs(self) -> dict:
         """The role's CA inputs as an operator would give them: the lab's root and issuing CA, root pinned."""
@@ -58,13 +36,11 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     fleet = Lab(tmp_path_factory.mktemp("packaging-lab") / "lab")
-    started = fleet.cli("up", "--scenario", str(FLEET))
-    assert started.returncode == 0, started.stdout + started.stderr
+    fleet.up(FLEET)
     try:
         yield fleet
     finally:
-        stopped = fleet.cli("down")
-        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        fleet.down()
 
 
 def _ansible_env(collections_path: Path, **extra: str) -> dict[str, str]:
