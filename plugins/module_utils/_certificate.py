@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import functools
 import hashlib
 import re
 import traceback
@@ -296,14 +297,22 @@ def _is_pkcs12(der: bytes) -> bool:
 # Identity
 # ---------------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=4096)
+def _digests(cert) -> tuple[str, str]:
+    # Path building asks for the same certificates' thumbprints over and over, and cryptography
+    # re-encodes the DER on every public_bytes call. Certificates hash and compare by their DER.
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return hashlib.sha1(der).hexdigest().upper(), hashlib.sha256(der).hexdigest().upper()
+
+
 def thumbprint(cert) -> str:
     """Windows thumbprint: SHA-1 of the DER certificate, upper-case hex."""
-    return hashlib.sha1(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    return _digests(cert)[0]
 
 
 def sha256_fingerprint(cert) -> str:
     """SHA-256 of the DER certificate, upper-case hex without separators."""
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    return _digests(cert)[1]
 
 
 def normalize_fingerprint(text: str, kind: str = "sha256") -> str:
