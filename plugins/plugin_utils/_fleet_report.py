@@ -1,27 +1,22 @@
 # Copyright: (c) 2026, directaccess.iphttps contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The fleet report: validate per-host records, keep every run, merge them, write JSON, CSV and HTML.
+"""The fleet report: validate per-host records, keep every run, merge them, write report.json, .csv and .html.
 
 Internal to directaccess.iphttps; may change without notice. The public interface is the
 directaccess.iphttps.fleet_report action; the formats are documented in docs/report.md.
-Pure: no Ansible imports, so it is tested on its own.
+The CSV and HTML text comes from _report_render. Pure: no Ansible imports, so it is tested on its own.
 """
 from __future__ import annotations
 
-import base64
-import csv
 import datetime
 import errno
 import fcntl
 import hashlib
-import html
-import io
 import json
 import math
 import os
 import re
 import secrets
-import string
 import time
 import typing as t
 import urllib.parse
@@ -41,26 +36,8 @@ KNOWN_VERDICTS = ("trusted", "untrusted_root", "missing_intermediate", "name_mis
                   "not_yet_valid", "bad_signature", "no_chain")
 NO_VERDICT = "none"
 
-STATUS_MEANINGS = {
-    "healthy": "The client trusts the IP-HTTPS chain and reports no error; left alone.",
-    "fixed": "Missing CA certificates were imported and IP-HTTPS now reports 0x0.",
-    "would_fix": "Importing CA certificates from the bundle would fix this client (dry run or diagnosis).",
-    "fix_failed": "An import was needed but failed, or IP-HTTPS did not reach 0x0 after it.",
-    "unfixable": "The problem is not one an import can fix: see the verdict and the remedy.",
-    "not_directaccess": "The host has no IP-HTTPS client configuration.",
-    "unreachable": "No answer over WinRM, or the host dropped out of the play before its record was made.",
-    "failed": "A step failed on this host: see the reason.",
-    "removed": "A rollback removed the certificates an earlier run had imported.",
-    "would_break": "Preflight: the client would not trust the candidate server chain.",
-    "would_trust": "Preflight: the client would trust the candidate server chain.",
-}
-
 RECORD_FIELDS = ("host", "run_id", "mode", "recorded_at", "status", "verdict", "error_before", "error_after",
                  "missing", "action", "imported", "removed", "elapsed", "reason", "remedy", "filled_in")
-
-CSV_COLUMNS = ("host", "status", "verdict", "mode", "run_id", "recorded_at", "error_before_hex", "error_before_name",
-               "error_after_hex", "error_after_name", "action", "missing", "imported", "removed", "elapsed",
-               "reason", "remedy", "filled_in")
 
 _RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
 _VERDICT_RE = re.compile(r"[a-z][a-z0-9_]{0,63}", re.ASCII)
@@ -69,10 +46,7 @@ _HEX_RE = re.compile(r"0[xX][0-9A-Fa-f]{1,8}", re.ASCII)
 _TIMESTAMP_RE = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(Z|z|[+-]\d{2}:?\d{2})", re.ASCII)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-# Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _LOCK_NAME = ".fleet_report.lock"
-_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "report_template.html")
 
 
 class FleetReportError(ValueError):
@@ -225,6 +199,9 @@ def fill_unreachable(records: list[dict], expected_hosts: t.Iterable[str], *, ru
     return filled
 
 
+# ---------------------------------------------------------------------------------------------------- merge and summary
+
+
 def newest_per_host(records: t.Iterable[dict]) -> list[dict]:
     """The record that stands for each host, sorted by host.
 
@@ -260,7 +237,7 @@ def build_report(records: t.Sequence[dict], *, title: str, generated_at: datetim
     current = {(record["run_id"], record["host"]) for record in records}
     runs: dict[str, dict] = {}
     for record in all_records if all_records is not None else records:
-        stamp = parse_timestamp(record["recorded_at"], "recorded_at")
+        stamp = _recorded_at(record)
         run = runs.setdefault(record["run_id"], {"modes": set(), "hosts": set(), "current": set(),
                                                  "first": stamp, "last": stamp})
         run["modes"].add(record["mode"])
@@ -284,161 +261,12 @@ def build_report(records: t.Sequence[dict], *, title: str, generated_at: datetim
     }
 
 
-# ---------------------------------------------------------------------------------------------------- rendering
+# ---------------------------------------------------------------------------------------------------- files
 
 
 def render_json(report: dict) -> str:
+    """report.json, and each record's file under runs/."""
     return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-
-
-def render_csv(report: dict) -> str:
-    """One row per host, columns CSV_COLUMNS; lists joined with ';' (RFC 4180 quoting, CRLF line ends)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for record in report["records"]:
-        before = record["error_before"] or {}
-        after = record["error_after"] or {}
-        row = {
-            "host": record["host"], "status": record["status"], "verdict": record["verdict"] or "",
-            "mode": record["mode"], "run_id": record["run_id"], "recorded_at": record["recorded_at"],
-            "error_before_hex": before.get("hex") or "", "error_before_name": before.get("name") or "",
-            "error_after_hex": after.get("hex") or "", "error_after_name": after.get("name") or "",
-            "action": record["action"], "missing": _joined(record["missing"]),
-            "imported": _joined(record["imported"]), "removed": _joined(record["removed"]),
-            "elapsed": "" if record["elapsed"] is None else f"{record['elapsed']:g}",
-            "reason": record["reason"], "remedy": record["remedy"],
-            "filled_in": "true" if record["filled_in"] else "false",
-        }
-        writer.writerow([_cell(row[column]) for column in CSV_COLUMNS])
-    return out.getvalue()
-
-
-def render_html(report: dict, template: str | None = None) -> str:
-    """One self-contained page: no network, its own CSS and script allowed by hash in its CSP."""
-    if template is None:
-        with open(_TEMPLATE, encoding="utf-8") as handle:
-            template = handle.read()
-    style, script = _block(template, "style"), _block(template, "script")
-    records = report["records"]
-    values = {
-        "csp": (f"default-src 'none'; style-src '{_csp_hash(style)}'; script-src '{_csp_hash(script)}'; "
-                "img-src data:; base-uri 'none'; form-action 'none'"),
-        "title": _esc(report["title"]),
-        "generated_at": _esc(report["generated_at"]),
-        "host_count": str(report["hosts"]),
-        "run_count": str(len(report["runs"])),
-        "status_cards": "\n".join(_status_card(status, count) for status, count in report["by_status"].items()),
-        "verdict_cards": "\n".join(
-            f'<div class="card verdict"><span class="count" data-verdict-count="{_esc(verdict)}">{count}</span>'
-            f'<span class="label">{"no verdict" if verdict == NO_VERDICT else _esc(verdict).replace("_", "_<wbr>")}'
-            '</span></div>'
-            for verdict, count in report["by_verdict"].items())
-        or '<p class="empty">No hosts.</p>',
-        "chart": _chart(report["by_status"]),
-        "status_options": "\n".join(
-            f'<option value="{_esc(status)}">{_esc(status)} ({count})</option>'
-            for status, count in report["by_status"].items()),
-        "rows": "\n".join(_row(record) for record in records),
-        "empty_row": "" if records else '<tr><td colspan="9" class="empty">No hosts in this report.</td></tr>',
-        "runs": "\n".join(_run_row(run) for run in report["runs"]),
-        "legend": "\n".join(f"<dt>{_esc(status)}</dt><dd>{_esc(meaning)}</dd>"
-                            for status, meaning in STATUS_MEANINGS.items()),
-    }
-    try:
-        return string.Template(template).substitute(values)
-    except (KeyError, ValueError) as exc:
-        raise FleetReportError(f"report_template.html: bad placeholder {exc}") from None
-
-
-def _status_card(status: str, count: int) -> str:
-    zero = " zero" if not count else ""
-    return (f'<div class="card st-{status}{zero}" title="{_esc(STATUS_MEANINGS[status])}">'
-            f'<span class="count" data-status-count="{status}">{count}</span>'
-            f'<span class="label">{status.replace("_", "_<wbr>")}</span></div>')
-
-
-def _chart(by_status: dict[str, int]) -> str:
-    """Horizontal bars, one per status, the number at the end of each bar."""
-    label_width, bar_width, row, pad = 140, 420, 26, 8
-    most = max(by_status.values()) or 1
-    height = pad * 2 + row * len(by_status)
-    parts = [f'<svg id="status-chart" xmlns="http://www.w3.org/2000/svg" role="img" width="{label_width + bar_width + 60}" '
-             f'height="{height}" viewBox="0 0 {label_width + bar_width + 60} {height}" '
-             f'aria-label="Hosts per status">']
-    for index, (status, count) in enumerate(by_status.items()):
-        y = pad + index * row
-        width = round(bar_width * count / most) if count else 0
-        parts.append(
-            f'<g data-status-bar="{status}" data-count="{count}">'
-            f'<title>{status}: {count}</title>'
-            f'<text class="axis" x="{label_width - 8}" y="{y + 17}" text-anchor="end">{status}</text>'
-            f'<rect class="bar st-{status}" x="{label_width}" y="{y + 4}" width="{max(width, 1)}" height="{row - 8}" '
-            f'rx="3"/>'
-            f'<text class="num" x="{label_width + max(width, 1) + 6}" y="{y + 17}">{count}</text></g>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _row(record: dict) -> str:
-    status, verdict = record["status"], record["verdict"] or ""
-    certs = [f'<li title="{_esc(_describe(entry))}">+ {_esc(entry["store"])} {_esc(entry["thumbprint"][:8])}&hellip;</li>'
-             for entry in record["imported"]]
-    certs += [f'<li class="removed" title="{_esc(_describe(entry))}">&minus; {_esc(entry["store"])} '
-              f'{_esc(entry["thumbprint"][:8])}&hellip;</li>' for entry in record["removed"]]
-    missing = "; ".join(_describe(entry, short=True) for entry in record["missing"])
-    notes = [f'<p class="reason">{_esc(record["reason"])}</p>' if record["reason"] else "",
-             f'<p class="remedy"><b>Remedy:</b> {_esc(record["remedy"])}</p>' if record["remedy"] else "",
-             f'<p class="missing"><b>Missing:</b> {_esc(missing)}</p>' if missing else ""]
-    cells = [
-        # <wbr> lets a long FQDN wrap at its dots rather than mid-label.
-        f'<td class="host" data-sort="{_esc(record["host"])}">{_esc(record["host"]).replace(".", ".<wbr>")}</td>',
-        f'<td data-sort="{STATUSES.index(status):02d}"><span class="badge st-{status}">{status}</span></td>',
-        f'<td data-sort="{_esc(verdict)}">{_esc(verdict) or "&mdash;"}</td>',
-        _error_cell(record["error_before"]),
-        _error_cell(record["error_after"]),
-        f'<td data-sort="{_esc(record["action"])}">{_esc(record["action"])}</td>',
-        f'<td data-sort="{len(record["imported"]) + len(record["removed"]):04d}">'
-        f'{"<ul>" + "".join(certs) + "</ul>" if certs else "&mdash;"}</td>',
-        f'<td class="notes" data-sort="{_esc(record["reason"])}">{"".join(notes) or "&mdash;"}</td>',
-        f'<td class="when" data-sort="{_esc(record["recorded_at"])}" title="{_esc(record["recorded_at"])}">'
-        f'{_esc(record["recorded_at"][:10])}<br>{_esc(record["recorded_at"][11:19])}Z'
-        f'<br><span class="run">{_esc(record["run_id"])}</span></td>',
-    ]
-    return (f'<tr data-host="{_esc(record["host"])}" data-status="{status}" '
-            f'data-filled-in="{"true" if record["filled_in"] else "false"}">'
-            + "".join(cells) + "</tr>")
-
-
-def _error_cell(error: dict | None) -> str:
-    if not error:
-        return '<td data-sort="">&mdash;</td>'
-    hex_code, name = error.get("hex") or "", error.get("name") or ""
-    return (f'<td class="error" data-sort="{_esc(hex_code)}"><code>{_esc(hex_code)}</code>'
-            f'{"<br>" + _esc(name) if name else ""}</td>')
-
-
-def _run_row(run: dict) -> str:
-    return (f'<tr><td><code>{_esc(run["run_id"])}</code></td><td>{_esc(", ".join(run["modes"]))}</td>'
-            f'<td>{run["hosts"]}</td><td>{run["current"]}</td>'
-            f'<td>{_esc(run["first_recorded_at"] or "")} &ndash; {_esc(run["last_recorded_at"] or "")}</td></tr>')
-
-
-def _block(template: str, tag: str) -> str:
-    found = re.findall(rf"^<{tag}>(.*?)^</{tag}>$", template, flags=re.S | re.M)
-    if len(found) != 1:
-        raise FleetReportError(f"report_template.html: needs exactly one <{tag}> block, found {len(found)}")
-    if "$" in found[0]:
-        # string.Template would rewrite it, and the CSP hash would no longer match.
-        raise FleetReportError(f"report_template.html: the <{tag}> block must not contain '$'")
-    return found[0]
-
-
-def _csp_hash(text: str) -> str:
-    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
-
-
-# ---------------------------------------------------------------------------------------------------- files
 
 
 def record_filename(host: str) -> str:
@@ -522,6 +350,9 @@ def write_fleet_report(report_dir: str, records: t.Any, *, expected_hosts: t.Ite
                        title: str = "DirectAccess IP-HTTPS fleet report", now: datetime.datetime | None = None,
                        lock_timeout: float = 60.0) -> dict:
     """Record this run, then rebuild report.json, report.csv and report.html from every run; returns the summary."""
+    # Imported here, not at the top: _report_render reads this module's vocabulary (STATUSES, FleetReportError).
+    from ansible_collections.directaccess.iphttps.plugins.plugin_utils._report_render import render_csv, render_html
+
     moment = _utc(now)
     run_id = check_run_id(run_id) if run_id else new_run_id(moment)
     mode = _choice(mode, MODES, "mode")
@@ -726,11 +557,15 @@ def _certificates(value: t.Any, label: str, *, thumbprint_required: bool) -> lis
 
 
 def _within_run_key(record: dict) -> tuple:
-    return (not record["filled_in"], parse_timestamp(record["recorded_at"], "recorded_at"), _canonical(record))
+    return (not record["filled_in"], _recorded_at(record), _canonical(record))
 
 
 def _across_runs_key(record: dict) -> tuple:
-    return (parse_timestamp(record["recorded_at"], "recorded_at"), record["run_id"], _canonical(record))
+    return (_recorded_at(record), record["run_id"], _canonical(record))
+
+
+def _recorded_at(record: dict) -> datetime.datetime:
+    return parse_timestamp(record["recorded_at"], "recorded_at")
 
 
 def _canonical(record: dict) -> str:
@@ -740,33 +575,6 @@ def _canonical(record: dict) -> str:
 
 def _host_order(host: str) -> tuple:
     return (host.casefold(), host)
-
-
-def _describe(entry: dict, short: bool = False) -> str:
-    thumb = entry["thumbprint"]
-    parts = [entry["store"], (thumb[:8] + "\u2026" if short else thumb) if thumb else "(thumbprint unknown)"]
-    if entry.get("subject"):
-        parts.append(entry["subject"])
-    return " ".join(parts)
-
-
-def _joined(entries: list[dict]) -> str:
-    items = []
-    for entry in entries:
-        if entry["thumbprint"]:
-            items.append(f"{entry['store']}\\{entry['thumbprint']}")
-        else:
-            subject = (entry.get("subject") or "?").replace(";", "\\;")
-            items.append(f"{entry['store']}\\({subject})")
-    return ";".join(items)
-
-
-def _cell(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def _esc(value: t.Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _kind(value: t.Any) -> str:

@@ -493,12 +493,16 @@ def _fleet_records(count: int, now: datetime.datetime) -> list[dict]:
 def bench_report(results: Results, quick: bool, base: Path) -> None:
     try:
         from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _fleet_report as fleet_report
+        from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _report_render as report_render
     except ImportError as exc:
-        raise BenchError(f"plugins/plugin_utils/_fleet_report.py cannot be imported: {exc}") from None
-    for needed in ("validate_records", "newest_per_host", "build_report", "render_json", "render_csv",
-                   "render_html", "write_fleet_report"):
-        if not hasattr(fleet_report, needed):
-            raise BenchError(f"_fleet_report has no {needed}(); the benchmark needs updating")
+        raise BenchError(f"plugins/plugin_utils/_fleet_report.py or _report_render.py: cannot import: {exc}") from None
+    for module, names in ((fleet_report, ("validate_records", "newest_per_host", "build_report", "render_json",
+                                          "write_fleet_report")),
+                          (report_render, ("render_csv", "render_html"))):
+        for needed in names:
+            if not hasattr(module, needed):
+                raise BenchError(f"{module.__name__.rpartition('.')[2]} has no {needed}(); "
+                                 f"the benchmark needs updating")
 
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     sizes = (100, 2000)
@@ -513,14 +517,14 @@ def bench_report(results: Results, quick: bool, base: Path) -> None:
     for size in sizes:
         if reports[size]["hosts"] != size or sum(reports[size]["by_status"].values()) != size:
             raise BenchError(f"build_report() over {size} records did not count {size} hosts")
-    with open(Path(fleet_report.__file__).with_name("report_template.html"), encoding="utf-8") as handle:
+    with open(Path(report_render.__file__).with_name("report_template.html"), encoding="utf-8") as handle:
         template = handle.read()
 
     def render(size: int) -> None:
         report = reports[size]
         fleet_report.render_json(report)
-        fleet_report.render_csv(report)
-        fleet_report.render_html(report, template)
+        report_render.render_csv(report)
+        report_render.render_html(report, template)
 
     variants = [(f"aggregate-{size}", lambda size=size: aggregate(size)) for size in sizes]
     variants += [(f"render-{size}", lambda size=size: render(size)) for size in sizes]
