@@ -16,7 +16,7 @@ ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
     reconnect=dict(type="bool", default=False),
     reconnect_timeout=dict(type="int", default=120),
-    restart_delay=dict(type="int", default=2),
+    restart_delay=dict(type="int", default=5),
     poll_interval=dict(type="int", default=5),
 )
 
@@ -24,6 +24,18 @@ ARGUMENT_SPEC = dict(
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True
+
+    def _recover(self, params, args, error, poll_script, started):
+        """Re-run the same idempotent import once the host answers; (outcome or None, note)."""
+        deadline = max(1.0, args["reconnect_timeout"] - (time.monotonic() - started))
+        outcome, polls, _notes = poll_script(
+            self._connection, "ca_import", params, until=lambda doc: True, timeout=deadline,
+            first_delay=args["restart_delay"] + 1, interval=args["poll_interval"])
+        if outcome is None:
+            return None, None
+        return outcome, (f"the reply to ca_import was lost ({error}); the import was run again after "
+                         f"{polls} attempt(s). Entries listed as already present may have been added by the "
+                         "interrupted attempt.")
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -55,12 +67,21 @@ class ActionModule(ActionBase):
                               "der_base64": base64.b64encode(p["der"]).decode("ascii") if p["der"] else ""}
                              for p in plan],
         }
+        recovered_note = None
         try:
             outcome = run_script(self._connection, "ca_import", params)
         except ScriptError as exc:
             raise AnsibleActionFail(str(exc)) from None
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            return dict(result, unreachable=True, changed=False, msg=f"ca_import: {exc}")
+            # The link may drop after the host ran the import (a tunnel going down, or WinRM's
+            # clean-up after the reply). The import is idempotent, so run it again once the host
+            # answers: that run reports the true state and finishes whatever the first one did not.
+            outcome, recovered_note = self._recover(params, args, exc, poll_script, started)
+            if outcome is None:
+                return dict(result, unreachable=True, changed=False, elapsed=round(time.monotonic() - started, 3),
+                            msg=f"ca_import: {exc}; the host did not answer again within "
+                                f"{args['reconnect_timeout']}s, so whether the import ran is unknown. "
+                                "Run again: the import converges.")
 
         subjects = {p["thumbprint"]: p["subject"] for p in plan}
 
@@ -68,7 +89,8 @@ class ActionModule(ActionBase):
             return [dict(e, subject=subjects.get(e["thumbprint"])) for e in entries or []]
 
         result.update(
-            changed=bool(outcome.get("changed")),
+            # After a lost reply the first attempt may have changed the host: say so rather than guess.
+            changed=bool(outcome.get("changed")) or recovered_note is not None,
             imported=described(outcome.get("imported")),
             removed=described(outcome.get("removed")),
             already_present=described(outcome.get("already_present")),
@@ -89,6 +111,8 @@ class ActionModule(ActionBase):
 
         done = ", ".join(f"{e['store']}\\{e['thumbprint']}" for e in result["imported"] + result["removed"]) \
             or "nothing"
+        if recovered_note:
+            result["reconnect_notes"] = [recovered_note]
         failed = outcome.get("failed")
         if failed:
             reason = "access denied: the WinRM account needs local administrator rights" \
@@ -98,10 +122,15 @@ class ActionModule(ActionBase):
                               f"Changed before the failure: {done}. A re-run converges.")
             return result
         if outcome.get("restart_error"):
-            result.update(failed=True, msg=outcome["restart_error"], elapsed=round(time.monotonic() - started, 3))
+            done = ", ".join(f"{e['store']}\\{e['thumbprint']}" for e in result["imported"] + result["removed"]) \
+                or "nothing"
+            result.update(failed=True, elapsed=round(time.monotonic() - started, 3),
+                          msg=f"{outcome['restart_error']}. Changed: {done}. Restart iphlpsvc on the host, "
+                              "or run again with reconnect.")
             return result
 
-        if outcome.get("restart_scheduled"):
+        # After a lost reply the interrupted attempt may have scheduled the restart: wait for it too.
+        if outcome.get("restart_scheduled") or (recovered_note and args["reconnect"] and not check_mode):
             try:
                 state, polls, notes = poll_script(
                     self._connection, "iphttps_state", {},

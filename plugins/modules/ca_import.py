@@ -42,9 +42,13 @@ options:
     type: int
     default: 120
   restart_delay:
-    description: Seconds the detached restart waits, so that the WinRM reply leaves the host first.
+    description:
+      - Seconds the detached restart waits, so that the WinRM reply (and WinRM's clean-up of the command) leaves
+        the host before the tunnel goes down.
+      - If the reply is lost anyway, the action reconnects and runs the same idempotent import again to learn the
+        true state, then waits for the restart as usual.
     type: int
-    default: 2
+    default: 5
   poll_interval:
     description: Seconds between polls after the first one.
     type: int
@@ -117,4 +121,22 @@ elapsed:
   description: Seconds the task took.
   returned: always
   type: float
+reconnect_notes:
+  description:
+    - What happened to the connection while waiting, for example polls that found the tunnel down, or an import
+      reply that was lost and recovered by running the import again.
+  returned: when a connection dropped
+  type: list
+  elements: str
+diff:
+  description: The thumbprints per store (C(Root), C(CA)) before and after; in check mode, after is what would be.
+  returned: always
+  type: dict
+  contains:
+    before:
+      description: Store name to sorted thumbprints before the task.
+      type: dict
+    after:
+      description: Store name to sorted thumbprints after the task.
+      type: dict
 """

@@ -46,8 +46,8 @@ def build_record(host: str, client: t.Mapping | None, *, trust: t.Mapping | None
                  change: t.Mapping | None = None, mode: str = "remediate", run_id: str = "",
                  now: datetime.datetime | None = None) -> dict:
     """One record. ``trust`` overrides client_info's own diagnosis; ``change`` is ca_import's result."""
-    if isinstance(client, t.Mapping) and client.get("unreachable"):
-        return _unreachable(host, client, mode, run_id, now)
+    if isinstance(client, t.Mapping) and (client.get("unreachable") or client.get("failed")):
+        return _not_read(host, client, mode, run_id, now)
     # A rollback reads no state first: its record is about the removal alone.
     if mode != "rollback" and (not isinstance(client, t.Mapping) or "iphttps" not in client):
         raise RecordError(f"{host}: client_info's result is needed (a dict with 'iphttps'), "
@@ -121,11 +121,16 @@ def build_record(host: str, client: t.Mapping | None, *, trust: t.Mapping | None
     return record
 
 
-def _unreachable(host: str, client: t.Mapping, mode: str, run_id: str, now: datetime.datetime | None) -> dict:
+def _not_read(host: str, client: t.Mapping, mode: str, run_id: str, now: datetime.datetime | None) -> dict:
+    """client_info could not read the host: unreachable over WinRM, or the script failed there."""
     record = build_record(host, {"iphttps": {"configured": False}}, mode=mode, run_id=run_id, now=now)
-    message = str(client.get("msg") or "WinRM connection failed")
-    record.update(status="unreachable", reason=f"WinRM: {message}",
-                  remedy="Check that the host is on, WinRM listens and the credentials are right, then run again.")
+    if client.get("unreachable"):
+        record.update(status="unreachable", reason=f"WinRM: {client.get('msg') or 'connection failed'}",
+                      remedy="Check that the host is on, WinRM listens and the credentials are right, "
+                             "then run again.")
+    else:
+        record.update(status="failed", reason=str(client.get("msg") or "client_info failed"),
+                      remedy="Fix what the reason names on the host, then run again.")
     return record
 
 
@@ -143,7 +148,10 @@ def _with_change(record: dict, change: t.Mapping, mode: str) -> dict:
         record["reason"] = change.get("msg") or f"Removed {len(record['removed'])} certificate(s)."
         return record
     record["action"] = "would_import" if check else "import"
-    if change.get("failed"):
+    if change.get("unreachable"):
+        record.update(status="fix_failed", reason=str(change.get("msg") or "the host went away during the import"),
+                      remedy="Run remediate again when the host is reachable: the import converges.")
+    elif change.get("failed"):
         message = str(change.get("msg") or "ca_import failed.")
         remedy = "Run with an account that has local administrator rights on the client." \
             if "administrator" in message else "Fix what the reason names, then run remediate again."

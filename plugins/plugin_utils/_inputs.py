@@ -19,7 +19,7 @@ from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate 
     normalize_fingerprint,
 )
 
-_SHA1_HEX = re.compile(r"^[0-9A-Fa-f]{40}$")
+_THUMBPRINT_LIKE = re.compile(r"^[0-9A-Fa-f\s:\-\u200e\u200f\u200b\ufeff]{1,200}$")
 
 
 class InputError(ValueError):
@@ -59,7 +59,9 @@ def store_entries(items: t.Iterable[t.Any] | None, option: str) -> list[t.Any]:
         label = f"{option}[{index}]"
         if isinstance(item, dict) and not item.get("pem") and item.get("thumbprint"):
             item = item["thumbprint"]
-        if isinstance(item, str) and _SHA1_HEX.match(re.sub(r"[\s:]", "", item)):
+        # Anything hex-like is a thumbprint, however it was pasted (colons, dashes, spaces, the
+        # invisible marks the Windows certificate dialog copies); certificates are far longer.
+        if isinstance(item, str) and _THUMBPRINT_LIKE.match(item):
             try:
                 entries.append(normalize_fingerprint(item, kind="sha1"))
             except CertificateError as exc:

@@ -176,13 +176,19 @@ def test_rollback_needs_one_named_run(lab, tmp_path):
     assert "iphttps_rollback_run" in run.stdout
 
 
-def test_serial_batches_fix_the_fleet_and_merge(lab, cas, tmp_path):
+def test_serial_batches_are_one_run_that_rolls_back_whole(lab, cas, initial_stores, tmp_path):
     out = tmp_path / "serial"
     lab.playbook("directaccess.iphttps.remediate",
-                 extra_vars=dict(cas, iphttps_report_dir=str(out), iphttps_serial=3, iphttps_run_id="serial",
-                                 iphttps_reconnect_timeout=30))
+                 extra_vars=dict(cas, iphttps_report_dir=str(out), iphttps_serial=3, iphttps_reconnect_timeout=30))
     rep = report(out)
     assert rep["hosts"] == len(lab.hosts())
+    # Three batches, one run: the run id is fixed once per playbook run, not per batch.
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert len(runs) == 1 and [r["run_id"] for r in rep["runs"]] == runs
     for host in lab.hosts_in("untrusted_root") + lab.hosts_in("missing_intermediate"):
         assert by_host(rep)[host]["status"] == "fixed"
         assert lab.state(host)["iphttps_state"]["last_error_code"] == 0
+    lab.playbook("directaccess.iphttps.rollback", extra_vars={
+        "iphttps_rollback_run": str(out / "runs" / runs[0]), "iphttps_report_dir": str(tmp_path / "undo"),
+        "iphttps_serial": 3})
+    assert stores_now(lab) == initial_stores

@@ -160,7 +160,7 @@ def test_imports_roots_first_with_subjects_and_diff(corp):
     assert host.scripts_run() == ["ca_import"]
     params = host.commands[0][1]
     assert params == {
-        "state": "present", "check_mode": False, "restart_iphlpsvc": False, "restart_delay_seconds": 2,
+        "state": "present", "check_mode": False, "restart_iphlpsvc": False, "restart_delay_seconds": 5,
         "certificates": [
             {"store": "Root", "thumbprint": root.thumbprint, "der_base64": base64.b64encode(root.der).decode()},
             {"store": "CA", "thumbprint": issuing.thumbprint, "der_base64": base64.b64encode(issuing.der).decode()},
@@ -284,14 +284,44 @@ def test_access_denied_from_powershell_fails_the_task(corp):
     AnsibleConnectionFailure("winrm connection error: [Errno 111] Connection refused"),
     requests.exceptions.ConnectionError("Max retries exceeded with url: /wsman"),
 ])
-def test_transport_failure_makes_the_host_unreachable(corp, error):
+def test_host_that_stays_away_is_unreachable_not_failed(corp, error, clock):
     host = FakeWindowsHost()
     host.ca_import = lambda params: error
-    result = run(host, certificates=[corp[0].pem])
+    result = run(host, certificates=[corp[0].pem], reconnect_timeout=30, poll_interval=5)
     assert result["unreachable"] is True
     assert result["changed"] is False
     assert "failed" not in result
-    assert result["msg"] == f"ca_import: {error}"
+    assert result["msg"].startswith(f"ca_import: {error}; the host did not answer again within 30s")
+    assert "converges" in result["msg"]
+    # It kept trying the same idempotent import until the reconnect window closed, on the fake clock.
+    assert set(host.scripts_run()) == {"ca_import"} and len(host.commands) > 1
+    assert clock.now <= 30 + 5
+
+
+def test_lost_reply_after_the_import_ran_is_recovered(corp, clock):
+    root, issuing = corp
+    host = FakeWindowsHost(polls=[state(0)])
+    real_import = host.ca_import
+    calls = []
+
+    def import_then_drop(params):
+        document = real_import(params)
+        if not calls:
+            calls.append(document)
+            return requests.exceptions.ConnectionError("Connection aborted: the tunnel went down")
+        return document
+
+    host.ca_import = import_then_drop
+    result = run(host, certificates=[root.pem, issuing.pem], reconnect=True)
+    # The first attempt changed the host; the second found everything present and said so.
+    assert host.stores["Root"] == {root.thumbprint} and host.stores["CA"] == {issuing.thumbprint}
+    assert host.scripts_run() == ["ca_import", "ca_import", "iphttps_state"]
+    assert result["changed"] is True
+    assert result["imported"] == []
+    assert {e["thumbprint"] for e in result["already_present"]} == {root.thumbprint, issuing.thumbprint}
+    assert "reply to ca_import was lost" in result["reconnect_notes"][0]
+    assert not result.get("failed")
+    assert result["iphttps"]["last_error_code"] == 0
 
 
 def test_reconnect_healthy_at_the_first_poll(corp, clock):
@@ -325,7 +355,7 @@ def test_reconnect_rides_out_a_dropped_connection(corp, clock):
     assert host.resets == 1
     assert len(result["reconnect_notes"]) == 1 and "Connection aborted" in result["reconnect_notes"][0]
     assert result["iphttps"]["last_error_code"] == 0
-    assert clock.sleeps == [3, 3, 3]
+    assert clock.sleeps == [5 + 1, 3, 3]  # the default restart_delay, one second to come up, then the interval
 
 
 def test_reconnect_timeout_fails_with_the_decoded_last_error(corp, clock):
@@ -371,7 +401,8 @@ def test_restart_that_could_not_be_scheduled_fails(corp):
     result = run(host, certificates=[corp[0].pem], reconnect=True)
     assert result["failed"] is True
     assert result["changed"] is True
-    assert result["msg"] == "could not schedule the iphlpsvc restart: RPC server unavailable"
+    assert result["msg"].startswith("could not schedule the iphlpsvc restart: RPC server unavailable. "
+                                    f"Changed: Root\\{corp[0].thumbprint}.")
     assert host.scripts_run() == ["ca_import"]
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime
 import os
 
+import cryptography_vectors  # pinned in requirements/test.txt: a missing package must fail, not skip
 import pytest
 
 from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
@@ -31,8 +32,6 @@ from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate 
     thumbprint,
 )
 from ansible_collections.directaccess.iphttps.plugins.module_utils._chain import diagnose, validate_path
-
-cryptography_vectors = pytest.importorskip("cryptography_vectors")
 
 CERTS_DIR = os.path.join(os.path.dirname(cryptography_vectors.__file__), "x509", "PKITS_data", "certs")
 ANCHOR = "TrustAnchorRootCertificate"

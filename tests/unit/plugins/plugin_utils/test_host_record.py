@@ -189,3 +189,18 @@ def test_unreachable_host_keeps_the_connection_error():
     assert "credentials were rejected" in rec["reason"]
     assert (rec["verdict"], rec["error_before"], rec["action"]) == (None, None, "none")
     assert "credentials" in rec["remedy"]
+
+
+def test_failed_detection_is_a_failed_record_with_the_message():
+    rec = record("pc23", {"failed": True, "msg": "client_info: the PowerShell script failed (rc=1): boom"})
+    assert rec["status"] == "failed"
+    assert rec["reason"] == "client_info: the PowerShell script failed (rc=1): boom"
+    assert rec["remedy"]
+
+
+def test_host_lost_during_the_import_is_a_failed_fix():
+    lost = {"unreachable": True, "changed": False, "msg": "ca_import: gone; the host did not answer again"}
+    rec = record("pc24", client(), change=lost)
+    assert (rec["status"], rec["action"]) == ("fix_failed", "import")
+    assert rec["reason"] == lost["msg"]
+    assert "converges" in rec["remedy"]

@@ -88,3 +88,14 @@ def test_point_in_time(value, expected):
 def test_point_in_time_error_names_the_value():
     with pytest.raises(InputError, match=r"at: 'yesterday' is not an ISO 8601 date"):
         point_in_time("yesterday")
+
+
+def test_store_entries_accept_thumbprints_as_windows_copies_them(corp):
+    pasted = "\u200e" + " ".join(corp.root.thumbprint[i:i + 2] for i in range(0, 40, 2)).lower()
+    dashed = "-".join(corp.root.thumbprint[i:i + 4] for i in range(0, 40, 4))
+    assert store_entries([pasted, dashed], "root_store") == [corp.root.thumbprint, corp.root.thumbprint]
+
+
+def test_store_entries_short_thumbprint_is_named_as_a_thumbprint_problem():
+    with pytest.raises(InputError, match=r"^root_store\[0\]: .*SHA-1 thumbprint"):
+        store_entries(["ABCDEF"], "root_store")
