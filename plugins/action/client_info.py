@@ -11,6 +11,7 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils._action_args 
 ARGUMENT_SPEC = dict(
     connect_timeout=dict(type="int", default=5),
     bundle=dict(type="list", elements="raw", default=[]),
+    store_certificates=dict(type="str", choices=["chain", "all"], default="chain"),
 )
 
 
@@ -37,7 +38,8 @@ class ActionModule(ActionBase):
         except InputError as exc:
             raise AnsibleActionFail(str(exc)) from None
         try:
-            raw = run_script(self._connection, "client_info", {"connect_timeout_ms": args["connect_timeout"] * 1000})
+            raw = run_script(self._connection, "client_info", {"connect_timeout_ms": args["connect_timeout"] * 1000,
+                                                               "store_certificates": args["store_certificates"]})
         except ScriptError as exc:
             raise AnsibleActionFail(str(exc)) from None
         except Exception as exc:  # pylint: disable=broad-exception-caught

@@ -12,9 +12,13 @@ version_added: 0.1.0
 description:
   - Runs one read-only PowerShell script on the Windows host over the task's connection (one WinRM command).
   - The script reads C(Get-NetIPHttpsConfiguration), C(Get-NetIPHttpsState) and, where it exists,
-    C(Get-DAConnectionStatus); makes a TLS handshake to the IP-HTTPS server and records the certificates it
-    receives and the Windows chain engine's status flags; and lists the thumbprints in C(LocalMachine\\Root)
-    and C(LocalMachine\\CA), with the full certificates of the entries the chain's issuers refer to.
+    C(Get-DAConnectionStatus). On a client without the NetworkTransition cmdlets (Windows 7) it falls back to
+    C(netsh interface httpstunnel show interfaces) and reads only the server URL and the C(0x...) last error code,
+    because netsh's labels and status text are localized.
+  - Among several IP-HTTPS client profiles, the activated one that names a server is used; otherwise the first.
+  - It makes a TLS handshake (TLS 1.2, 1.1 or 1.0) to the IP-HTTPS server and records the certificates and the
+    Windows chain engine's status flags; and lists the thumbprints in C(LocalMachine\\Root) and
+    C(LocalMachine\\CA), with full certificates as O(store_certificates) asks.
   - On the controller, the last error is decoded (see the P(directaccess.iphttps.iphttps_error#filter) filter) and
     the chain is analysed the way M(directaccess.iphttps.trust_check) does.
   - A machine that is not a DirectAccess client, or whose IP-HTTPS interface is not active, is a state, not a failure.
@@ -30,6 +34,16 @@ options:
     type: list
     elements: raw
     default: []
+  store_certificates:
+    description:
+      - Which C(Root) and C(CA) store entries the host returns in full, besides the thumbprints of all of them.
+      - V(chain) returns the entries whose subject is the subject or issuer of a certificate in the chain.
+      - V(all) returns every entry. Use it to judge a chain other than the one the server sends now (a
+        preflight of a new IP-HTTPS certificate), which may come from a CA the client trusts but the controller
+        has no copy of. A Root store of a few hundred certificates makes the answer a few hundred kilobytes.
+    type: str
+    choices: [chain, all]
+    default: chain
 attributes:
   check_mode:
     description: Read-only; runs the same in check mode.
@@ -57,6 +71,11 @@ EXAMPLES = r"""
   directaccess.iphttps.client_info:
     bundle: "{{ bundle.certificates }}"
   register: client
+
+- name: Read every client with its whole Root and CA stores, to judge a new server chain
+  directaccess.iphttps.client_info:
+    store_certificates: all
+  register: client_stores
 
 - name: Show why a client cannot connect
   ansible.builtin.debug:
@@ -91,13 +110,27 @@ iphttps:
     last_error:
       description: The decoded error (code, hex, name, meaning, remedy, category), or null.
       type: dict
+    state_source:
+      description:
+        - Where the state was read. V(cmdlet) is C(Get-NetIPHttpsState); V(netsh) is
+          C(netsh interface httpstunnel show interfaces), which gives no C(interface_status).
+      type: str
+      choices: [cmdlet, netsh]
 server_chain:
   description:
-    - The certificates the client received, leaf first, in PEM. On Windows this is the chain the client's
-      chain engine assembled from what the server sent.
+    - The server's certificates, leaf first, in PEM; see RV(server_chain_source) for where they come from.
   returned: always
   type: list
   elements: str
+server_chain_source:
+  description:
+    - V(chain_policy_extra_store) when the chain engine was handed certificates besides the leaf (the leaf, then
+      those). Whether .NET Framework's SslStream hands it the certificates the server sent is not confirmed.
+    - V(chain_elements) otherwise, the chain Windows assembled (C(X509Chain.ChainElements)), which can include
+      certificates from the client's own stores or fetched through AIA rather than sent by the server.
+    - Null when no chain was captured.
+  returned: always
+  type: str
 server_chain_error:
   description: Why the chain could not be captured (timeout, refused, TLS failure), or null.
   returned: always
@@ -108,17 +141,33 @@ client_chain_status:
   type: list
   elements: dict
 da_connection_status:
-  description: C(Get-DAConnectionStatus) status and substatus, where the cmdlet exists.
+  description:
+    - C(Get-DAConnectionStatus) status and substatus, where the cmdlet exists and returns an object; else null.
+    - C(status_code) and C(substatus_code) are the uint32 values of C(MSFT_DAConnectionStatus); C(status) and
+      C(substatus) are their names (for example C(ConnectedRemotely)) where PowerShell gives them, else null.
   returned: always
   type: dict
+  contains:
+    status:
+      description: The status name, or null.
+      type: str
+    status_code:
+      description: The status number, or null.
+      type: int
+    substatus:
+      description: The substatus name, or null.
+      type: str
+    substatus_code:
+      description: The substatus number, or null.
+      type: int
 stores:
   description: Thumbprints in C(LocalMachine\\Root) (C(Root)) and C(LocalMachine\\CA) (C(CA)).
   returned: always
   type: dict
 store_certificates:
   description:
-    - The full certificates (PEM) of the C(Root) and C(CA) store entries whose subject is the subject or issuer of a
-      certificate in the chain, so that M(directaccess.iphttps.trust_check) can anchor on them.
+    - Full certificates (PEM) of C(Root) and C(CA) store entries, by store, as O(store_certificates) chose them, so
+      that M(directaccess.iphttps.trust_check) can anchor on them.
   returned: always
   type: dict
 diagnosis:

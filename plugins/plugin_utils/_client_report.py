@@ -7,6 +7,7 @@ on raw documents without a host.
 """
 from __future__ import annotations
 
+import re
 import typing as t
 from urllib.parse import urlsplit
 
@@ -23,6 +24,11 @@ from ansible_collections.directaccess.iphttps.plugins.module_utils._error_codes 
 
 class ReportError(ValueError):
     """The host's answer does not have the documented shape."""
+
+
+STATE_SOURCES = ("cmdlet", "netsh")
+_UINT32_MAX = 0xFFFFFFFF
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def _der_list(items: t.Any, label: str) -> list:
@@ -49,6 +55,72 @@ def server_name_of(url: str | None) -> str | None:
     return urlsplit(url).hostname if url else None
 
 
+def _number_and_name(value: t.Any, name: t.Any, label: str) -> tuple[int | None, str | None]:
+    """One Get-DAConnectionStatus field: the uint32 Microsoft documents, the enum name, or both.
+
+    client_info.ps1 v2 sends the number and, where PowerShell gave an enum, the name beside it;
+    an older script sent only ``[string]``, which is the name or the number in digits.
+    """
+    if name is not None and not isinstance(name, str):
+        raise ReportError(f"the host returned an unusable {label}_name: expected a string, got {name!r}")
+    if isinstance(name, str):
+        name = name.strip() or None
+    if value is None:
+        return None, name
+    if isinstance(value, str):
+        text = value.strip()
+        if not _DIGITS.fullmatch(text):
+            return None, name or text or None
+        value = int(text)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _UINT32_MAX:
+        raise ReportError(f"the host returned an unusable {label}: expected a uint32 or a name, got {value!r}")
+    return value, name
+
+
+def _da_connection_status(raw: t.Any) -> dict | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ReportError(f"the host returned an unusable da_connection_status: expected an object, got {raw!r}")
+    status, status_name = _number_and_name(raw.get("status"), raw.get("status_name"), "da_connection_status.status")
+    substatus, substatus_name = _number_and_name(raw.get("substatus"), raw.get("substatus_name"),
+                                                 "da_connection_status.substatus")
+    # The names stay under the keys they always had; the numbers come beside them.
+    return {"status": status_name, "status_code": status, "substatus": substatus_name,
+            "substatus_code": substatus}
+
+
+def _state_source(raw: dict) -> str | None:
+    source = raw.get("state_source")
+    if source is not None and source not in STATE_SOURCES:
+        raise ReportError(f"the host returned an unusable state_source: expected one of "
+                          f"{', '.join(STATE_SOURCES)}, got {source!r}")
+    return source
+
+
+def _server_chain(raw: dict) -> tuple[list, str | None]:
+    """The certificates the server sent, leaf first, and which of the script's lists they came from.
+
+    ``server_chain`` is the leaf and X509Chain.ChainElements: Windows' own chain, which may hold
+    certificates from the client's stores. ``chain_policy_extra_store`` is what SslStream gave the
+    chain engine, which is the server's certificates if SslStream fills it (unconfirmed on .NET
+    Framework). So the extra store wins when it holds anything; it may repeat the leaf.
+    """
+    elements = _der_list(raw.get("server_chain"), "server_chain")
+    extra = _der_list(raw.get("chain_policy_extra_store"), "chain_policy_extra_store")
+    if not elements:
+        # No handshake reached the callback, so there is no leaf to put first.
+        return [], None
+    if not extra:
+        return elements, "chain_elements"
+    chain, seen = [elements[0]], {thumbprint(elements[0])}
+    for cert in extra:
+        if thumbprint(cert) not in seen:
+            seen.add(thumbprint(cert))
+            chain.append(cert)
+    return chain, "chain_policy_extra_store"
+
+
 def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
     config = raw.get("iphttps_configuration") or None
     state = raw.get("iphttps_state") or None
@@ -57,9 +129,11 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
     iphttps = {
         "configured": bool(server_url),
         "server_url": server_url,
+        # Null from netsh, whose status text is localized and therefore not read.
         "interface_status": state.get("interface_status") if state else None,
         "last_error_code": code,
         "last_error": decode_error(code) if state else None,
+        "state_source": _state_source(raw),
     }
 
     stores_raw = raw.get("stores") or {}
@@ -70,16 +144,17 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         if name in store_certs:
             store_certs[name] += _der_list([entry.get("der_base64")], f"store_certificates[{index}]")
 
-    chain = _der_list(raw.get("server_chain"), "server_chain")
+    chain, chain_source = _server_chain(raw)
     report = {
         "computer_name": raw.get("computer_name"),
         "iphttps": iphttps,
         "server_chain": [to_pem(c) for c in chain],
+        "server_chain_source": chain_source,
         "server_chain_error": raw.get("server_chain_error"),
         "client_chain_status": list(raw.get("chain_status") or []),
-        "da_connection_status": raw.get("da_connection_status"),
+        "da_connection_status": _da_connection_status(raw.get("da_connection_status")),
         "stores": stores,
-        # The store entries the chain refers to, in full, so trust_check can anchor on them later.
+        # Store entries in full (those the chain names, or all of them), so trust_check can anchor on them.
         "store_certificates": {name: [to_pem(c) for c in certs] for name, certs in store_certs.items()},
         "diagnosis": None,
     }

@@ -33,8 +33,11 @@ _LOADER = (
 _POWERSHELL = "PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand"
 IDENTITY_PREFIX = "# directaccess.iphttps script: "
 
-# Phrases Windows uses when a non-administrator touches LocalMachine stores or services.
-_ACCESS_DENIED_MARKERS = ("access is denied", "unauthorizedaccessexception", "access denied")
+# Phrases Windows uses when a non-administrator touches LocalMachine stores or services. The
+# message is in the display language; E_ACCESSDENIED (0x80070005, -2147024891 as a signed HResult)
+# is not, so its two printed forms count too.
+_ACCESS_DENIED_MARKERS = ("access is denied", "unauthorizedaccessexception", "access denied", "0x80070005",
+                          "-2147024891")
 
 
 class ScriptError(Exception):

@@ -18,6 +18,10 @@ A client whose WinRM account is not a local administrator reads everything, but 
 LocalMachine store for writing fails with "Access is denied." inside ca_import.ps1's try, so its
 catch reports ``failed.kind = access_denied`` with exit code 0, as the script would.
 
+A client built with ``iphttps_cmdlets=False`` answers as a Windows 7 client: no NetworkTransition
+cmdlets and no Get-DAConnectionStatus, so the scripts read netsh and report ``state_source`` netsh,
+no interface status and no DirectAccess status.
+
 Output is what Windows PowerShell 5.1 prints for ``ConvertTo-Json -Compress``: one line, keys in
 the script's order, ``< > & '`` escaped as ``\\u003c`` and so on (its JavaScriptSerializer does
 that), CRLF at the end. Script errors that PowerShell itself would raise (stdin that is not JSON,
@@ -45,6 +49,7 @@ from urllib.parse import urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -62,6 +67,7 @@ from .wsman import CommandRequest, CommandResult
 __all__ = [
     "ClientHandler",
     "capture_server_chain",
+    "chain_elements",
     "IDENTITY_RE",
     "SCRIPT_VERSIONS",
     "TUNNEL_OUTAGE_SECONDS",
@@ -74,7 +80,7 @@ log = logging.getLogger(__name__)
 
 # The scripts and versions the lab implements; a version bump in the collection must be
 # followed here (test_lab_runtime checks the .ps1 files against this table).
-SCRIPT_VERSIONS = {"client_info": 1, "ca_import": 1, "iphttps_state": 1}
+SCRIPT_VERSIONS = {"client_info": 2, "ca_import": 2, "iphttps_state": 2}
 IDENTITY_RE = re.compile(r"^[ \t]*#[ \t]*directaccess\.iphttps script:[ \t]*([A-Za-z0-9_]+)[ \t]+v(\d+)[ \t]*$",
                          re.MULTILINE)
 
@@ -95,7 +101,16 @@ _CHAIN_STATUS = {
 # How [string] renders the MSFT_NetIPHttpsConfiguration enums of a Group Policy DirectAccess
 # client (values per REFERENCE; the enum names are assumed, not confirmed on a live client).
 _CONFIGURATION = {"state": "Default", "type": "Client", "configuration_type": "GroupPolicy",
-                  "profile": "IPHTTPSProfile"}
+                  "profile": "IPHTTPSProfile", "profile_activated": True}
+# What client_info.ps1 puts beside the URL when it had to read netsh.
+_NETSH_CONFIGURATION = {"state": None, "type": None, "configuration_type": None, "profile": None,
+                        "profile_activated": None}
+
+# Get-DAConnectionStatus: MSFT_DAConnectionStatus's Status and Substatus are uint32 (Microsoft's
+# class page), assumed to reach PowerShell as enums, so the script sends number and name. The page
+# gives no value map: these numbers are placeholders, which the collection only passes through.
+_DA_STATUS = {"ConnectedRemotely": 0, "ConnectedLocally": 1, "Error": 2, "ActionableError": 3}
+_DA_SUBSTATUS = {"None": 0, "CouldNotContactDirectAccessServer": 1}
 
 _ACCESS_DENIED = 'Exception calling "Open" with "1" argument(s): "Access is denied."'
 _BAD_BASE64 = ('Exception calling "FromBase64String" with "1" argument(s): "The input is not a valid Base-64 '
@@ -269,6 +284,38 @@ def capture_server_chain(connect_to: str, server_name: str, port_in_url: int, ti
         raise _CaptureError(f'{prefix}"A call to SSPI failed, see inner exception."') from None
 
 
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def chain_elements(sent: list[bytes], root_store: t.Mapping[str, str],
+                   ca_store: t.Mapping[str, str]) -> list[bytes]:
+    """X509Chain.ChainElements as the script's callback gets them, approximately: DER, leaf first.
+
+    Windows builds the chain from the leaf through what the server sent and the client's CA and
+    Root stores, preferring a trusted root. The lab matches issuers by name and signature and
+    takes Root, then sent, then CA certificates; it neither fetches by AIA nor weighs alternative
+    paths the way CryptoAPI does.
+    """
+    leaf = x509.load_der_x509_certificate(sent[0])
+    pool = [x509.load_pem_x509_certificate(pem.encode("ascii")) for pem in root_store.values()]
+    pool += [x509.load_der_x509_certificate(der) for der in sent[1:]]
+    pool += [x509.load_pem_x509_certificate(pem.encode("ascii")) for pem in ca_store.values()]
+    chain = [leaf]
+    seen = {leaf.public_bytes(Encoding.DER)}
+    while len(chain) < 10 and not (chain[-1].issuer == chain[-1].subject and _issued_by(chain[-1], chain[-1])):
+        issuer = next((c for c in pool if c.public_bytes(Encoding.DER) not in seen and _issued_by(chain[-1], c)), None)
+        if issuer is None:
+            break
+        chain.append(issuer)
+        seen.add(issuer.public_bytes(Encoding.DER))
+    return [cert.public_bytes(Encoding.DER) for cert in chain]
+
+
 def _sha1_thumbprint(der: bytes) -> str:
     digest = hashes.Hash(hashes.SHA1())  # Windows' thumbprint: an identifier, not a security check
     digest.update(der)
@@ -308,13 +355,15 @@ class ClientHandler:
         iphlpsvc restart fires on a client the controller reaches through its tunnel. May be
         set after construction (the endpoint is built with the handler).
     :param tunnel_outage: seconds the tunnel stays down.
+    :param iphttps_cmdlets: False for a Windows 7 client: the scripts fall back to netsh.
     """
 
     def __init__(self, client: ClientState, *, administrator: bool = True,
                  drop_connections: t.Callable[[float], None] | None = None,
-                 tunnel_outage: float = TUNNEL_OUTAGE_SECONDS):
+                 tunnel_outage: float = TUNNEL_OUTAGE_SECONDS, iphttps_cmdlets: bool = True):
         self.client = client
         self.administrator = administrator
+        self.iphttps_cmdlets = iphttps_cmdlets
         self.drop_connections = drop_connections
         self.tunnel_outage = tunnel_outage
         self._lock = threading.Lock()
@@ -358,46 +407,60 @@ class ClientHandler:
 
     def _client_info(self, params: t.Any) -> dict:
         timeout_ms = 5000
-        if isinstance(params, dict) and params.get("connect_timeout_ms") is not None:
-            timeout_ms = _ps_int(params["connect_timeout_ms"], "connect_timeout_ms")
+        mode = "chain"
+        if isinstance(params, dict):
+            if params.get("connect_timeout_ms") is not None:
+                timeout_ms = _ps_int(params["connect_timeout_ms"], "connect_timeout_ms")
+            if params.get("store_certificates"):  # PowerShell's truth test: "" and null keep the default
+                mode = _ps_string(params["store_certificates"])
+        if mode.lower() not in ("chain", "all"):  # -notcontains ignores case
+            message = f"store_certificates must be chain or all, not '{mode}'"
+            raise _PowerShellError(message, f"OperationStopped: ({message}:String) [], RuntimeException", message)
         record = self.client.load()
         iphttps = record["iphttps"]
         result: dict = {
             "script": "client_info",
-            "version": 1,
+            "version": 2,
             "computer_name": record["name"].upper()[:15],  # $env:COMPUTERNAME: NetBIOS name, upper case
+            "state_source": "cmdlet" if self.iphttps_cmdlets else "netsh",
             "iphttps_configuration": None,
             "iphttps_state": None,
             "da_connection_status": None,
             "server_chain": [],
+            "chain_policy_extra_store": [],
             "server_chain_error": None,
             "chain_status": [],
             "stores": {"Root": [], "CA": []},
             "store_certificates": [],
         }
         if iphttps is not None:
-            result["iphttps_configuration"] = {"server_url": iphttps["server_url"], **_CONFIGURATION}
+            # Assumed: netsh lists the configured interface and its URL even while it is not active.
+            extra = _CONFIGURATION if self.iphttps_cmdlets else _NETSH_CONFIGURATION
+            result["iphttps_configuration"] = {"server_url": iphttps["server_url"], **extra}
         state = self.client.iphttps_state()
         if state is not None:
-            result["iphttps_state"] = {"interface_status": state.interface_status,
+            # netsh's status text is localized, so the script does not read it.
+            result["iphttps_state"] = {"interface_status": state.interface_status if self.iphttps_cmdlets else None,
                                        "last_error_code": state.last_error_code}
         if iphttps is not None:
-            # Get-DAConnectionStatus returns nothing on a machine without DirectAccess. The
-            # substatus for a failed IP-HTTPS connection is a plausible value, not a confirmed one.
-            if state is not None and state.last_error_code == 0:
-                result["da_connection_status"] = {"status": "ConnectedRemotely", "substatus": "None"}
-            else:
-                result["da_connection_status"] = {"status": "ActionableError",
-                                                  "substatus": "CouldNotContactDirectAccessServer"}
+            # Get-DAConnectionStatus returns nothing on a machine without DirectAccess and does not
+            # exist on Windows 7. The substatus for a failed IP-HTTPS connection is a plausible
+            # value, not a confirmed one.
+            if self.iphttps_cmdlets:
+                status, substatus = ("ConnectedRemotely", "None") if state is not None and state.last_error_code == 0 \
+                    else ("ActionableError", "CouldNotContactDirectAccessServer")
+                result["da_connection_status"] = {"status": _DA_STATUS[status], "status_name": status,
+                                                  "substatus": _DA_SUBSTATUS[substatus], "substatus_name": substatus}
             self._capture(result, iphttps, record, max(timeout_ms, 1) / 1000.0)
 
-        chain = [x509.load_der_x509_certificate(base64.b64decode(b64)) for b64 in result["server_chain"]]
-        names = {cert.subject for cert in chain} | {cert.issuer for cert in chain}
+        captured = [x509.load_der_x509_certificate(base64.b64decode(b64))
+                    for b64 in result["server_chain"] + result["chain_policy_extra_store"]]
+        names = {cert.subject for cert in captured} | {cert.issuer for cert in captured}
         for store, field in (("Root", "root_store"), ("CA", "ca_store")):
             for thumbprint, pem in record[field].items():
                 result["stores"][store].append(thumbprint)
                 cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
-                if cert.subject in names:
+                if mode.lower() == "all" or cert.subject in names:
                     result["store_certificates"].append({
                         "store": store, "thumbprint": thumbprint,
                         "der_base64": base64.b64encode(cert.public_bytes(Encoding.DER)).decode("ascii")})
@@ -407,11 +470,17 @@ class ClientHandler:
     def _capture(result: dict, iphttps: dict, record: dict, timeout: float) -> None:
         url = urlsplit(iphttps["server_url"])
         try:
-            chain = capture_server_chain(iphttps["connect_to"], url.hostname, url.port or 443, timeout)
+            sent = capture_server_chain(iphttps["connect_to"], url.hostname, url.port or 443, timeout)
         except _CaptureError as exc:
             result["server_chain_error"] = str(exc)
             return
-        result["server_chain"] = [base64.b64encode(der).decode("ascii") for der in chain]
+        if not sent:
+            return  # no certificate, no callback
+        # server_chain is the leaf and the chain Windows assembled; the extra store is what the
+        # server sent besides the leaf, which is what SslStream is taken to hand the chain engine.
+        elements = chain_elements(sent, record["root_store"], record["ca_store"])
+        result["server_chain"] = [base64.b64encode(der).decode("ascii") for der in elements]
+        result["chain_policy_extra_store"] = [base64.b64encode(der).decode("ascii") for der in sent[1:]]
         # The callback's X509Chain is built now, against the stores as they are now (not the state
         # IP-HTTPS recorded at its last connection), so verify afresh with the same stores.
         verdict = verify_iphttps_server(iphttps["server_url"], iphttps["connect_to"], record["root_store"],
@@ -432,7 +501,7 @@ class ClientHandler:
         check_mode = bool(params.get("check_mode"))
         result: dict = {
             "script": "ca_import",
-            "version": 1,
+            "version": 2,
             "changed": False,
             "imported": [],
             "removed": [],
@@ -443,6 +512,7 @@ class ClientHandler:
             "stores_after": None,
             "restart_scheduled": False,
             "restart_error": None,
+            "restart_note": None,  # the lab's restart always leaves the provider host's job
         }
         for item in _as_array(params.get("certificates")):
             item = item if isinstance(item, dict) else {}
@@ -498,13 +568,23 @@ class ClientHandler:
 
     def _iphttps_state(self, params: t.Any) -> dict:
         del params  # the script reads and ignores its input
+        record = self.client.load()
         state = self.client.iphttps_state()
+        # NcaSvc does not exist on Windows 7. Elsewhere the lab takes it to run on a DirectAccess
+        # client exactly while iphlpsvc runs (the dependency is not confirmed), and to be stopped
+        # on other machines.
+        nca = None
+        if self.iphttps_cmdlets:
+            nca = record["iphlpsvc"]["status"] if record["iphttps"] is not None else "Stopped"
         return {
             "script": "iphttps_state",
-            "version": 1,
-            "service_status": self.client.iphlpsvc_status(),
-            "iphttps_state": None if state is None else {"interface_status": state.interface_status,
-                                                         "last_error_code": state.last_error_code},
+            "version": 2,
+            "service_status": record["iphlpsvc"]["status"],
+            "nca_service_status": nca,
+            "state_source": "cmdlet" if self.iphttps_cmdlets else "netsh",
+            "iphttps_state": None if state is None else {
+                "interface_status": state.interface_status if self.iphttps_cmdlets else None,
+                "last_error_code": state.last_error_code},
         }
 
     # -- the detached restart --

@@ -175,8 +175,11 @@ def test_unknown_script_version_and_command_fail_naming_them(make_handler):
                                    "# directaccess.iphttps script: trust_reset v1\nexit 0", b"{}"))
     assert other.rc == 1 and b"script trust_reset v1 is not implemented by the lab" in other.stderr
     newer = handler(CommandRequest("da-client-01", "PowerShell -EncodedCommand x",
-                                   "# directaccess.iphttps script: client_info v2\n", b"{}"))
-    assert newer.rc == 1 and b"client_info v2" in newer.stderr and b"client_info v1" in newer.stderr
+                                   "# directaccess.iphttps script: client_info v3\n", b"{}"))
+    assert newer.rc == 1 and b"client_info v3" in newer.stderr and b"client_info v2" in newer.stderr
+    older = handler(CommandRequest("da-client-01", "PowerShell -EncodedCommand x",
+                                   "# directaccess.iphttps script: client_info v1\n", b"{}"))
+    assert older.rc == 1 and b"script client_info v1 is not implemented" in older.stderr
     plain = handler(CommandRequest("da-client-01", "PowerShell -EncodedCommand x", "Get-Service iphlpsvc", b""))
     assert plain.rc == 1 and b"without a directaccess.iphttps identity line: Get-Service iphlpsvc" in plain.stderr
     cmd = handler(CommandRequest("da-client-01", "ipconfig /all", None, b""))
@@ -202,7 +205,7 @@ def test_source_on_stdin_must_be_the_script_the_command_names(make_handler):
     stdin = json.dumps({"script_source": (SCRIPTS / "ca_import.ps1").read_text(encoding="utf-8")}).encode()
     result = handler(CommandRequest("da-client-01", "x", info.splitlines()[0], stdin))
     assert result.rc == 1
-    assert b"headed by script client_info v1 but its stdin carries the source of ca_import v1" in result.stderr
+    assert b"headed by script client_info v2 but its stdin carries the source of ca_import v2" in result.stderr
 
 
 # --- client_info ------------------------------------------------------------------------------------
@@ -220,9 +223,16 @@ def test_client_info_of_a_client_whose_root_was_rolled_over(collection, make_han
     assert doc["iphttps_configuration"]["server_url"].startswith("https://da.lab.example:")
     assert doc["iphttps_state"] == {"interface_status": "failed to connect to the IPHTTPS server; waiting to reconnect",
                                     "last_error_code": UNTRUSTED_ROOT}
-    assert doc["da_connection_status"]["status"] == "ActionableError"
-    # Every certificate the good server sends, leaf first, exactly as sent.
+    assert doc["state_source"] == "cmdlet"
+    assert doc["iphttps_configuration"]["profile_activated"] is True
+    # Number and name, as the script sends them when PowerShell gives an enum.
+    assert doc["da_connection_status"]["status_name"] == "ActionableError"
+    assert isinstance(doc["da_connection_status"]["status"], int)
+    assert doc["da_connection_status"]["substatus_name"] == "CouldNotContactDirectAccessServer"
+    # The good server sends its whole chain, and no store holds a better path, so the chain the
+    # chain engine builds is what was sent; the extra store holds what was sent after the leaf.
     assert doc["server_chain"] == [der_b64(pki.cert(n)) for n in ("iphttps", "issuing", "root")]
+    assert doc["chain_policy_extra_store"] == [der_b64(pki.cert(n)) for n in ("issuing", "root")]
     assert doc["server_chain_error"] is None
     assert [s["status"] for s in doc["chain_status"]] == ["UntrustedRoot"]
     assert doc["stores"] == {"Root": [pki.thumbprint("old_root")], "CA": []}
@@ -242,7 +252,66 @@ def test_client_info_per_scenario(collection, make_handler, template, code, chai
     assert doc["iphttps_state"]["last_error_code"] == code
     assert [s["status"] for s in doc["chain_status"]] == chain_status
     assert len(doc["server_chain"]) == chain_length
-    assert doc["da_connection_status"]["status"] == ("ConnectedRemotely" if code == 0 else "ActionableError")
+    assert len(doc["chain_policy_extra_store"]) == chain_length - 1
+    assert doc["da_connection_status"]["status_name"] == ("ConnectedRemotely" if code == 0 else "ActionableError")
+
+
+def test_chain_elements_take_issuers_from_the_stores_the_extra_store_does_not(collection, make_handler, pki):
+    # The server sends its certificate alone; the client has since got the issuing CA into its CA store.
+    handler = make_handler("missing_intermediate")
+    handler.client.add_certificate("CA", pki.pem("issuing"))
+    doc = run(collection, handler, "client_info", {"connect_timeout_ms": 2000})
+    assert doc["server_chain"] == [der_b64(pki.cert(n)) for n in ("iphttps", "issuing", "root")]
+    assert doc["chain_policy_extra_store"] == []
+    assert doc["chain_status"] == []
+    report = collection["_client_report"].build_report(doc)
+    # Nothing besides the leaf reached the extra store, so the report falls back to ChainElements.
+    assert report["server_chain_source"] == "chain_elements"
+    assert report["diagnosis"]["verdict"] == "trusted"
+
+
+def test_extra_store_is_the_chain_the_report_uses(collection, make_handler, pki):
+    handler = make_handler("untrusted_root")
+    doc = run(collection, handler, "client_info", {"connect_timeout_ms": 2000})
+    report = collection["_client_report"].build_report(doc)
+    assert report["server_chain_source"] == "chain_policy_extra_store"
+    assert report["server_chain"] == [pki.pem(n) for n in ("iphttps", "issuing", "root")]
+
+
+def test_store_certificates_all_returns_every_entry(collection, make_handler, pki):
+    handler = make_handler("healthy")
+    handler.client.add_certificate("Root", pki.pem("winrm_ca"))  # a root the IP-HTTPS chain does not name
+    chain_only = run(collection, handler, "client_info", {"store_certificates": "chain"})
+    assert sorted(e["thumbprint"] for e in chain_only["store_certificates"]) == sorted(
+        [pki.thumbprint("root"), pki.thumbprint("issuing")])
+    every = run(collection, handler, "client_info", {"store_certificates": "all"})
+    assert sorted((e["store"], e["thumbprint"], e["der_base64"]) for e in every["store_certificates"]) == sorted(
+        [("Root", pki.thumbprint(n), der_b64(pki.cert(n))) for n in ("root", "winrm_ca")]
+        + [("CA", pki.thumbprint("issuing"), der_b64(pki.cert("issuing")))])
+    assert every["stores"] == chain_only["stores"]
+
+
+def test_store_certificates_other_than_chain_or_all_stops_the_script(collection, make_handler):
+    scripts = collection["_windows_scripts"]
+    with pytest.raises(scripts.ScriptError, match=r"rc=1.*store_certificates must be chain or all, not 'some'"):
+        run(collection, make_handler("healthy"), "client_info", {"store_certificates": "some"})
+
+
+def test_client_without_the_cmdlets_is_read_through_netsh(collection, make_handler, pki):
+    handler = make_handler("untrusted_root", iphttps_cmdlets=False)
+    doc = run(collection, handler, "client_info", {"connect_timeout_ms": 2000})
+    assert doc["state_source"] == "netsh"
+    assert doc["iphttps_state"] == {"interface_status": None, "last_error_code": UNTRUSTED_ROOT}
+    assert doc["iphttps_configuration"]["server_url"].startswith("https://da.lab.example:")
+    assert doc["iphttps_configuration"]["state"] is None
+    assert doc["da_connection_status"] is None  # Get-DAConnectionStatus came with Windows 8
+    report = collection["_client_report"].build_report(doc)
+    assert report["iphttps"]["state_source"] == "netsh" and report["iphttps"]["interface_status"] is None
+    assert report["iphttps"]["last_error"]["name"] == "CERT_E_UNTRUSTEDROOT"
+    assert report["diagnosis"]["verdict"] == "untrusted_root"
+    state = run(collection, handler, "iphttps_state", {})
+    assert state["state_source"] == "netsh" and state["nca_service_status"] is None
+    assert state["iphttps_state"] == {"interface_status": None, "last_error_code": UNTRUSTED_ROOT}
 
 
 def test_client_info_of_a_machine_without_directaccess(collection, make_handler, pki):
@@ -250,6 +319,7 @@ def test_client_info_of_a_machine_without_directaccess(collection, make_handler,
     assert doc["iphttps_configuration"] is None and doc["iphttps_state"] is None
     assert doc["da_connection_status"] is None
     assert doc["server_chain"] == [] and doc["server_chain_error"] is None and doc["store_certificates"] == []
+    assert doc["chain_policy_extra_store"] == []
     assert doc["stores"]["Root"] == [pki.thumbprint("old_root")]
 
 
@@ -337,6 +407,7 @@ def test_ca_import_imports_then_converges(collection, make_handler, pki):
     assert sorted(first["stores_after"]["Root"]) == sorted([pki.thumbprint("old_root"), pki.thumbprint("root")])
     assert first["stores_after"]["CA"] == [pki.thumbprint("issuing")]
     assert first["failed"] is None and first["restart_scheduled"] is False and first["restart_error"] is None
+    assert first["restart_note"] is None
     assert pki.thumbprint("root") in handler.client.certificates("Root")
     second = run(collection, handler, "ca_import", params)
     assert second["changed"] is False and second["already_present"] == entries and second["imported"] == []
@@ -432,7 +503,8 @@ def test_ca_import_restart_is_detached_and_reconnects(collection, make_handler, 
         time.sleep(0.05)
     assert handler.restarts_fired == 1 and handler.client.load()["iphlpsvc"]["restarts"] == 1
     state = run(collection, handler, "iphttps_state", {})
-    assert state == {"script": "iphttps_state", "version": 1, "service_status": "Running",
+    assert state == {"script": "iphttps_state", "version": 2, "service_status": "Running",
+                     "nca_service_status": "Running", "state_source": "cmdlet",
                      "iphttps_state": {"interface_status": "IPHTTPS interface active", "last_error_code": 0}}
     assert drops == []  # not a tunnel host
 
@@ -473,7 +545,8 @@ def test_ca_import_with_a_delay_powershell_cannot_convert_exits_1(collection, ma
 
 def test_iphttps_state_with_iphlpsvc_stopped(collection, make_handler):
     result = raw_result(collection, make_handler("service_stopped"), "iphttps_state", {})
-    assert result.stdout == b'{"script":"iphttps_state","version":1,"service_status":"Stopped","iphttps_state":null}\r\n'
+    assert result.stdout == (b'{"script":"iphttps_state","version":2,"service_status":"Stopped",'
+                             b'"nca_service_status":"Stopped","state_source":"cmdlet","iphttps_state":null}\r\n')
     assert list(json.loads(result.stdout)) == result_keys("iphttps_state")
 
 

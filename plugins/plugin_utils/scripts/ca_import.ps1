@@ -1,4 +1,4 @@
-# directaccess.iphttps script: ca_import v1
+# directaccess.iphttps script: ca_import v2
 # Adds (or removes) CA certificates in LocalMachine\Root and LocalMachine\CA, idempotently by thumbprint,
 # and optionally schedules a detached restart of the IP Helper service.
 # Input (JSON on stdin): { "state": "present"|"absent", "check_mode": bool, "restart_iphlpsvc": bool,
@@ -6,7 +6,9 @@
 #   der_base64 may be empty for state absent: the certificate is then found by thumbprint.
 # Output: { script, version, changed, imported [{store, thumbprint}], removed [...], already_present [...],
 #   absent [...], failed null|{ store, thumbprint, kind, message }, stores_before { Root, CA }, stores_after { Root, CA },
-#   restart_scheduled bool, restart_error null|str }
+#   restart_scheduled bool, restart_error null|str, restart_note null|str }
+# failed.kind is access_denied when the store refused the account (E_ACCESSDENIED), else error.
+# restart_note says the restart was scheduled without leaving the WMI provider host's job object.
 # Windows PowerShell 5.1; keep it plain. The controller decides what goes where.
 $ErrorActionPreference = 'Stop'
 $params = (@($input) -join "`n") | ConvertFrom-Json
@@ -18,9 +20,26 @@ function Get-StoreThumbprints([string]$Name) {
     finally { $store.Close() }
 }
 
+function Test-AccessDenied($exception) {
+    # PowerShell wraps a .NET method's exception in MethodInvocationException and the message is in
+    # the display language, so walk the inner exceptions and look at the type and the code:
+    # E_ACCESSDENIED 0x80070005, or the bare Win32 ERROR_ACCESS_DENIED (5), which X509Store's
+    # CryptographicException may carry instead (which of the two it uses is unconfirmed).
+    $current = $exception
+    while ($null -ne $current) {
+        if ($current -is [System.UnauthorizedAccessException]) { return $true }
+        # Exception.HResult is public from .NET Framework 4.5; earlier it reads as null.
+        if ($current.HResult -eq -2147024891) { return $true }
+        if ($current -is [System.Security.Cryptography.CryptographicException] -and $current.HResult -eq 5) { return $true }
+        if ($current -is [System.ComponentModel.Win32Exception] -and $current.NativeErrorCode -eq 5) { return $true }
+        $current = $current.InnerException
+    }
+    return $false
+}
+
 $result = [ordered]@{
     script = 'ca_import'
-    version = 1
+    version = 2
     changed = $false
     imported = @()
     removed = @()
@@ -31,6 +50,7 @@ $result = [ordered]@{
     stores_after = $null
     restart_scheduled = $false
     restart_error = $null
+    restart_note = $null
 }
 
 foreach ($item in @($params.certificates)) {
@@ -69,7 +89,7 @@ foreach ($item in @($params.certificates)) {
     }
     catch {
         $kind = 'error'
-        if ($_.Exception -is [System.UnauthorizedAccessException] -or $_.Exception.Message -match 'Access is denied') { $kind = 'access_denied' }
+        if ((Test-AccessDenied $_.Exception) -or $_.Exception.Message -match 'Access is denied') { $kind = 'access_denied' }
         $result.failed = [ordered]@{ store = $entry.store; thumbprint = $entry.thumbprint; kind = $kind; message = $_.Exception.Message }
         break
     }
@@ -83,7 +103,24 @@ if ($params.restart_iphlpsvc -and $result.changed -and -not $params.check_mode -
     $delay = [int]$params.restart_delay_seconds
     $command = "powershell.exe -NoProfile -NonInteractive -Command `"Start-Sleep -Seconds $delay; Restart-Service -Name iphlpsvc -Force`""
     try {
-        $created = Invoke-CimMethod -ClassName Win32_Process -MethodName Create -Arguments @{ CommandLine = $command }
+        # Unless CREATE_BREAKAWAY_FROM_JOB (0x01000000) is set, the new process stays in the WMI provider
+        # host's job object and is bound by its limits ("Create method of the Win32_Process class").
+        # CreateFlags is CreateProcess' dwCreationFlags ("Win32_ProcessStartup class").
+        $breakaway = $null
+        try { $breakaway = New-CimInstance -Namespace root/cimv2 -ClassName Win32_ProcessStartup -ClientOnly -Property @{ CreateFlags = [uint32]0x01000000 } }
+        catch { $result.restart_note = "Win32_ProcessStartup could not be built ($($_.Exception.Message)); the restart runs inside the WMI provider host's job" }
+        $arguments = @{ CommandLine = $command }
+        if ($null -ne $breakaway) { $arguments.ProcessStartupInformation = $breakaway }
+        $created = Invoke-CimMethod -ClassName Win32_Process -MethodName Create -Arguments $arguments
+        if ($created.ReturnValue -ne 0 -and $null -ne $breakaway) {
+            # Breaking away needs the job to allow it (JOB_OBJECT_LIMIT_BREAKAWAY_OK, "Process Creation
+            # Flags"); that the provider host's job does is unconfirmed. A restart inside the job beats none.
+            $refused = $created.ReturnValue
+            $created = Invoke-CimMethod -ClassName Win32_Process -MethodName Create -Arguments @{ CommandLine = $command }
+            if ($created.ReturnValue -eq 0) {
+                $result.restart_note = "Win32_Process.Create refused CREATE_BREAKAWAY_FROM_JOB (returned $refused); the restart runs inside the WMI provider host's job"
+            }
+        }
         if ($created.ReturnValue -ne 0) { throw "Win32_Process.Create returned $($created.ReturnValue)" }
         $result.restart_scheduled = $true
     }

@@ -14,11 +14,13 @@ from unittest.mock import MagicMock
 
 import pytest
 import requests
+import yaml
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.playbook.play_context import PlayContext
 from ansible.plugins.shell.powershell import ShellModule
 
 from ansible_collections.directaccess.iphttps.plugins.action import client_info
+from ansible_collections.directaccess.iphttps.plugins.modules import client_info as client_info_doc
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _action_args, _windows_scripts
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
 
@@ -45,13 +47,15 @@ def b64(issued) -> str:
 def untrusted_client(rollover) -> dict:
     old_root, _new_root, issuing, leaf = rollover
     return {
-        "script": "client_info", "version": 1, "computer_name": "CLIENT01",
+        "script": "client_info", "version": 2, "computer_name": "CLIENT01", "state_source": "cmdlet",
         "iphttps_configuration": {"server_url": URL, "state": "1", "type": "0", "configuration_type": "1",
-                                  "profile": ""},
+                                  "profile": "", "profile_activated": True},
         "iphttps_state": {"interface_status": "failed to connect to the IPHTTPS server; waiting to reconnect",
                           "last_error_code": UNTRUSTED_ROOT},
-        "da_connection_status": {"status": "Error", "substatus": "CouldNotContactDirectAccessServer"},
+        "da_connection_status": {"status": 2, "status_name": "Error", "substatus": 7,
+                                 "substatus_name": "CouldNotContactDirectAccessServer"},
         "server_chain": [b64(leaf), b64(issuing)],
+        "chain_policy_extra_store": [b64(issuing)],
         "server_chain_error": None,
         "chain_status": [{"status": "PartialChain", "information": "A certificate chain could not be built."}],
         "stores": {"Root": [old_root.thumbprint], "CA": []},
@@ -93,13 +97,17 @@ def run(host, check_mode=False, **args):
 def test_untrusted_client_is_diagnosed_in_one_command(rollover):
     host = FakeWindowsHost(untrusted_client(rollover))
     result = run(host)
-    assert host.commands == [("client_info", {"connect_timeout_ms": 5000})]
+    assert host.commands == [("client_info", {"connect_timeout_ms": 5000, "store_certificates": "chain"})]
     assert result["changed"] is False
     assert not result.get("failed")
     assert result["computer_name"] == "CLIENT01"
     assert result["iphttps"]["configured"] is True
     assert result["iphttps"]["last_error"]["name"] == "CERT_E_UNTRUSTEDROOT"
     assert result["server_chain"] == [rollover[3].pem, rollover[2].pem]
+    assert result["server_chain_source"] == "chain_policy_extra_store"
+    assert result["iphttps"]["state_source"] == "cmdlet"
+    assert result["da_connection_status"] == {"status": "Error", "status_code": 2,
+                                              "substatus": "CouldNotContactDirectAccessServer", "substatus_code": 7}
     assert result["stores"] == {"Root": [rollover[0].thumbprint], "CA": []}
     diagnosis = result["diagnosis"]
     assert diagnosis["verdict"] == "untrusted_root"
@@ -112,7 +120,7 @@ def test_bundle_makes_the_diagnosis_name_the_fix(rollover):
     host = FakeWindowsHost(untrusted_client(rollover))
     bundle_entry = {"pem": new_root.pem, "store": "Root", "thumbprint": new_root.thumbprint}
     result = run(host, bundle=[bundle_entry], connect_timeout=12)
-    assert host.commands == [("client_info", {"connect_timeout_ms": 12000})]
+    assert host.commands == [("client_info", {"connect_timeout_ms": 12000, "store_certificates": "chain"})]
     diagnosis = result["diagnosis"]
     assert diagnosis["fixable"] is True
     assert [(m["store"], m["thumbprint"]) for m in diagnosis["missing"]] == [("Root", new_root.thumbprint)]
@@ -121,9 +129,38 @@ def test_bundle_makes_the_diagnosis_name_the_fix(rollover):
 def test_check_mode_runs_the_same_read_only_script(rollover):
     host = FakeWindowsHost(untrusted_client(rollover))
     result = run(host, check_mode=True)
-    assert host.commands == [("client_info", {"connect_timeout_ms": 5000})]
+    assert host.commands == [("client_info", {"connect_timeout_ms": 5000, "store_certificates": "chain"})]
     assert result["changed"] is False
     assert result["diagnosis"]["verdict"] == "untrusted_root"
+
+
+def test_store_certificates_all_is_asked_of_the_host_and_every_entry_comes_back(rollover):
+    old_root, new_root, issuing, _leaf = rollover
+    reply = dict(untrusted_client(rollover),
+                 stores={"Root": [old_root.thumbprint, new_root.thumbprint], "CA": [issuing.thumbprint]},
+                 store_certificates=[{"store": s, "thumbprint": c.thumbprint, "der_base64": b64(c)}
+                                     for s, c in (("Root", old_root), ("Root", new_root), ("CA", issuing))])
+    host = FakeWindowsHost(reply)
+    result = run(host, store_certificates="all")
+    assert host.commands == [("client_info", {"connect_timeout_ms": 5000, "store_certificates": "all"})]
+    assert result["store_certificates"] == {"Root": [old_root.pem, new_root.pem], "CA": [issuing.pem]}
+    assert result["diagnosis"]["verdict"] == "trusted"
+
+
+def test_store_certificates_must_be_chain_or_all():
+    host = FakeWindowsHost({})
+    with pytest.raises(AnsibleActionFail, match=r"store_certificates must be one of: chain, all, got: everything"):
+        run(host, store_certificates="everything")
+    assert host.commands == []
+
+
+def test_documented_options_are_the_options_the_action_takes():
+    documented = yaml.safe_load(client_info_doc.DOCUMENTATION)["options"]
+    assert set(documented) == set(client_info.ARGUMENT_SPEC)
+    for name, spec in client_info.ARGUMENT_SPEC.items():
+        assert documented[name]["type"] == spec["type"], name
+        assert documented[name].get("default") == spec.get("default"), name
+        assert documented[name].get("choices") == spec.get("choices"), name
 
 
 def test_host_that_is_not_a_directaccess_client(rollover):

@@ -40,17 +40,20 @@ def store_cert(store: str, issued) -> dict:
     return {"store": store, "thumbprint": issued.thumbprint, "der_base64": b64(issued)}
 
 
-def raw_doc(*, chain=(), root=(), ca=(), store_certificates=(), code=UNTRUSTED_ROOT, status=STATUS,
+def raw_doc(*, chain=(), extra_store=(), root=(), ca=(), store_certificates=(), code=UNTRUSTED_ROOT, status=STATUS,
             url=URL, chain_error=None, **extra) -> dict:
     doc = {
         "script": "client_info",
-        "version": 1,
+        "version": 2,
         "computer_name": "CLIENT01",
+        "state_source": "cmdlet",
         "iphttps_configuration": {"server_url": url, "state": "1", "type": "0", "configuration_type": "1",
-                                  "profile": ""} if url else None,
+                                  "profile": "", "profile_activated": True} if url else None,
         "iphttps_state": {"interface_status": status, "last_error_code": code} if code is not None else None,
-        "da_connection_status": {"status": "Error", "substatus": "CouldNotContactDirectAccessServer"},
+        "da_connection_status": {"status": 2, "status_name": "Error", "substatus": 7,
+                                 "substatus_name": "CouldNotContactDirectAccessServer"},
         "server_chain": [b64(c) for c in chain],
+        "chain_policy_extra_store": [b64(c) for c in extra_store],
         "server_chain_error": chain_error,
         "chain_status": [{"status": "PartialChain", "information": "A certificate chain could not be built."}],
         "stores": {"Root": list(root), "CA": list(ca)},
@@ -64,7 +67,7 @@ def test_not_configured_host_has_no_diagnosis(rollover):
     raw = raw_doc(url=None, code=None, chain_error=None, root=[t.lower() for t in OTHER_ROOTS])
     report = build_report(raw)
     assert report["iphttps"] == {"configured": False, "server_url": None, "interface_status": None,
-                                 "last_error_code": None, "last_error": None}
+                                 "last_error_code": None, "last_error": None, "state_source": "cmdlet"}
     assert report["diagnosis"] is None
     assert report["computer_name"] == "CLIENT01"
     # The stores are still reported, in Windows' upper-case form.
@@ -180,8 +183,10 @@ def test_report_passes_the_host_facts_through(rollover):
                   ca=[issuing.thumbprint])
     report = build_report(raw)
     assert report["server_chain"] == [leaf.pem, issuing.pem]
+    assert report["server_chain_source"] == "chain_elements"
     assert report["client_chain_status"] == raw["chain_status"]
-    assert report["da_connection_status"] == {"status": "Error", "substatus": "CouldNotContactDirectAccessServer"}
+    assert report["da_connection_status"] == {"status": "Error", "status_code": 2,
+                                              "substatus": "CouldNotContactDirectAccessServer", "substatus_code": 7}
     assert report["server_chain_error"] is None
     assert report["stores"] == {"Root": [new_root.thumbprint], "CA": [issuing.thumbprint]}
 
@@ -190,6 +195,9 @@ def test_missing_optional_fields_are_tolerated():
     report = build_report({"script": "client_info", "iphttps_configuration": {"server_url": URL}})
     assert report["stores"] == {"Root": [], "CA": []}
     assert report["server_chain"] == []
+    assert report["server_chain_source"] is None
+    assert report["da_connection_status"] is None
+    assert report["iphttps"]["state_source"] is None
     assert report["client_chain_status"] == []
     assert report["iphttps"]["last_error"] is None
     assert report["diagnosis"]["verdict"] == "no_chain"
@@ -245,6 +253,108 @@ def test_bundle_certificates_feed_the_diagnosis(rollover):
     diagnosis = build_report(raw, [new_root.cert, issuing.cert])["diagnosis"]
     assert diagnosis["fixable"] is True
     assert {m["thumbprint"] for m in diagnosis["missing"]} == {thumbprint(new_root.cert), issuing.thumbprint}
+
+
+# --- which chain is the server's ----------------------------------------------------------------
+
+def test_extra_store_is_the_server_chain_when_it_holds_anything(rollover):
+    _old_root, new_root, issuing, leaf = rollover
+    # Windows completed the chain with the root from its store; the server sent only the intermediate.
+    raw = raw_doc(chain=[leaf, issuing, new_root], extra_store=[issuing], code=0, root=[new_root.thumbprint])
+    report = build_report(raw)
+    assert report["server_chain_source"] == "chain_policy_extra_store"
+    assert report["server_chain"] == [leaf.pem, issuing.pem]
+    # The root is known by thumbprint only and the server did not send it: nothing anchors the path.
+    assert report["diagnosis"]["verdict"] == "untrusted_root"
+    assert any("known by thumbprint only" in r for r in report["diagnosis"]["reasons"])
+    # With the root's certificate from the store, the same server chain is trusted.
+    anchored = raw_doc(chain=[leaf, issuing, new_root], extra_store=[issuing], code=0, root=[new_root.thumbprint],
+                       store_certificates=[store_cert("Root", new_root)])
+    assert build_report(anchored)["diagnosis"]["verdict"] == "trusted"
+
+
+def test_chain_elements_are_the_server_chain_when_the_extra_store_is_empty(rollover):
+    _old_root, new_root, issuing, leaf = rollover
+    raw = raw_doc(chain=[leaf, issuing, new_root], extra_store=[], code=0, root=[new_root.thumbprint])
+    report = build_report(raw)
+    assert report["server_chain_source"] == "chain_elements"
+    assert report["server_chain"] == [leaf.pem, issuing.pem, new_root.pem]
+    assert report["diagnosis"]["verdict"] == "trusted"
+
+
+def test_extra_store_repeating_the_leaf_or_itself_is_taken_once(rollover):
+    _old_root, new_root, issuing, leaf = rollover
+    raw = raw_doc(chain=[leaf], extra_store=[issuing, leaf, new_root, issuing])
+    report = build_report(raw)
+    assert report["server_chain"] == [leaf.pem, issuing.pem, new_root.pem]
+    assert report["server_chain_source"] == "chain_policy_extra_store"
+
+
+def test_extra_store_without_a_leaf_is_not_a_chain(rollover):
+    _old_root, _new_root, issuing, _leaf = rollover
+    report = build_report(raw_doc(chain=[], extra_store=[issuing]))
+    assert report["server_chain"] == [] and report["server_chain_source"] is None
+    assert report["diagnosis"]["verdict"] == "no_chain"
+
+
+def test_unreadable_extra_store_certificate_is_a_report_error(rollover):
+    raw = raw_doc(chain=[rollover[3]], extra_store=[rollover[2]])
+    raw["chain_policy_extra_store"].append("bm90IGEgY2VydGlmaWNhdGU=")
+    with pytest.raises(ReportError, match=r"unreadable certificate: chain_policy_extra_store\[1\]"):
+        build_report(raw)
+
+
+# --- state read through netsh, DirectAccess status -----------------------------------------------
+
+def test_state_read_through_netsh_has_a_code_and_no_status_text(rollover):
+    _old_root, _new_root, issuing, leaf = rollover
+    raw = raw_doc(chain=[leaf, issuing], status=None, state_source="netsh", da_connection_status=None)
+    report = build_report(raw)
+    assert report["iphttps"]["state_source"] == "netsh"
+    assert report["iphttps"]["interface_status"] is None
+    assert report["iphttps"]["last_error"]["name"] == "CERT_E_UNTRUSTEDROOT"
+    assert report["da_connection_status"] is None
+    assert report["diagnosis"]["verdict"] == "untrusted_root"
+
+
+@pytest.mark.parametrize("source", ["wmi", "", "NETSH", 1])
+def test_unknown_state_source_is_a_report_error(source):
+    with pytest.raises(ReportError, match=r"unusable state_source: expected one of cmdlet, netsh, got "):
+        build_report(raw_doc(state_source=source))
+
+
+@pytest.mark.parametrize("raw, expected", [
+    # client_info.ps1 v2 with an enum from PowerShell: number and name.
+    ({"status": 0, "status_name": "ConnectedRemotely", "substatus": 0, "substatus_name": "None"},
+     {"status": "ConnectedRemotely", "status_code": 0, "substatus": "None", "substatus_code": 0}),
+    # v2 where PowerShell gave plain uint32 values: numbers only.
+    ({"status": 3, "status_name": None, "substatus": 4294967295, "substatus_name": None},
+     {"status": None, "status_code": 3, "substatus": None, "substatus_code": 4294967295}),
+    # client_info.ps1 v1 sent [string]: an enum's name, or a number in digits.
+    ({"status": "ActionableError", "substatus": "CouldNotContactDirectAccessServer"},
+     {"status": "ActionableError", "status_code": None, "substatus": "CouldNotContactDirectAccessServer",
+      "substatus_code": None}),
+    ({"status": " 2 ", "substatus": "17"}, {"status": None, "status_code": 2, "substatus": None, "substatus_code": 17}),
+    ({"status": None, "status_name": "  ", "substatus": "", "substatus_name": None},
+     {"status": None, "status_code": None, "substatus": None, "substatus_code": None}),
+    ({}, {"status": None, "status_code": None, "substatus": None, "substatus_code": None}),
+])
+def test_da_connection_status_takes_numbers_names_or_both(raw, expected):
+    assert build_report(raw_doc(da_connection_status=raw))["da_connection_status"] == expected
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"status": True}, r"unusable da_connection_status\.status: expected a uint32 or a name, got True"),
+    ({"status": -1}, r"unusable da_connection_status\.status: expected a uint32 or a name, got -1"),
+    ({"substatus": 4294967296}, r"unusable da_connection_status\.substatus: .* got 4294967296"),
+    ({"status": 1.5}, r"unusable da_connection_status\.status: .* got 1\.5"),
+    ({"substatus": ["None"]}, r"unusable da_connection_status\.substatus: .* got \['None'\]"),
+    ({"status": 1, "status_name": 7}, r"unusable da_connection_status\.status_name: expected a string, got 7"),
+    ("ConnectedRemotely", r"unusable da_connection_status: expected an object, got 'ConnectedRemotely'"),
+])
+def test_unusable_da_connection_status_is_a_report_error(raw, message):
+    with pytest.raises(ReportError, match=message):
+        build_report(raw_doc(da_connection_status=raw))
 
 
 @pytest.mark.parametrize("url, name", [

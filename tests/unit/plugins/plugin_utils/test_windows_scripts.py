@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 
 import pytest
 import requests
@@ -120,6 +121,9 @@ def test_parse_output_nonzero_rc_without_output_says_so():
     'Exception calling "Open" with "1" argument(s): "Access is denied."',
     "System.UnauthorizedAccessException: Attempted to perform an unauthorized operation.",
     "Restart-Service : ACCESS DENIED",
+    # A German host: the message is localized, E_ACCESSDENIED is not.
+    'Ausnahme beim Aufrufen von "Open" mit 1 Argument(en): "Zugriff verweigert (0x80070005)"',
+    "Open failed, HResult -2147024891",
 ])
 def test_parse_output_access_denied_says_administrator_rights_are_needed(stderr):
     with pytest.raises(ScriptError) as info:
@@ -128,6 +132,18 @@ def test_parse_output_access_denied_says_administrator_rights_are_needed(stderr)
     message = str(info.value)
     assert "administrator rights" in message
     assert stderr in message
+
+
+def test_parse_output_localized_denial_without_a_code_is_a_plain_error():
+    # The limit of reading text: without the HRESULT a localized denial is not recognised.
+    with pytest.raises(ScriptError) as info:
+        parse_output("ca_import", 1, b"", 'Ausnahme beim Aufrufen von "Open": "Zugriff verweigert"'.encode())
+    assert info.value.kind == "error"
+
+
+def test_ca_import_compares_the_signed_form_of_e_accessdenied():
+    signed = 0x80070005 - 2**32  # Exception.HResult is an Int32
+    assert f"$current.HResult -eq {signed}" in load_script("ca_import")
 
 
 def test_parse_output_access_denied_on_stdout_when_stderr_is_empty():
@@ -375,3 +391,103 @@ def test_poll_does_not_mistake_a_fault_in_until_for_a_dropped_connection():
         poll(conn, FakeClock())
     assert conn.resets == 0
     assert len(conn.calls) == 1
+
+
+# --- what the scripts must keep doing (no PowerShell here: read as text) -------------------------
+
+def script_code(name: str) -> str:
+    """The script without its comment lines."""
+    return "\n".join(line for line in load_script(name).splitlines() if not line.lstrip().startswith("#"))
+
+
+@pytest.mark.parametrize("name, cmdlets", [
+    ("client_info", ("Get-NetIPHttpsConfiguration", "Get-NetIPHttpsState", "Get-DAConnectionStatus")),
+    ("iphttps_state", ("Get-NetIPHttpsState",)),
+])
+def test_cmdlets_newer_than_windows_7_are_looked_up_before_any_call(name, cmdlets):
+    # A missing cmdlet fails before -ErrorAction applies, and 'Stop' makes that fatal.
+    code = script_code(name)
+    for cmdlet in cmdlets:
+        lookup = code.find(f"Get-Command -Name {cmdlet} -ErrorAction SilentlyContinue")
+        calls = [m.start() for m in re.finditer(rf"(?<!-Name ){cmdlet}\b", code)]
+        assert lookup >= 0, cmdlet
+        assert calls and min(calls) > lookup, cmdlet
+
+
+NETSH_ENGLISH = """\
+Interface IPHTTPSInterface (Group Policy) Parameters
+------------------------------------------------------------
+Role              : client
+URL               : https://da.contoso.com:443/IPHTTPS
+Last Error Code   : 0x800b0109
+Interface Status  : failed to connect to the IPHTTPS server. Waiting to reconnect
+"""
+# Labels and status in another language (made up for the test; netsh localizes both).
+NETSH_OTHER = """\
+Schnittstelle IPHTTPSInterface (Gruppenrichtlinie) Parameter
+------------------------------------------------------------
+Rolle              : Client
+Adresse            : HTTPS://da.contoso.com/IPHTTPS
+Letzter Fehlercode : 0X0
+Status             : Verbindung 0x2af9 aktiv
+"""
+
+
+def netsh_patterns(name: str) -> list[str]:
+    code = script_code(name)
+    function = code[code.index("function Read-Netsh"):]
+    function = function[:function.index("\n}\n")]
+    return re.findall(r"-match '([^']+)'", function)
+
+
+def read_netsh(patterns: list[str], text: str) -> list:
+    """First match of each pattern, line by line, as PowerShell's case-insensitive -match finds it."""
+    found: list = [None] * len(patterns)
+    for line in text.splitlines():
+        for index, pattern in enumerate(patterns):
+            match = re.search(pattern, line, re.IGNORECASE)
+            if found[index] is None and match:
+                found[index] = match.group(1)
+                break
+    return found
+
+
+@pytest.mark.parametrize("text, url, code", [
+    (NETSH_ENGLISH, "https://da.contoso.com:443/IPHTTPS", "800b0109"),
+    (NETSH_OTHER, "HTTPS://da.contoso.com/IPHTTPS", "0"),
+    ("The following command was not found: interface httpstunnel show interfaces.\n", None, None),
+])
+def test_netsh_is_read_for_the_url_and_the_code_only(text, url, code):
+    url_pattern, code_pattern = netsh_patterns("client_info")
+    assert read_netsh([url_pattern, code_pattern], text) == [url, code]
+    # The light poll reads the code the same way.
+    assert netsh_patterns("iphttps_state") == [code_pattern]
+
+
+def braced_block(code: str, opening: int) -> str:
+    """The text inside the braces whose '{' is at ``opening`` (the scripts keep braces out of strings here)."""
+    depth = 0
+    for index in range(opening, len(code)):
+        depth += {"{": 1, "}": -1}.get(code[index], 0)
+        if depth == 0:
+            return code[opening + 1:index]
+    raise AssertionError(f"unbalanced braces after offset {opening}")
+
+
+def test_client_info_keeps_the_chain_when_the_handshake_fails_after_the_callback():
+    code = script_code("client_info")
+    handshake = code.index("$ssl.AuthenticateAsClient(")
+    cleanup = braced_block(code, code.index("finally {", handshake) + len("finally "))
+    assert "$result.server_chain = @($chainList)" in cleanup
+    assert "$result.chain_policy_extra_store = @($script:captured.extra)" in cleanup
+    # Explicit versions: Windows PowerShell on .NET Framework 4.x may offer TLS 1.0 alone.
+    assert "[System.Security.Authentication.SslProtocols]'Tls12, Tls11, Tls'" in code
+    assert "$ssl.AuthenticateAsClient($uri.DnsSafeHost, $null, $protocols, $false)" in code
+
+
+def test_ca_import_asks_for_a_process_outside_the_wmi_job():
+    code = script_code("ca_import")
+    breakaway = 0x01000000  # CREATE_BREAKAWAY_FROM_JOB ("Process Creation Flags")
+    startup = f"-ClassName Win32_ProcessStartup -ClientOnly -Property @{{ CreateFlags = [uint32]{breakaway:#010x} }}"
+    assert startup in code
+    assert "$arguments.ProcessStartupInformation = $breakaway" in code
