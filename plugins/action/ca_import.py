@@ -111,8 +111,9 @@ class ActionModule(ActionBase):
 
         done = ", ".join(f"{e['store']}\\{e['thumbprint']}" for e in result["imported"] + result["removed"]) \
             or "nothing"
-        if recovered_note:
-            result["reconnect_notes"] = [recovered_note]
+        early_notes = [note for note in (recovered_note, outcome.get("restart_note")) if note]
+        if early_notes:
+            result["reconnect_notes"] = early_notes
         failed = outcome.get("failed")
         if failed:
             reason = "access denied: the WinRM account needs local administrator rights" \
@@ -148,7 +149,7 @@ class ActionModule(ActionBase):
                 return result
             result["polls"] = polls
             if notes:
-                result["reconnect_notes"] = notes
+                result["reconnect_notes"] = result.get("reconnect_notes", []) + notes
             current = (state or {}).get("iphttps_state")
             if current:
                 code = current.get("last_error_code")

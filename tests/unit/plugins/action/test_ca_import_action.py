@@ -442,3 +442,12 @@ def test_missing_cryptography_is_reported(corp, monkeypatch):
     monkeypatch.setattr(_action_args, "CRYPTOGRAPHY_IMPORT_ERROR", "No module named 'cryptography'")
     with pytest.raises(AnsibleActionFail, match="needs the Python 'cryptography' library"):
         run(FakeWindowsHost(), certificates=[corp[0].pem])
+
+
+def test_restart_note_from_the_host_is_kept_with_poll_notes(corp, clock):
+    host = FakeWindowsHost(polls=[requests.exceptions.ConnectionError("tunnel down"), state(0)])
+    host.overrides["ca_import"] = {"restart_note": "Windows refused CREATE_BREAKAWAY_FROM_JOB; restarted inside the job"}
+    result = run(host, certificates=[corp[0].pem], reconnect=True)
+    assert result["reconnect_notes"][0].startswith("Windows refused CREATE_BREAKAWAY_FROM_JOB")
+    assert "tunnel down" in result["reconnect_notes"][1]
+    assert result["iphttps"]["last_error_code"] == 0
