@@ -30,20 +30,6 @@ URL = "https://da.contoso.com:443/IPHTTPS"
 UNTRUSTED_ROOT = 2148204809
 
 
-@pytest.fixture(scope="module")
-def rollover():
-    """The server's root was renewed under the same name; the client still trusts only the old one."""
-    old_root = pki.make_root("Contoso Root CA", key_type="ecdsa")
-    new_root = pki.make_root("Contoso Root CA", key_type="ecdsa")
-    issuing = pki.make_intermediate("Contoso Issuing CA", new_root, key_type="ecdsa")
-    leaf = pki.make_leaf("da.contoso.com", issuing, key_type="ecdsa")
-    return old_root, new_root, issuing, leaf
-
-
-def b64(issued) -> str:
-    return base64.b64encode(issued.der).decode("ascii")
-
-
 def untrusted_client(rollover) -> dict:
     old_root, _new_root, issuing, leaf = rollover
     return {
@@ -54,12 +40,12 @@ def untrusted_client(rollover) -> dict:
                           "last_error_code": UNTRUSTED_ROOT},
         "da_connection_status": {"status": 2, "status_name": "Error", "substatus": 7,
                                  "substatus_name": "CouldNotContactDirectAccessServer"},
-        "server_chain": [b64(leaf), b64(issuing)],
-        "chain_policy_extra_store": [b64(issuing)],
+        "server_chain": [leaf.der_base64, issuing.der_base64],
+        "chain_policy_extra_store": [issuing.der_base64],
         "server_chain_error": None,
         "chain_status": [{"status": "PartialChain", "information": "A certificate chain could not be built."}],
         "stores": {"Root": [old_root.thumbprint], "CA": []},
-        "store_certificates": [{"store": "Root", "thumbprint": old_root.thumbprint, "der_base64": b64(old_root)}],
+        "store_certificates": [{"store": "Root", "thumbprint": old_root.thumbprint, "der_base64": old_root.der_base64}],
     }
 
 
@@ -138,7 +124,7 @@ def test_store_certificates_all_is_asked_of_the_host_and_every_entry_comes_back(
     old_root, new_root, issuing, _leaf = rollover
     reply = dict(untrusted_client(rollover),
                  stores={"Root": [old_root.thumbprint, new_root.thumbprint], "CA": [issuing.thumbprint]},
-                 store_certificates=[{"store": s, "thumbprint": c.thumbprint, "der_base64": b64(c)}
+                 store_certificates=[{"store": s, "thumbprint": c.thumbprint, "der_base64": c.der_base64}
                                      for s, c in (("Root", old_root), ("Root", new_root), ("CA", issuing))])
     host = FakeWindowsHost(reply)
     result = run(host, store_certificates="all")

@@ -12,6 +12,7 @@ Test helper only; never imported by the collection. Other unit tests may import 
 """
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
 from dataclasses import dataclass
@@ -71,6 +72,11 @@ class Issued:
     def key_der(self) -> bytes:
         return self.key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption())
+
+    @property
+    def der_base64(self) -> str:
+        """The DER in base64, as the Windows-side scripts send certificates."""
+        return base64.b64encode(self.der).decode("ascii")
 
     @property
     def thumbprint(self) -> str:

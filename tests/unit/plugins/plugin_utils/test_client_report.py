@@ -3,7 +3,6 @@
 """client_info.ps1's raw answer turned into client_info's result; PKIs are generated here."""
 from __future__ import annotations
 
-import base64
 
 import pytest
 
@@ -22,22 +21,8 @@ STATUS = "failed to connect to the IPHTTPS server; waiting to reconnect"
 OTHER_ROOTS = ["CABD2A79A1076A31F21D253635CB039D4329A5E8", "D4DE20D05E66FC53FE1A50882C78DB2852CAE474"]
 
 
-@pytest.fixture(scope="module")
-def rollover():
-    """Contoso renewed its root with a new key under the same name; the client still has the old one."""
-    old_root = pki.make_root("Contoso Root CA", key_type="ecdsa")
-    new_root = pki.make_root("Contoso Root CA", key_type="ecdsa")
-    issuing = pki.make_intermediate("Contoso Issuing CA", new_root, key_type="ecdsa")
-    leaf = pki.make_leaf("da.contoso.com", issuing, key_type="ecdsa")
-    return old_root, new_root, issuing, leaf
-
-
-def b64(issued) -> str:
-    return base64.b64encode(issued.der).decode("ascii")
-
-
 def store_cert(store: str, issued) -> dict:
-    return {"store": store, "thumbprint": issued.thumbprint, "der_base64": b64(issued)}
+    return {"store": store, "thumbprint": issued.thumbprint, "der_base64": issued.der_base64}
 
 
 def raw_doc(*, chain=(), extra_store=(), root=(), ca=(), store_certificates=(), code=UNTRUSTED_ROOT, status=STATUS,
@@ -52,8 +37,8 @@ def raw_doc(*, chain=(), extra_store=(), root=(), ca=(), store_certificates=(), 
         "iphttps_state": {"interface_status": status, "last_error_code": code} if code is not None else None,
         "da_connection_status": {"status": 2, "status_name": "Error", "substatus": 7,
                                  "substatus_name": "CouldNotContactDirectAccessServer"},
-        "server_chain": [b64(c) for c in chain],
-        "chain_policy_extra_store": [b64(c) for c in extra_store],
+        "server_chain": [c.der_base64 for c in chain],
+        "chain_policy_extra_store": [c.der_base64 for c in extra_store],
         "server_chain_error": chain_error,
         "chain_status": [{"status": "PartialChain", "information": "A certificate chain could not be built."}],
         "stores": {"Root": list(root), "CA": list(ca)},
