@@ -22,7 +22,6 @@ from ansible.plugins.shell.powershell import ShellModule
 from ansible_collections.directaccess.iphttps.plugins.action import client_info
 from ansible_collections.directaccess.iphttps.plugins.modules import client_info as client_info_doc
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _action_args, _windows_scripts
-from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
 
 PREFIX = "PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand "
 IDENTITY = re.compile(r"^# directaccess\.iphttps script: (\w+) ")

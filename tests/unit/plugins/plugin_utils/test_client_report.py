@@ -12,7 +12,6 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils._client_repor
     build_report,
     server_name_of,
 )
-from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
 
 URL = "https://da.contoso.com:443/IPHTTPS"
 UNTRUSTED_ROOT = 2148204809  # 0x800B0109 as Get-NetIPHttpsState's uint32
