@@ -30,8 +30,7 @@ from winrm.exceptions import InvalidCredentialsError
 
 from .client_state import ClientState
 from .handlers import SCRIPT_VERSIONS, ClientHandler, identify_script, powershell_json
-from .iphttps_server import start_servers
-from .pki import ensure_pki, thumbprint
+from .pki import thumbprint
 from .scenarios import TEMPLATES, ClientSpec, provision_clients
 from .wsman import CommandRequest, decode_command_line
 
@@ -63,17 +62,6 @@ def collection(tmp_path_factory):
         importlib.invalidate_caches()
     base = "ansible_collections.directaccess.iphttps.plugins.plugin_utils."
     return {name: importlib.import_module(base + name) for name in ("_windows_scripts", "_client_report", "_inputs")}
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return ensure_pki(tmp_path_factory.mktemp("runtime") / "pki")
-
-
-@pytest.fixture(scope="module")
-def servers(pki):
-    with start_servers(pki) as group:
-        yield group
 
 
 @pytest.fixture

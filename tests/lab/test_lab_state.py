@@ -52,17 +52,6 @@ EXPECTED_AT_START = {
 }
 
 
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory):
-    return ensure_pki(tmp_path_factory.mktemp("lab") / "pki")
-
-
-@pytest.fixture(scope="session")
-def servers(pki):
-    with start_servers(pki) as group:
-        yield group
-
-
 def make_client(tmp_path, pki, servers, template, name="da-client-01"):
     return provision_clients([ClientSpec(name, template)], pki, servers, tmp_path / "state")[0]
 

@@ -12,15 +12,14 @@ import functools
 import hashlib
 import json
 import re
-from unittest.mock import MagicMock
 
 import pytest
 import requests
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
-from ansible.playbook.play_context import PlayContext
 from ansible.plugins.shell.powershell import ShellModule
 
 from ansible_collections.directaccess.iphttps.plugins.action import ca_import
+from ansible_collections.directaccess.iphttps.tests.unit.plugins.action.runner import run_action
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _action_args, _windows_scripts
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
 
@@ -141,15 +140,7 @@ def clock(monkeypatch):
 
 
 def run(host, check_mode=False, **args):
-    task = MagicMock()
-    task.args = args
-    task.check_mode = check_mode
-    task.diff = True
-    task.async_val = 0
-    task.action = "directaccess.iphttps.ca_import"
-    action = ca_import.ActionModule(task, host, PlayContext(), loader=MagicMock(), templar=None,
-                                    shared_loader_obj=None)
-    return action.run(task_vars={})
+    return run_action(ca_import, "ca_import", host, check_mode=check_mode, diff=True, **args)
 
 
 def test_imports_roots_first_with_subjects_and_diff(corp):

@@ -10,16 +10,15 @@ from __future__ import annotations
 import base64
 import json
 import re
-from unittest.mock import MagicMock
 
 import pytest
 import requests
 import yaml
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
-from ansible.playbook.play_context import PlayContext
 from ansible.plugins.shell.powershell import ShellModule
 
 from ansible_collections.directaccess.iphttps.plugins.action import client_info
+from ansible_collections.directaccess.iphttps.tests.unit.plugins.action.runner import run_action
 from ansible_collections.directaccess.iphttps.plugins.modules import client_info as client_info_doc
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _action_args, _windows_scripts
 
@@ -68,15 +67,7 @@ class FakeWindowsHost:
 
 
 def run(host, check_mode=False, **args):
-    task = MagicMock()
-    task.args = args
-    task.check_mode = check_mode
-    task.diff = False
-    task.async_val = 0
-    task.action = "directaccess.iphttps.client_info"
-    action = client_info.ActionModule(task, host, PlayContext(), loader=MagicMock(), templar=None,
-                                      shared_loader_obj=None)
-    return action.run(task_vars={})
+    return run_action(client_info, "client_info", host, check_mode=check_mode, diff=False, **args)
 
 
 def test_untrusted_client_is_diagnosed_in_one_command(rollover):

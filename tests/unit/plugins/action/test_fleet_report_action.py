@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from unittest.mock import MagicMock
 
 import pytest
 from ansible.errors import AnsibleActionFail
-from ansible.playbook.play_context import PlayContext
 from ansible.plugins.shell.powershell import ShellModule
 
 from ansible_collections.directaccess.iphttps.plugins.action import fleet_report
+from ansible_collections.directaccess.iphttps.tests.unit.plugins.action.runner import run_action
 
 ROOT_THUMBPRINT = "5B3E9A1C0D2F4E6A8B7C9D0E1F2A3B4C5D6E7F80"
 
@@ -35,15 +34,7 @@ class UntouchableConnection:
 
 
 def run(check_mode=False, **args):
-    task = MagicMock()
-    task.args = args
-    task.check_mode = check_mode
-    task.diff = False
-    task.async_val = 0
-    task.action = "directaccess.iphttps.fleet_report"
-    action = fleet_report.ActionModule(task, UntouchableConnection(), PlayContext(), loader=MagicMock(),
-                                       templar=None, shared_loader_obj=None)
-    return action.run(task_vars={})
+    return run_action(fleet_report, "fleet_report", UntouchableConnection(), check_mode=check_mode, diff=False, **args)
 
 
 def record(host, **extra):
