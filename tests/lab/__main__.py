@@ -5,7 +5,9 @@
 Test infrastructure only; the collection never imports anything from here.
 
     python -m tests.lab up [--hosts N] [--scenario FILE] [--lab-dir .lab] [--transport ntlm|basic]
+                           [--command-cost SECONDS]
     python -m tests.lab status [--json] [--lab-dir .lab]
+    python -m tests.lab reset [--lab-dir .lab]
     python -m tests.lab down [--lab-dir .lab]
 
 ``serve`` is the daemon ``up`` starts; it is not meant to be run by hand.
@@ -20,7 +22,19 @@ import sys
 
 from .client_state import ClientStateError
 from .pki import PKIError
-from .runner import DEFAULT_LAB_DIR, DEFAULT_SCENARIO, TRANSPORTS, LabError, down, format_status, serve, status, up
+from .runner import (
+    DEFAULT_LAB_DIR,
+    DEFAULT_SCENARIO,
+    MAX_COMMAND_COST,
+    TRANSPORTS,
+    LabError,
+    down,
+    format_status,
+    reset,
+    serve,
+    status,
+    up,
+)
 
 
 def _positive_int(text: str) -> int:
@@ -33,10 +47,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0 <= value <= MAX_COMMAND_COST:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_COMMAND_COST:g} seconds, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tests.lab",
                                      description="Simulated DirectAccess clients for directaccess.iphttps.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{up,status,down}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{up,status,reset,down}")
 
     def lab_dir(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--lab-dir", default=DEFAULT_LAB_DIR,
@@ -48,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario file (default: %(default)s)")
         sub.add_argument("--transport", choices=TRANSPORTS, default="ntlm",
                          help="WinRM authentication the endpoints accept (default: %(default)s)")
+        sub.add_argument("--command-cost", type=_seconds, default=0.0, metavar="SECONDS",
+                         help="latency model: seconds every WinRM command spends before its output is "
+                              "available, for a cold PowerShell start plus network round trips "
+                              "(default: %(default)s, off; docs/lab.md)")
 
     start = commands.add_parser("up", help="start the lab in the background and wait until it serves")
     fleet(start)
@@ -55,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("status", help="show each host's scenario, port, IP-HTTPS error and counts")
     report.add_argument("--json", action="store_true", help="print JSON instead of a table")
     lab_dir(report)
+    again = commands.add_parser("reset", help="put every host back to its scenario template (between jobs)")
+    lab_dir(again)
     stop = commands.add_parser("down", help="stop the lab (SIGTERM, then SIGKILL)")
     lab_dir(stop)
     daemon = commands.add_parser("serve")  # what 'up' runs in the background; hidden from the summary
@@ -67,12 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
-            return serve(args.lab_dir, args.scenario, args.hosts, args.transport)
+            return serve(args.lab_dir, args.scenario, args.hosts, args.transport, args.command_cost)
         if args.command == "up":
-            lab = up(args.lab_dir, args.hosts, args.scenario, args.transport)
+            lab = up(args.lab_dir, args.hosts, args.scenario, args.transport, command_cost=args.command_cost)
             listening = sum(host["listening"] for host in lab["hosts"].values())
+            cost = f", {lab['command_cost']:g} s per command" if lab.get("command_cost") else ""
             print(f"lab up in {lab['startup_seconds']:.2f}s: {len(lab['hosts'])} hosts, {listening} WinRM "
-                  f"endpoints ({lab['transport']} over https), pid {lab['pid']}")
+                  f"endpoints ({lab['transport']} over https{cost}), pid {lab['pid']}")
             print(f"inventory: {lab['inventory']}")
             for note in lab.get("notes", []):
                 print(f"note: {note}")
@@ -80,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             result = status(args.lab_dir)
             print(json.dumps(result, indent=2) if args.json else format_status(result))
+            return 0
+        if args.command == "reset":
+            names = reset(args.lab_dir)
+            print(f"lab reset: {len(names)} hosts back to their scenario templates")
             return 0
         outcome = down(args.lab_dir)
         print(f"lab {outcome}" if outcome != "not running" else "no lab running; nothing to stop")

@@ -395,6 +395,9 @@ class ClientHandler:
 
     @staticmethod
     def _unknown(request: CommandRequest) -> CommandResult:
+        if request.script is not None and request.script.strip().lower() in ("hostname", "hostname.exe"):
+            # hostname.exe, the cheapest command there is: the benchmarks' floor (one raw per host).
+            return CommandResult(stdout=f"{request.host}\r\n".encode("utf-8"))
         source = request.script if request.script is not None else request.command_line
         first = next((line.strip() for line in source.splitlines() if line.strip()), "")
         first = first if len(first) <= 200 else first[:200] + "..."

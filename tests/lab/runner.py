@@ -10,13 +10,19 @@ servers and one ``WSManEndpoint`` per reachable client, each on its own loopback
 stays until ``down()`` sends SIGTERM. Layout of the lab directory::
 
     pki/              ensure_pki(): root.pem, issuing.pem, root.sha256, winrm-ca.pem, ...
-    state/            one <host>.json per client (kept across restarts) and counts.json
+    state/            one <host>.json per client (kept across restarts), counts.json and, with a
+                      command cost, latency.json (what the latency model charged each host)
     credentials.json  the WinRM password of this lab (0600; made once, kept)
     lab.lock          held (flock) by the running daemon: one lab per directory
     lab.pid           the daemon's pid while it runs
     lab.json          what the daemon serves: hosts, ports, scenarios, files
     inventory.yml     Ansible inventory for the fleet (0600: it holds the password)
     lab.log           the daemon's output
+
+``up(command_cost=S)`` turns on the latency model: every WinRM command spends S seconds before
+its output is available (``WSManEndpoint(command_cost=...)``; docs/lab.md gives the reasons for
+the figure the benchmarks use). ``reset()`` puts every host back to its scenario template, for
+benchmarks that break and fix the same fleet round after round.
 
 The daemon stops cleanly on SIGTERM or SIGINT, and by itself when its lab directory is removed
 or replaced or lab.pid stops naming it, so it never outlives its lab.
@@ -49,7 +55,7 @@ from .handlers import ClientHandler
 from .iphttps_server import start_servers
 from .pki import ensure_pki
 from .scenarios import TEMPLATES, ScenarioError, build_fleet, provision_clients
-from .wsman import WSManEndpoint, read_counts
+from .wsman import WSManEndpoint, read_counts, read_latency
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +72,7 @@ _START_TIMEOUT = 60.0
 _STOP_TIMEOUT = 15.0
 _WATCH_INTERVAL = 1.0
 _WARMUP_WORKERS = 8
+MAX_COMMAND_COST = 600.0
 
 
 class LabError(Exception):
@@ -154,11 +161,15 @@ def running_pid(lab_dir: str | os.PathLike) -> int | None:
 
 # --- up ---------------------------------------------------------------------------------------------
 
-def _check_options(hosts: int | None, transport: str) -> None:
+def _check_options(hosts: int | None, transport: str, command_cost: float = 0.0) -> None:
     if hosts is not None and (isinstance(hosts, bool) or not isinstance(hosts, int) or hosts < 1):
         raise LabError(f"--hosts must be an integer >= 1, got {hosts!r}")
     if transport not in TRANSPORTS:
         raise LabError(f"--transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+    if (isinstance(command_cost, bool) or not isinstance(command_cost, (int, float))
+            or not 0 <= command_cost <= MAX_COMMAND_COST):
+        raise LabError(f"--command-cost must be a number of seconds from 0 to {MAX_COMMAND_COST:g}, "
+                       f"got {command_cost!r}")
 
 
 def _accepts(port: int, timeout: float = 0.5) -> bool:
@@ -179,12 +190,16 @@ def _log_tail(lab_dir: Path, lines: int = 15) -> str:
 
 def up(lab_dir: str | os.PathLike = DEFAULT_LAB_DIR, hosts: int | None = None,
        scenario: str | os.PathLike = DEFAULT_SCENARIO, transport: str = "ntlm",
-       timeout: float = _START_TIMEOUT) -> dict:
-    """Start the lab daemon for ``lab_dir`` and wait until it serves; returns lab.json's content."""
+       timeout: float = _START_TIMEOUT, command_cost: float = 0.0) -> dict:
+    """Start the lab daemon for ``lab_dir`` and wait until it serves; returns lab.json's content.
+
+    ``command_cost``: seconds each WinRM command spends before its output is available (the
+    latency model); 0 adds nothing.
+    """
     started = time.monotonic()
     lab_dir = Path(lab_dir).resolve()
     scenario = Path(scenario).resolve()
-    _check_options(hosts, transport)
+    _check_options(hosts, transport, command_cost)
     pid = running_pid(lab_dir)
     if pid is not None:
         raise LabError(f"a lab is already running in {lab_dir} (pid {pid}); "
@@ -200,6 +215,8 @@ def up(lab_dir: str | os.PathLike = DEFAULT_LAB_DIR, hosts: int | None = None,
                "--scenario", str(scenario), "--transport", transport]
     if hosts is not None:
         command += ["--hosts", str(hosts)]
+    if command_cost:
+        command += ["--command-cost", repr(float(command_cost))]
     env = {key: value for key, value in os.environ.items() if key != "NTLM_USER_FILE"}
     with open(lab_dir / "lab.log", "ab") as log_file:
         daemon = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
@@ -307,13 +324,18 @@ def status(lab_dir: str | os.PathLike = DEFAULT_LAB_DIR) -> dict:
             "commands": counts.get(name, 0),
         }
     return {"lab_dir": str(lab_dir), "running": pid is not None, "pid": pid, "transport": lab["transport"],
-            "inventory": lab["inventory"], "hosts": hosts}
+            "inventory": lab["inventory"], "command_cost": lab.get("command_cost", 0.0),
+            "latency": read_latency(state_dir), "hosts": hosts}
 
 
 def format_status(report: dict) -> str:
     state = f"running (pid {report['pid']})" if report["running"] else "not running"
     lines = [f"lab {report['lab_dir']}: {state}, {len(report['hosts'])} hosts, WinRM {report['transport']} "
              f"over https; inventory {report['inventory']}"]
+    if report.get("command_cost"):
+        delayed = sum(entry["commands"] for entry in report.get("latency", {}).values())
+        lines.append(f"latency model: {report['command_cost']:g} s per WinRM command "
+                     f"({delayed} commands delayed so far)")
     header = ("HOST", "SCENARIO", "PORT", "LISTENING", "IPHLPSVC", "IPHTTPS ERROR", "ROOT", "CA", "COMMANDS")
     rows = [header] + [
         (name, host["scenario"], str(host["port"]), "yes" if host["listening"] else "no", host["iphlpsvc"],
@@ -354,8 +376,10 @@ def _inventory(lab_dir: Path, pki, hosts: dict, transport: str, password: str) -
 
 
 class _Daemon:
-    def __init__(self, lab_dir: Path, scenario: Path, hosts: int | None, transport: str):
+    def __init__(self, lab_dir: Path, scenario: Path, hosts: int | None, transport: str,
+                 command_cost: float = 0.0):
         self.lab_dir = lab_dir
+        self.command_cost = command_cost
         self.scenario = scenario
         self.hosts = hosts
         self.transport = transport
@@ -398,6 +422,9 @@ class _Daemon:
         pki = ensure_pki(self.lab_dir / "pki")
         state_dir = self.lab_dir / "state"
         fleet = build_fleet(self.scenario, self.hosts)
+        # What an earlier run's latency model charged does not belong to this one.
+        with contextlib.suppress(FileNotFoundError):
+            (state_dir / "latency.json").unlink()
         self.servers = start_servers(pki)
         clients = provision_clients(fleet, pki, self.servers, state_dir)
         self.clients = clients
@@ -417,7 +444,7 @@ class _Daemon:
                 endpoint = WSManEndpoint(
                     spec.name, bind=("127.0.0.1", 0), scheme="https", certfile=pki.cert_path("winrm"),
                     keyfile=pki.key_path("winrm"), users={user: password}, auth=(self.transport,),
-                    handler=handler, state_dir=state_dir).start()
+                    handler=handler, state_dir=state_dir, command_cost=self.command_cost).start()
                 handler.drop_connections = endpoint.drop_connections
                 self.handlers.append(handler)
                 self.endpoints.append(endpoint)
@@ -448,6 +475,7 @@ class _Daemon:
             "lab_dir": str(self.lab_dir),
             "scenario_file": str(self.scenario),
             "transport": self.transport,
+            "command_cost": self.command_cost,
             "scheme": "https",
             "pki_dir": str(pki.directory),
             "winrm_ca": str(pki.cert_path("winrm_ca")),
@@ -506,9 +534,56 @@ class _Daemon:
 
 
 def serve(lab_dir: str | os.PathLike, scenario: str | os.PathLike = DEFAULT_SCENARIO, hosts: int | None = None,
-          transport: str = "ntlm") -> int:
+          transport: str = "ntlm", command_cost: float = 0.0) -> int:
     """The daemon's main: serve until SIGTERM. Exit status 2 when another daemon holds the lab."""
-    _check_options(hosts, transport)
+    _check_options(hosts, transport, command_cost)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    daemon = _Daemon(Path(lab_dir).resolve(), Path(scenario).resolve(), hosts, transport)
+    daemon = _Daemon(Path(lab_dir).resolve(), Path(scenario).resolve(), hosts, transport, command_cost)
     return daemon.run()
+
+
+# --- reset ------------------------------------------------------------------------------------------
+
+def reset(lab_dir: str | os.PathLike = DEFAULT_LAB_DIR) -> list[str]:
+    """Put every host of ``lab_dir`` back to its scenario template; -> the names reset.
+
+    Stores, iphlpsvc and the recorded IP-HTTPS state are rewritten as a new lab would make them,
+    then each client connects to IP-HTTPS once, as at boot. It works on a running lab (the
+    daemon reads a client's state afresh for every command), but only between jobs: a command
+    or a scheduled iphlpsvc restart still under way would act on the reset state. Command
+    counts are kept.
+    """
+    lab_dir = Path(lab_dir).resolve()
+    lab = _read_json(lab_dir / "lab.json")
+    if lab is None:
+        raise LabError(f"no lab in {lab_dir}: run 'python -m tests.lab up --lab-dir {lab_dir}' first")
+    pki = ensure_pki(lab_dir / "pki")
+    state_dir = Path(lab["state_dir"])
+    servers = lab["iphttps_servers"]
+    clients = []
+    for name in lab["hosts"]:
+        client = ClientState(state_dir, name)
+        try:
+            scenario = client.load()["scenario"]
+        except ClientStateError as exc:
+            raise LabError(f"lab {lab_dir}: cannot read the state of {name}: {exc}") from None
+        template = TEMPLATES.get(scenario)
+        if template is None:
+            raise LabError(f"lab {lab_dir}: {name} has scenario {scenario!r}, which is no template")
+        iphttps = None
+        if template.server_profile is not None:
+            server = servers.get(template.server_profile)
+            if server is None:
+                raise LabError(f"lab {lab_dir}: no IP-HTTPS server for profile {template.server_profile!r}")
+            iphttps = {"server_url": server["server_url"], "connect_to": server["connect_to"],
+                       "profile": template.server_profile}
+        ClientState.create(
+            state_dir, name, scenario=scenario,
+            root_store=[pki.pem(cert) for cert in template.root_store],
+            ca_store=[pki.pem(cert) for cert in template.ca_store],
+            iphttps=iphttps, iphlpsvc=template.iphlpsvc, tunnel=template.tunnel,
+            reachable=template.reachable, wrong_credentials=template.wrong_credentials, overwrite=True)
+        clients.append(client)
+    with concurrent.futures.ThreadPoolExecutor(_WARMUP_WORKERS, thread_name_prefix="lab-reset") as pool:
+        list(pool.map(lambda client: client.iphttps_state(), clients))
+    return [client.name for client in clients]

@@ -47,6 +47,14 @@ Process-wide state, on purpose:
   already names some other file.
 * ``counts.json``.  Endpoints given the same ``state_dir`` share one counts file,
   written under a process-wide lock.  Only one process should write a state dir.
+  ``latency.json`` beside it (only with a ``command_cost``) is shared the same way.
+
+The latency model: ``command_cost`` seconds are spent in the command's worker
+thread before its handler runs, so the output of every command becomes
+available that much later.  It stands for what a real Windows client adds to
+each command (a cold PowerShell start, the network round trips); docs/lab.md
+gives the reasons for the figure the benchmarks use.  0, the default, skips it
+entirely: no sleep, no counter, no file.
 """
 
 from __future__ import annotations
@@ -87,6 +95,7 @@ __all__ = [
     "decode_command_line",
     "default_handler",
     "read_counts",
+    "read_latency",
     "RECEIVE_TIMEOUT_FAULT_CODE",
     "SHELL_NOT_FOUND_FAULT_CODE",
 ]
@@ -225,6 +234,20 @@ def read_counts(state_dir: str | os.PathLike[str]) -> dict[str, int]:
         return {}
 
 
+def read_latency(state_dir: str | os.PathLike[str]) -> dict[str, dict]:
+    """Read ``latency.json`` in ``state_dir``: host name -> ``{"commands": n, "seconds": s}``.
+
+    What the latency model charged each host: how many commands were delayed and the seconds
+    of delay applied in total.  Empty when no endpoint there has a ``command_cost``.
+    """
+    path = os.path.join(os.fspath(state_dir), "latency.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return {}
+
+
 # --- process-wide registries -------------------------------------------------
 
 _COUNTS_LOCK = threading.Lock()
@@ -239,6 +262,17 @@ def _write_count(endpoint: WSManEndpoint) -> None:
         counts = read_counts(os.path.dirname(endpoint._counts_path))
         counts[endpoint.host_name] = endpoint.command_count()
         _atomic_write(endpoint._counts_path, json.dumps(counts, indent=2, sort_keys=True) + "\n")
+
+
+def _write_latency(endpoint: WSManEndpoint) -> None:
+    if endpoint._state_dir is None:
+        return
+    with _COUNTS_LOCK:
+        latency = read_latency(endpoint._state_dir)
+        commands, seconds = endpoint.command_cost_applied()
+        latency[endpoint.host_name] = {"commands": commands, "seconds": round(seconds, 6)}
+        _atomic_write(os.path.join(endpoint._state_dir, "latency.json"),
+                      json.dumps(latency, indent=2, sort_keys=True) + "\n")
 
 
 def _atomic_write(path: str, text: str) -> None:
@@ -771,6 +805,9 @@ class WSManEndpoint:
     :param allow_unencrypted: mirror of WinRM's ``AllowUnencrypted``; False (the Windows
         default) refuses Basic and unsealed NTLM messages over HTTP with 401.
     :param max_operation_timeout: cap on ``w:OperationTimeout`` in seconds (MaxTimeoutms).
+    :param command_cost: the latency model: seconds every command spends before its handler
+        runs (a cold PowerShell start plus network round trips); 0, the default, adds nothing.
+        Counted per endpoint (``command_cost_applied()``) and, with a state_dir, in latency.json.
     """
 
     def __init__(
@@ -786,6 +823,7 @@ class WSManEndpoint:
         state_dir: str | os.PathLike[str] | None = None,
         allow_unencrypted: bool = False,
         max_operation_timeout: float = _DEFAULT_MAX_OPERATION_TIMEOUT,
+        command_cost: float = 0.0,
     ) -> None:
         if not isinstance(host_name, str) or not host_name.strip():
             raise ValueError(f"host_name must be a non-empty string, got {host_name!r}")
@@ -826,6 +864,10 @@ class WSManEndpoint:
             raise ValueError(f"endpoint {host_name!r}: handler must be callable, got {handler!r}")
         if not max_operation_timeout or max_operation_timeout <= 0:
             raise ValueError(f"endpoint {host_name!r}: max_operation_timeout must be positive")
+        if (isinstance(command_cost, bool) or not isinstance(command_cost, (int, float))
+                or not 0 <= command_cost <= 600):
+            raise ValueError(f"endpoint {host_name!r}: command_cost must be a number of seconds from 0 to 600, "
+                             f"got {command_cost!r}")
 
         self._ssl_context: ssl.SSLContext | None = None
         self._channel_bindings: GssChannelBindings | None = None
@@ -854,6 +896,10 @@ class WSManEndpoint:
         self.allow_unencrypted = bool(allow_unencrypted)
         self.handler = handler or default_handler
         self.max_operation_timeout = float(max_operation_timeout)
+        self.command_cost = float(command_cost)
+        self._sleep = time.sleep  # the latency model's clock; tests replace it to observe the delay
+        self._delayed_commands = 0
+        self._delay_seconds = 0.0
         self._bind = bind
         self._state_dir = os.fspath(state_dir) if state_dir is not None else None
         self._counts_path: str | None = None
@@ -902,6 +948,8 @@ class WSManEndpoint:
         )
         self._thread.start()
         _write_count(self)
+        if self.command_cost > 0:
+            _write_latency(self)
         log.debug("wsman %s: listening on %s", self.host_name, self.url)
         return self
 
@@ -989,6 +1037,11 @@ class WSManEndpoint:
         with self._lock:
             self._command_count = 0
         _write_count(self)
+
+    def command_cost_applied(self) -> tuple[int, float]:
+        """The latency model's charge so far: (commands delayed, seconds of delay applied)."""
+        with self._lock:
+            return self._delayed_commands, self._delay_seconds
 
     @property
     def counts_file(self) -> str | None:
@@ -1234,8 +1287,20 @@ class WSManEndpoint:
         )
         worker.start()
 
+    def _apply_command_cost(self) -> None:
+        """The latency model: spend ``command_cost`` before the command runs, and count it."""
+        cost = self.command_cost
+        if cost <= 0:
+            return
+        self._sleep(cost)
+        with self._lock:
+            self._delayed_commands += 1
+            self._delay_seconds += cost
+        _write_latency(self)
+
     def _run_handler(self, command: _Command, request: CommandRequest) -> None:
         try:
+            self._apply_command_cost()
             result = self.handler(request)
             if not isinstance(result, CommandResult):
                 raise TypeError(f"handler returned {type(result).__name__}, not CommandResult")
