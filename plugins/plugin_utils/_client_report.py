@@ -121,6 +121,20 @@ def _server_chain(raw: dict) -> tuple[list, str | None]:
     return chain, "chain_policy_extra_store"
 
 
+def _service(raw: t.Any) -> dict | None:
+    """iphlpsvc as Win32_Service describes it: State, StartMode, ProcessId."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ReportError(f"the host returned an unusable iphlpsvc: expected an object, got {raw!r}")
+    state, mode, pid = raw.get("state"), raw.get("start_mode"), raw.get("process_id")
+    if not isinstance(state, str) or not isinstance(mode, (str, type(None))) or \
+            (pid is not None and (isinstance(pid, bool) or not isinstance(pid, int))):
+        raise ReportError(f"the host returned an unusable iphlpsvc: expected state, start_mode and process_id, "
+                          f"got {raw!r}")
+    return {"state": state, "start_mode": mode, "process_id": pid}
+
+
 def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
     config = raw.get("iphttps_configuration") or None
     state = raw.get("iphttps_state") or None
@@ -156,6 +170,7 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         "stores": stores,
         # Store entries in full (those the chain names, or all of them), so trust_check can anchor on them.
         "store_certificates": {name: [to_pem(c) for c in certs] for name, certs in store_certs.items()},
+        "iphlpsvc": _service(raw.get("iphlpsvc")),
         "diagnosis": None,
     }
     if not iphttps["configured"]:

@@ -1,9 +1,11 @@
 # Copyright: (c) 2026, directaccess.iphttps contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Condense one host's client_info / trust_check / ca_import results into a fleet report record.
+"""One host's fleet report record: what was wrong, what was done, how it ended, what to do next.
 
 Internal to directaccess.iphttps; may change without notice. Pure: no Ansible imports.
-The record format is documented in docs/report.md; fleet_report validates it.
+remediate_host builds its records step by step with these functions; the iphttps_record filter
+builds one from the composable actions' results. The record format is documented in docs/report.md;
+fleet_report validates it.
 """
 from __future__ import annotations
 
@@ -21,19 +23,28 @@ VERDICT_REMEDIES = {
     "untrusted_root": "Add the root CA to the bundle (ca_bundle sources and pins), then run remediate again.",
     "missing_intermediate": "Add the intermediate CA to the bundle, or make the server send it, then run remediate again.",
 }
+RESTART_REMEDY = "Run remediate (with iphttps_reconnect true): it restarts iphlpsvc and checks for 0x0."
+SERVICE_REMEDY = ("Start the IP Helper service (iphlpsvc) and set it to start automatically, or run remediate with "
+                  "iphttps_start_service true to let this collection start it.")
+ROLLBACK_AFTER = ("IP-HTTPS is expected to fail again (0x800B0109) after the next iphlpsvc restart, unless the "
+                  "client trusts the CA another way (Group Policy, Active Directory).")
 
 
 class RecordError(ValueError):
     """The results handed over do not have the shape the actions return."""
 
 
-def _error(decoded: t.Mapping | None) -> dict | None:
+def now_utc() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def error_of(decoded: t.Mapping | None) -> dict | None:
     if not decoded or decoded.get("code") is None:
         return None
     return {"code": decoded["code"], "hex": decoded["hex"], "name": decoded["name"]}
 
 
-def _entries(items: t.Iterable[t.Mapping] | None) -> list[dict]:
+def entries(items: t.Iterable[t.Mapping] | None) -> list[dict]:
     return [{"thumbprint": e.get("thumbprint"), "store": e.get("store"), "subject": e.get("subject")}
             for e in items or []]
 
@@ -42,125 +53,227 @@ def _ran(result: t.Any) -> bool:
     return isinstance(result, t.Mapping) and bool(result) and not result.get("skipped")
 
 
+def new_record(host: str, run_id: str, mode: str, *, check_mode: bool = False,
+               now: datetime.datetime | None = None) -> dict:
+    """A record with every field at its empty value."""
+    moment = (now or now_utc()).astimezone(datetime.timezone.utc)
+    return {
+        "host": host, "run_id": run_id, "mode": mode, "recorded_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "status": "", "verdict": None, "error_before": None, "error_after": None, "missing": [], "action": "none",
+        "imported": [], "removed": [], "attempted": [], "elapsed": None, "reason": "", "remedy": "", "detail": "",
+        "service_before": None, "service_started": False, "check_mode": bool(check_mode or mode == "check"),
+    }
+
+
+def not_read(record: dict, client: t.Mapping) -> dict:
+    """client_info could not read the host: unreachable over WinRM, or the script failed there."""
+    if client.get("unreachable"):
+        record.update(status="unreachable", reason="The host did not answer over WinRM.",
+                      detail=str(client.get("msg") or "connection failed"),
+                      remedy="Check that the host is on, WinRM listens and the credentials are right, then run again.")
+    else:
+        message = str(client.get("msg") or "client_info failed")
+        denied = "access denied" in message.lower()
+        record.update(status="failed", detail=message,
+                      reason="The WinRM account may not read the host's state." if denied else
+                      "Reading the host's IP-HTTPS state failed.",
+                      remedy="Run with an account that has local administrator rights on the client." if denied else
+                      "Fix what the detail names on the host, then run again.")
+    return record
+
+
+def detected(record: dict, client: t.Mapping, diagnosis: t.Mapping | None) -> dict:
+    """Fill what detection and analysis found; the status is left to assess() or a change."""
+    iphttps = client.get("iphttps") or {}
+    service = client.get("iphlpsvc") or {}
+    record.update(
+        verdict=diagnosis.get("verdict") if diagnosis else None,
+        error_before=error_of(iphttps.get("last_error")),
+        missing=[{"thumbprint": m.get("thumbprint"), "subject": m.get("subject"), "store": m.get("store")}
+                 for m in (diagnosis or {}).get("missing") or []],
+        service_before=service.get("state"),
+    )
+    return record
+
+
+def needs_restart(client: t.Mapping, diagnosis: t.Mapping | None) -> bool:
+    """The chain is trusted, yet IP-HTTPS still reports a trust error: the restart after the import never ran."""
+    last_error = (client.get("iphttps") or {}).get("last_error") or {}
+    return bool(diagnosis and diagnosis.get("trusted")) and last_error.get("category") == "trust"
+
+
+def service_down(client: t.Mapping) -> str | None:
+    """'Stopped' or 'Disabled' when iphlpsvc cannot be carrying IP-HTTPS; None when it runs or is unknown."""
+    service = client.get("iphlpsvc") or {}
+    if str(service.get("start_mode") or "").lower() == "disabled":
+        return "Disabled"
+    state = service.get("state")
+    if state and str(state).lower() != "running":
+        return str(state)
+    return None
+
+
+def assess(record: dict, client: t.Mapping, diagnosis: t.Mapping | None, mode: str, *,
+           start_service: bool = False) -> dict:
+    """The status of a host this run does not change (or, for would_fix / restart_pending, not yet).
+
+    With ``start_service`` a stopped iphlpsvc is no reason to stop: the restart starts it.
+    """
+    iphttps = client.get("iphttps") or {}
+    last_error = iphttps.get("last_error") or {}
+    verdict = record["verdict"]
+    code = record["error_before"]["code"] if record["error_before"] else None
+    reasons = " ".join((diagnosis or {}).get("reasons") or [])
+    if not iphttps.get("configured"):
+        return dict(record, status="not_directaccess",
+                    reason="No IP-HTTPS client configuration: not a DirectAccess client. Left alone.")
+    if mode == "preflight":
+        trusted = bool(diagnosis and diagnosis.get("trusted"))
+        return dict(record, status="would_trust" if trusted else "would_break", reason=reasons,
+                    remedy="" if trusted else VERDICT_REMEDIES.get(verdict, ""))
+    down = service_down(client)
+    if down and start_service and down != "Disabled":
+        if verdict == "trusted":
+            return dict(record, status="restart_pending", action="would_restart",
+                        reason=f"The client trusts the chain, but iphlpsvc is {down.lower()}.", remedy=RESTART_REMEDY)
+    elif down:
+        return dict(record, status="service_stopped",
+                    reason=f"The IP Helper service (iphlpsvc) is {down.lower()}, so IP-HTTPS cannot run. "
+                           f"Left alone." + (f" The chain: {reasons}" if reasons and verdict != "trusted" else ""),
+                    remedy=SERVICE_REMEDY)
+    if verdict == "trusted" and code in (0, None):
+        return dict(record, status="healthy", error_after=record["error_before"], reason="The client trusts the chain.")
+    if needs_restart(client, diagnosis):
+        return dict(record, status="restart_pending", action="would_restart",
+                    reason=f"The client trusts the chain now, but IP-HTTPS still reports {last_error.get('hex')} "
+                           f"{last_error.get('name')} from before: iphlpsvc has not been restarted since the "
+                           "certificates arrived.",
+                    remedy=RESTART_REMEDY)
+    if verdict == "trusted":
+        # The chain is fine, yet IP-HTTPS fails: the cause is elsewhere (network, proxy, revocation).
+        return dict(record, status="unfixable",
+                    reason=f"The chain is trusted, but IP-HTTPS reports {last_error.get('hex')} {last_error.get('name')}.",
+                    remedy=last_error.get("remedy") or "")
+    if diagnosis and diagnosis.get("fixable"):
+        return dict(record, status="would_fix", action="would_import", reason=reasons)
+    remedy = VERDICT_REMEDIES.get(verdict) or last_error.get("remedy") or ""
+    if verdict == "no_chain" and last_error.get("remedy"):
+        remedy = last_error["remedy"]
+    return dict(record, status="unfixable", reason=reasons, remedy=remedy)
+
+
+def _failure_remedy(message: str) -> str:
+    return "Run with an account that has local administrator rights on the client." \
+        if "administrator" in message else "Fix what the detail names, then run remediate again."
+
+
+def changed(record: dict, change: t.Mapping, *, planned: t.Sequence[t.Mapping] = ()) -> dict:
+    """Fill what an import (or restart) did and how it ended.
+
+    ``change`` is ca_import's result. ``planned`` are the certificates detection found missing:
+    one that comes back already_present after a lost reply was put there by this run's first attempt.
+    """
+    record = dict(record)
+    check = record["check_mode"]
+    imported = entries(change.get("imported"))
+    if change.get("recovered") and planned:
+        wanted = {p.get("thumbprint") for p in planned}
+        imported += [e for e in entries(change.get("already_present")) if e["thumbprint"] in wanted]
+    record.update(imported=imported, elapsed=change.get("elapsed"),
+                  error_after=error_of((change.get("iphttps") or {}).get("last_error")),
+                  service_started=bool(change.get("service_started")))
+    restart_only = not planned
+    record["action"] = ("would_restart" if check else "restart") if restart_only else \
+        ("would_import" if check else "import")
+    message = str(change.get("msg") or "")
+    if change.get("unreachable"):
+        return dict(record, status="fix_failed", reason="The host went away during the change; what it holds now "
+                                                        "is unknown.", detail=message,
+                    remedy="Run remediate again when the host is reachable: the change converges.")
+    if change.get("failed"):
+        return dict(record, status="fix_failed", reason=_failed_reason(record, change), detail=message,
+                    remedy=_failure_remedy(message))
+    count = len(imported)
+    if check:
+        what = "restart iphlpsvc" if restart_only else f"import {count} certificate(s) and restart iphlpsvc"
+        return dict(record, status="would_fix" if not restart_only else "restart_pending", reason=f"Would {what}.")
+    if not restart_only and not imported:
+        return dict(record, status="already_present", action="none",
+                    reason="Every planned certificate was already on the host; nothing was imported and iphlpsvc "
+                           "was not restarted.")
+    started = " iphlpsvc was stopped; this run started it." if record["service_started"] else ""
+    if not change.get("restart_scheduled") and not change.get("recovered"):
+        note = change.get("restart_skipped") or "the run did not ask for the iphlpsvc restart (iphttps_reconnect false)"
+        return dict(record, status="restart_pending",
+                    reason=f"Imported {count} certificate(s); IP-HTTPS keeps its old error until iphlpsvc restarts: "
+                           f"{note}.", remedy=RESTART_REMEDY)
+    done = "Restarted iphlpsvc" if restart_only else f"Imported {count} certificate(s) and restarted iphlpsvc"
+    if record["error_after"] and record["error_after"]["code"] == 0:
+        return dict(record, status="fixed", reason=f"{done}; IP-HTTPS reports 0x0.{started}")
+    last = record["error_after"]
+    seen = f"{last['hex']} {last['name']}" if last else "no IP-HTTPS state"
+    return dict(record, status="fix_failed", reason=f"{done}, but IP-HTTPS did not reach 0x0; last seen: {seen}.",
+                detail=message, remedy="See the error's remedy in docs/verdicts.md, then run remediate again.")
+
+
+def _failed_reason(record: dict, change: t.Mapping) -> str:
+    if "administrator" in str(change.get("msg") or ""):
+        return "Access denied: the WinRM account needs local administrator rights on the client."
+    if record["imported"]:
+        return f"The change stopped part-way; imported before that: {len(record['imported'])} certificate(s)."
+    if change.get("imported") is None and change.get("restart_error") is None:
+        return "The change failed before the host reported anything."
+    return "The change failed."
+
+
+def removal(record: dict, change: t.Mapping, asked: t.Sequence[t.Mapping]) -> dict:
+    """A rollback's removal, verified against the stores the host listed afterwards."""
+    record = dict(record)
+    check = record["check_mode"]
+    removed = entries(change.get("removed"))
+    record.update(removed=removed, elapsed=change.get("elapsed"), action="would_remove" if check else "remove")
+    message = str(change.get("msg") or "")
+    if change.get("unreachable") or change.get("failed"):
+        return dict(record, status="failed", reason=f"The removal did not finish; removed before that: "
+                                                    f"{len(removed)} certificate(s).", detail=message,
+                    remedy="Run the rollback again when the host is reachable: it converges.")
+    after = change.get("stores_after") or {}
+    still = [e for e in removed if e["thumbprint"] in (after.get(e["store"]) or [])] if not check else []
+    if still:
+        listed = ", ".join(f"{e['store']}\\{e['thumbprint']}" for e in still)
+        return dict(record, status="failed", reason=f"The host still lists {listed} after the removal.",
+                    remedy="Look for another copy (Group Policy, Enterprise store) on the host.")
+    if not removed:
+        return dict(record, status="nothing_to_remove", action="none",
+                    reason=f"None of the {len(asked)} certificate(s) the run imported is on the host any more.")
+    if check:
+        return dict(record, status="would_remove", reason=f"Would remove {len(removed)} certificate(s).")
+    return dict(record, status="removed", reason=f"Removed {len(removed)} certificate(s); the host's stores no "
+                                                 f"longer list them. {ROLLBACK_AFTER}")
+
+
 def build_record(host: str, client: t.Mapping | None, *, trust: t.Mapping | None = None,
                  change: t.Mapping | None = None, mode: str = "remediate", run_id: str = "",
                  now: datetime.datetime | None = None) -> dict:
-    """One record. ``trust`` overrides client_info's own diagnosis; ``change`` is ca_import's result."""
+    """The iphttps_record filter: one record from client_info / trust_check / ca_import results."""
+    record = new_record(host, run_id, mode, check_mode=mode == "check", now=now)
+    if mode == "rollback":
+        if not _ran(change):
+            return dict(record, status="nothing_to_remove", reason="The named run imported nothing on this host.")
+        check = bool(change.get("check_mode"))
+        record["check_mode"] = check
+        return removal(record, change, change.get("removed") or [])
     if isinstance(client, t.Mapping) and (client.get("unreachable") or client.get("failed")):
-        return _not_read(host, client, mode, run_id, now)
-    # A rollback reads no state first: its record is about the removal alone.
-    if mode != "rollback" and (not isinstance(client, t.Mapping) or "iphttps" not in client):
+        return not_read(record, client)
+    if not isinstance(client, t.Mapping) or "iphttps" not in client:
         raise RecordError(f"{host}: client_info's result is needed (a dict with 'iphttps'), "
                           f"got {type(client).__name__}")
-    moment = (now or datetime.datetime.now(datetime.timezone.utc)).astimezone(datetime.timezone.utc)
-    client = client or {}
-    iphttps = client.get("iphttps") or {}
     diagnosis = trust if _ran(trust) else client.get("diagnosis")
-    last_error = iphttps.get("last_error") or {}
-    record = {
-        "host": host,
-        "run_id": run_id,
-        "mode": mode,
-        "recorded_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "status": "",
-        "verdict": diagnosis.get("verdict") if diagnosis else None,
-        "error_before": _error(last_error),
-        "error_after": None,
-        "missing": [{"thumbprint": m.get("thumbprint"), "subject": m.get("subject"), "store": m.get("store")}
-                    for m in (diagnosis or {}).get("missing") or []],
-        "action": "none",
-        "imported": [],
-        "removed": [],
-        "elapsed": None,
-        "reason": "",
-        "remedy": "",
-    }
-
-    if mode == "rollback":
-        if _ran(change):
-            return _with_change(record, change, mode)
-        record.update(status="removed", reason="That report records no import on this host; nothing to remove.")
-        return record
-    if not iphttps.get("configured"):
-        record.update(status="not_directaccess", reason="No IP-HTTPS client configuration: not a DirectAccess client.")
-        return record
-
-    if _ran(change):
-        return _with_change(record, change, mode)
-
-    verdict = record["verdict"]
-    code = record["error_before"]["code"] if record["error_before"] else None
-    if mode == "preflight":
-        trusted = bool(diagnosis and diagnosis.get("trusted"))
-        record.update(status="would_trust" if trusted else "would_break",
-                      reason=" ".join((diagnosis or {}).get("reasons") or []),
-                      remedy="" if trusted else VERDICT_REMEDIES.get(verdict, ""))
-        return record
-    if verdict == "trusted" and code in (0, None):
-        record.update(status="healthy", error_after=record["error_before"], reason="The client trusts the chain.")
-        return record
-    if verdict == "trusted":
-        # The chain is fine, yet IP-HTTPS fails: the cause is elsewhere (network, proxy, revocation).
-        record.update(status="unfixable", reason=f"The chain is trusted, but IP-HTTPS reports "
-                                                 f"{last_error.get('hex')} {last_error.get('name')}.",
-                      remedy=last_error.get("remedy") or "")
-        return record
-    if diagnosis and diagnosis.get("fixable"):
-        record.update(status="would_fix" if mode in ("check", "diagnose") else "fix_failed",
-                      action="would_import" if mode in ("check", "diagnose") else "none",
-                      reason=" ".join(diagnosis.get("reasons") or []))
-        if record["status"] == "fix_failed":
-            record["reason"] = "Fixable, but no import ran. " + record["reason"]
-        return record
-    record.update(status="unfixable", reason=" ".join((diagnosis or {}).get("reasons") or []),
-                  remedy=VERDICT_REMEDIES.get(verdict) or last_error.get("remedy") or "")
-    if verdict in ("untrusted_root", "missing_intermediate") and last_error.get("remedy"):
-        record["remedy"] = VERDICT_REMEDIES[verdict]
-    elif verdict == "no_chain" and last_error.get("remedy"):
-        record["remedy"] = last_error["remedy"]
-    return record
-
-
-def _not_read(host: str, client: t.Mapping, mode: str, run_id: str, now: datetime.datetime | None) -> dict:
-    """client_info could not read the host: unreachable over WinRM, or the script failed there."""
-    record = build_record(host, {"iphttps": {"configured": False}}, mode=mode, run_id=run_id, now=now)
-    if client.get("unreachable"):
-        record.update(status="unreachable", reason=f"WinRM: {client.get('msg') or 'connection failed'}",
-                      remedy="Check that the host is on, WinRM listens and the credentials are right, "
-                             "then run again.")
-    else:
-        record.update(status="failed", reason=str(client.get("msg") or "client_info failed"),
-                      remedy="Fix what the reason names on the host, then run again.")
-    return record
-
-
-def _with_change(record: dict, change: t.Mapping, mode: str) -> dict:
-    removing = bool(change.get("removed")) or mode == "rollback"
-    check = mode == "check" or bool(change.get("check_mode"))
-    record["imported"] = _entries(change.get("imported"))
-    record["removed"] = _entries(change.get("removed"))
-    record["elapsed"] = change.get("elapsed")
-    after = (change.get("iphttps") or {}).get("last_error")
-    record["error_after"] = _error(after)
-    if removing:
-        record["action"] = "would_remove" if check else "remove"
-        record["status"] = "removed" if not change.get("failed") else "failed"
-        record["reason"] = change.get("msg") or f"Removed {len(record['removed'])} certificate(s)."
-        return record
-    record["action"] = "would_import" if check else "import"
-    if change.get("unreachable"):
-        record.update(status="fix_failed", reason=str(change.get("msg") or "the host went away during the import"),
-                      remedy="Run remediate again when the host is reachable: the import converges.")
-    elif change.get("failed"):
-        message = str(change.get("msg") or "ca_import failed.")
-        remedy = "Run with an account that has local administrator rights on the client." \
-            if "administrator" in message else "Fix what the reason names, then run remediate again."
-        record.update(status="fix_failed", reason=message, remedy=remedy)
-    elif check:
-        record.update(status="would_fix", reason=f"Would import {len(record['imported'])} certificate(s).")
-    elif record["error_after"] and record["error_after"]["code"] == 0:
-        record.update(status="fixed", reason=f"Imported {len(record['imported'])} certificate(s); "
-                                             "IP-HTTPS reports 0x0.")
-    else:
-        record.update(status="fix_failed", reason="Imported, but IP-HTTPS did not report 0x0.")
+    record = detected(record, client, diagnosis)
+    if _ran(change) and (client.get("iphttps") or {}).get("configured"):
+        record["check_mode"] = record["check_mode"] or bool(change.get("check_mode"))
+        return changed(record, change, planned=(diagnosis or {}).get("missing") or [])
+    record = assess(record, client, diagnosis, mode)
+    if record["status"] == "would_fix" and mode == "remediate":
+        record.update(status="fix_failed", action="none", reason="Fixable, but no import ran. " + record["reason"])
     return record

@@ -435,6 +435,7 @@ class ClientHandler:
             "chain_status": [],
             "stores": {"Root": [], "CA": []},
             "store_certificates": [],
+            "iphlpsvc": self._service(record),
         }
         if iphttps is not None:
             # Assumed: netsh lists the configured interface and its URL even while it is not active.
@@ -492,6 +493,14 @@ class ClientHandler:
         if status is not None:
             result["chain_status"] = [{"status": status[0], "information": status[1]}]
 
+    @staticmethod
+    def _service(record: dict) -> dict:
+        """Win32_Service's State, StartMode and ProcessId for iphlpsvc. The lab does not model the start
+        mode (always Auto) and gives a made-up process id that changes with every restart."""
+        running = record["iphlpsvc"]["status"] == "Running"
+        return {"state": record["iphlpsvc"]["status"], "start_mode": "Auto",
+                "process_id": 1000 + 4 * record["iphlpsvc"]["restarts"] if running else 0}
+
     # -- ca_import.ps1 --
 
     def _store_thumbprints(self) -> dict:
@@ -516,6 +525,8 @@ class ClientHandler:
             "restart_scheduled": False,
             "restart_error": None,
             "restart_note": None,  # the lab's restart always leaves the provider host's job
+            "restart_skipped": None,
+            "service_status": self.client.load()["iphlpsvc"]["status"],
         }
         for item in _as_array(params.get("certificates")):
             item = item if isinstance(item, dict) else {}
@@ -560,7 +571,14 @@ class ClientHandler:
                                     "message": str(exc)}
                 break
         result["stores_after"] = self._store_thumbprints()
-        if params.get("restart_iphlpsvc") and result["changed"] and not check_mode and result["failed"] is None:
+        wanted = params.get("restart_iphlpsvc") and (result["changed"] or params.get("restart_even_if_unchanged")) \
+            and not check_mode and result["failed"] is None
+        if wanted and self.client.load()["iphttps"] is None:
+            # The script restarts only on a machine with an IP-HTTPS client configuration.
+            wanted = False
+            result["restart_skipped"] = ("not a DirectAccess client: no IP-HTTPS client configuration, so iphlpsvc "
+                                         "was left alone")
+        if wanted:
             delay = _ps_int(params.get("restart_delay_seconds"), "restart_delay_seconds")
             # Start-Sleep rejects a negative value and the command goes straight on to the restart.
             self._schedule_restart(max(delay, 0))

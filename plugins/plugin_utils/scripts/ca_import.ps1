@@ -2,11 +2,13 @@
 # Adds (or removes) CA certificates in LocalMachine\Root and LocalMachine\CA, idempotently by thumbprint,
 # and optionally schedules a detached restart of the IP Helper service.
 # Input (JSON on stdin): { "state": "present"|"absent", "check_mode": bool, "restart_iphlpsvc": bool,
-#   "restart_delay_seconds": int, "certificates": [{ "store": "Root"|"CA", "thumbprint": str, "der_base64": str }] }
+#   "restart_even_if_unchanged": bool, "restart_delay_seconds": int, "certificates": [{ "store": "Root"|"CA", "thumbprint": str, "der_base64": str }] }
 #   der_base64 may be empty for state absent: the certificate is then found by thumbprint.
 # Output: { script, version, changed, imported [{store, thumbprint}], removed [...], already_present [...],
 #   absent [...], failed null|{ store, thumbprint, kind, message }, stores_before { Root, CA }, stores_after { Root, CA },
-#   restart_scheduled bool, restart_error null|str, restart_note null|str }
+#   restart_scheduled bool, restart_error null|str, restart_note null|str, restart_skipped null|str,
+#   service_status str (iphlpsvc's status when the script ran) }
+# The restart is skipped on a machine without an IP-HTTPS client configuration: it is not a DirectAccess client.
 # failed.kind is access_denied when the store refused the account (E_ACCESSDENIED), else error.
 # restart_note says the restart was scheduled without leaving the WMI provider host's job object.
 # Windows PowerShell 5.1; keep it plain. The controller decides what goes where.
@@ -51,6 +53,22 @@ $result = [ordered]@{
     restart_scheduled = $false
     restart_error = $null
     restart_note = $null
+    restart_skipped = $null
+    service_status = [string](Get-Service -Name iphlpsvc).Status
+}
+
+function Test-IPHttpsClient {
+    # The same test client_info.ps1 makes: an IP-HTTPS client configuration that names a server.
+    if (Get-Command -Name Get-NetIPHttpsConfiguration -ErrorAction SilentlyContinue) {
+        $clients = @(Get-NetIPHttpsConfiguration -ErrorAction SilentlyContinue | Where-Object { ($_.Type -eq 0 -or [string]$_.Type -eq 'Client') -and [string]$_.ServerURL })
+        return $clients.Count -gt 0
+    }
+    $ErrorActionPreference = 'Continue'
+    $lines = @()
+    try { $lines = @(& netsh.exe interface httpstunnel show interfaces) }
+    catch { return $false }
+    foreach ($line in $lines) { if ([string]$line -match ':\s*https://\S+') { return $true } }
+    return $false
 }
 
 foreach ($item in @($params.certificates)) {
@@ -97,7 +115,12 @@ foreach ($item in @($params.certificates)) {
 
 $result.stores_after = [ordered]@{ Root = @(Get-StoreThumbprints 'Root'); CA = @(Get-StoreThumbprints 'CA') }
 
-if ($params.restart_iphlpsvc -and $result.changed -and -not $params.check_mode -and $null -eq $result.failed) {
+$wantRestart = $params.restart_iphlpsvc -and ($result.changed -or $params.restart_even_if_unchanged) -and -not $params.check_mode -and $null -eq $result.failed
+if ($wantRestart -and -not (Test-IPHttpsClient)) {
+    $wantRestart = $false
+    $result.restart_skipped = 'not a DirectAccess client: no IP-HTTPS client configuration, so iphlpsvc was left alone'
+}
+if ($wantRestart) {
     # Restarting iphlpsvc tears down IP-HTTPS, Teredo and 6to4; if this WinRM session rides on one of them,
     # children of the WinRM shell die with it. A process made through WMI is not a child of the shell.
     $delay = [int]$params.restart_delay_seconds

@@ -7,7 +7,9 @@
 #   da_connection_status null|{ status, status_name, substatus, substatus_name },
 #   server_chain (base64 DER: the leaf, then the rest of X509Chain.ChainElements),
 #   chain_policy_extra_store (base64 DER), server_chain_error, chain_status (X509Chain flags),
-#   stores { Root: [thumbprint], CA: [thumbprint] }, store_certificates [{ store, thumbprint, der_base64 }] }
+#   stores { Root: [thumbprint], CA: [thumbprint] }, store_certificates [{ store, thumbprint, der_base64 }],
+#   iphlpsvc null|{ state, start_mode, process_id } (Win32_Service: State "Running"/"Stopped"..., StartMode
+#   "Auto"/"Manual"/"Disabled", ProcessId 0 while stopped) }
 # store_certificates "chain" returns the full certificates of the Root and CA entries named as subject or
 # issuer in the chain; "all" returns every Root and CA entry in full.
 # Windows PowerShell 5.1; keep it plain. The controller does the analysis.
@@ -33,7 +35,17 @@ $result = [ordered]@{
     chain_status = @()
     stores = [ordered]@{ Root = @(); CA = @() }
     store_certificates = @()
+    iphlpsvc = $null
 }
+
+# IP-HTTPS lives in the IP Helper service: stopped or disabled, it cannot connect whatever the stores hold.
+try {
+    $service = Get-CimInstance -ClassName Win32_Service -Filter "Name='iphlpsvc'" -ErrorAction Stop
+    if ($null -ne $service) {
+        $result.iphlpsvc = [ordered]@{ state = [string]$service.State; start_mode = [string]$service.StartMode; process_id = [uint32]$service.ProcessId }
+    }
+}
+catch { $result.iphlpsvc = $null }
 
 function Read-NetshIPHttps {
     # netsh prints its labels and status text in the display language, so only two values are

@@ -151,7 +151,8 @@ def test_imports_roots_first_with_subjects_and_diff(corp):
     assert host.scripts_run() == ["ca_import"]
     params = host.commands[0][1]
     assert params == {
-        "state": "present", "check_mode": False, "restart_iphlpsvc": False, "restart_delay_seconds": 5,
+        "state": "present", "check_mode": False, "restart_iphlpsvc": False, "restart_even_if_unchanged": False,
+            "restart_delay_seconds": 5,
         "certificates": [
             {"store": "Root", "thumbprint": root.thumbprint, "der_base64": base64.b64encode(root.der).decode()},
             {"store": "CA", "thumbprint": issuing.thumbprint, "der_base64": base64.b64encode(issuing.der).decode()},

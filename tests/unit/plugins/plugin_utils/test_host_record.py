@@ -39,6 +39,8 @@ def change(after=0, failed=False, msg="", imported=(ROOT,), check_mode=False, re
         result.update(failed=True, msg=msg)
     if check_mode:
         result["check_mode"] = True
+    elif after is not None:
+        result["restart_scheduled"] = True
     return result
 
 
@@ -86,7 +88,8 @@ def test_failed_import_keeps_the_message():
     assert "administrator" in rec["reason"]
     assert rec["remedy"] == "Run with an account that has local administrator rights on the client."
     other = record("pc5b", client(), change=change(after=None, failed=True, msg="thumbprint mismatch"))
-    assert other["remedy"] == "Fix what the reason names, then run remediate again."
+    assert other["remedy"] == "Fix what the detail names, then run remediate again."
+    assert other["detail"] == "thumbprint mismatch"
 
 
 def test_check_mode_plan():
@@ -166,8 +169,10 @@ def test_rollback_records_the_removal():
     rec = record("pc17", {}, change=removal, mode="rollback")
     assert (rec["status"], rec["action"]) == ("removed", "remove")
     assert rec["removed"][0]["thumbprint"] == ROOT["thumbprint"]
+    assert "expected to fail again" in rec["reason"]
+    # A host the rollback did not touch is not counted as removed.
     nothing = record("pc18", None, change={"skipped": True}, mode="rollback")
-    assert nothing["status"] == "removed" and nothing["removed"] == []
+    assert nothing["status"] == "nothing_to_remove" and nothing["removed"] == []
 
 
 def test_bad_client_result_is_named():
@@ -186,7 +191,8 @@ def test_filter_wraps_errors():
 def test_unreachable_host_keeps_the_connection_error():
     rec = record("pc22", {"unreachable": True, "msg": "ntlm: the specified credentials were rejected by the server"})
     assert rec["status"] == "unreachable"
-    assert "credentials were rejected" in rec["reason"]
+    assert rec["reason"] == "The host did not answer over WinRM."
+    assert "credentials were rejected" in rec["detail"]
     assert (rec["verdict"], rec["error_before"], rec["action"]) == (None, None, "none")
     assert "credentials" in rec["remedy"]
 
@@ -194,7 +200,8 @@ def test_unreachable_host_keeps_the_connection_error():
 def test_failed_detection_is_a_failed_record_with_the_message():
     rec = record("pc23", {"failed": True, "msg": "client_info: the PowerShell script failed (rc=1): boom"})
     assert rec["status"] == "failed"
-    assert rec["reason"] == "client_info: the PowerShell script failed (rc=1): boom"
+    assert rec["detail"] == "client_info: the PowerShell script failed (rc=1): boom"
+    assert "boom" not in rec["reason"]
     assert rec["remedy"]
 
 
@@ -202,5 +209,51 @@ def test_host_lost_during_the_import_is_a_failed_fix():
     lost = {"unreachable": True, "changed": False, "msg": "ca_import: gone; the host did not answer again"}
     rec = record("pc24", client(), change=lost)
     assert (rec["status"], rec["action"]) == ("fix_failed", "import")
-    assert rec["reason"] == lost["msg"]
+    assert rec["detail"] == lost["msg"]
     assert "converges" in rec["remedy"]
+
+
+def test_trusted_chain_with_a_trust_error_is_a_pending_restart():
+    rec = record("pc25", client(code=0x800B0109, verdict="trusted", fixable=False, missing=()), mode="diagnose")
+    assert (rec["status"], rec["action"]) == ("restart_pending", "would_restart")
+    assert "iphlpsvc" in rec["reason"] and "unfixable" != rec["status"]
+
+
+def test_import_that_found_everything_present_imports_nothing():
+    found = dict(change(after=None), imported=[], already_present=[ROOT], changed=False)
+    rec = record("pc26", client(), change=found)
+    assert (rec["status"], rec["action"], rec["imported"]) == ("already_present", "none", [])
+    assert "Imported" not in rec["reason"]
+
+
+def test_lost_reply_counts_a_planned_certificate_found_present_as_imported():
+    recovered = dict(change(after=0), imported=[], already_present=[ROOT], recovered=True)
+    rec = record("pc27", client(), change=recovered)
+    assert rec["status"] == "fixed"
+    assert [e["thumbprint"] for e in rec["imported"]] == [ROOT["thumbprint"]]
+
+
+def test_import_without_a_restart_is_pending_not_fixed():
+    rec = record("pc28", client(), change=change(after=None))
+    assert rec["status"] == "restart_pending"
+    assert rec["imported"] and rec["remedy"]
+
+
+def test_rollback_in_check_mode_would_remove_and_removes_nothing():
+    plan = dict(change(after=None, imported=(), removed=(ROOT,)), check_mode=True)
+    rec = record("pc29", {}, change=plan, mode="rollback")
+    assert (rec["status"], rec["action"], rec["check_mode"]) == ("would_remove", "would_remove", True)
+
+
+def test_rollback_that_finds_the_certificate_still_listed_fails():
+    removal = dict(change(after=None, imported=(), removed=(ROOT,)), stores_after={"Root": [ROOT["thumbprint"]]})
+    rec = record("pc30", {}, change=removal, mode="rollback")
+    assert rec["status"] == "failed" and ROOT["thumbprint"] in rec["reason"]
+
+
+def test_stopped_ip_helper_is_its_own_state():
+    stopped = dict(client(), iphlpsvc={"state": "Stopped", "start_mode": "Manual"})
+    rec = record("pc31", stopped, mode="diagnose")
+    assert (rec["status"], rec["service_before"]) == ("service_stopped", "Stopped")
+    disabled = dict(client(), iphlpsvc={"state": "Stopped", "start_mode": "Disabled"})
+    assert record("pc32", disabled, mode="diagnose")["status"] == "service_stopped"
