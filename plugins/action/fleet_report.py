@@ -17,6 +17,8 @@ ARGUMENT_SPEC = dict(
     merge_from=dict(type="list", elements="path", default=[]),
     title=dict(type="str", default="DirectAccess IP-HTTPS fleet report"),
 )
+# Each rejected record or file becomes a warning, up to this many; the report lists them all.
+MAX_WARNINGS = 10
 
 
 class ActionModule(ActionBase):
@@ -34,14 +36,24 @@ class ActionModule(ActionBase):
             write_fleet_report,
         )
 
-        # Check mode writes the report too: for a dry run it is the plan the operator asked for.
+        # Check mode writes the report too: for a dry run it is the plan the operator asked for. The records this
+        # task adds are marked as plans, so they never replace an outcome.
         try:
             summary = write_fleet_report(
                 args["report_dir"], args["records"], expected_hosts=args["expected_hosts"], run_id=args["run_id"],
                 mode=args["mode"], merge_from=args["merge_from"], title=args["title"],
+                check_mode=bool(self._task.check_mode),
             )
         except FleetReportError as exc:
             raise AnsibleActionFail(f"fleet_report: {exc}") from None
+        # A record or file set aside does not fail the report (every other record counts), but it must be seen.
+        warnings = [f"fleet_report set aside {entry['path']}: {entry['reason']}"
+                    for entry in summary["rejected"][:MAX_WARNINGS]]
+        if len(summary["rejected"]) > MAX_WARNINGS:
+            warnings.append(f"fleet_report set aside {len(summary['rejected']) - MAX_WARNINGS} more; see "
+                            f"{summary['report_json']} ('rejected')")
+        if warnings:
+            result["warnings"] = result.get("warnings", []) + warnings
         # The report is an artefact on the controller, not a change to any host.
         result.update(changed=False, summary=summary, run_id=summary["run_id"])
         return result

@@ -18,29 +18,52 @@ import string
 import typing as t
 
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._fleet_report import (
+    ATTENTION_STATUSES,
     NO_VERDICT,
+    SERVER_SIDE_STATUSES,
     STATUSES,
     FleetReportError,
+    outcome_sentence,
 )
 
-# The HTML legend and the status cards' tooltips: one line for each of STATUSES.
+# The HTML legend, the status cards' tooltips and the console: one line for each of STATUSES.
 STATUS_MEANINGS = {
     "healthy": "The client trusts the IP-HTTPS chain and reports no error; left alone.",
-    "fixed": "Missing CA certificates were imported and IP-HTTPS now reports 0x0.",
+    "fixed": "Missing CA certificates were imported (or iphlpsvc restarted) and IP-HTTPS now reports 0x0.",
+    "already_present": "An import was planned, but the host already held every certificate: nothing was imported.",
     "would_fix": "Importing CA certificates from the bundle would fix this client (dry run or diagnosis).",
+    "restart_pending": "The chain is trusted, but IP-HTTPS still reports a trust error: iphlpsvc was never restarted "
+                       "after the certificates arrived. Remediate restarts it.",
     "fix_failed": "An import was needed but failed, or IP-HTTPS did not reach 0x0 after it.",
+    "in_progress": "The run stopped while importing (interrupted, crashed or lost the host): the certificates it "
+                   "attempted may be on the host. Run remediate again, or roll the run back.",
+    "service_stopped": "The IP Helper service (iphlpsvc) is stopped or disabled on this DirectAccess client; left "
+                       "alone unless the run was asked to start it.",
     "unfixable": "The problem is not one an import can fix: see the verdict and the remedy.",
-    "not_directaccess": "The host has no IP-HTTPS client configuration.",
+    "not_directaccess": "The host has no IP-HTTPS client configuration; nothing was imported or restarted.",
     "unreachable": "No answer over WinRM, or the host dropped out of the play before its record was made.",
     "failed": "A step failed on this host: see the reason.",
-    "removed": "A rollback removed the certificates an earlier run had imported.",
+    "removed": "A rollback removed the certificates an earlier run had imported; IP-HTTPS is expected to fail "
+               "again until the client trusts the chain another way.",
+    "would_remove": "A dry run of the rollback: these certificates would be removed.",
+    "nothing_to_remove": "The rollback left the host alone: the named run imported nothing here, or it was gone.",
     "would_break": "Preflight: the client would not trust the candidate server chain.",
     "would_trust": "Preflight: the client would trust the candidate server chain.",
 }
+# Where the missing certificates are history, not a problem still open.
+_MISSING_WAS = ("fixed", "already_present", "restart_pending")
+NEEDS_SOMEONE = ATTENTION_STATUSES + SERVER_SIDE_STATUSES
+# The console lists every host of a run up to this many records, then only the hosts that need someone.
+CONSOLE_FULL_TABLE = 40
+CONSOLE_PER_STATUS = 100
+CONSOLE_REJECTED = 10
 
 CSV_COLUMNS = ("host", "status", "verdict", "mode", "run_id", "recorded_at", "error_before_hex", "error_before_name",
                "error_after_hex", "error_after_name", "action", "missing", "imported", "removed", "elapsed",
-               "reason", "remedy", "filled_in")
+               "reason", "remedy", "filled_in",
+               # Added with schema 2, at the end so existing column positions hold.
+               "attempted", "detail", "service_before", "service_started", "check_mode", "last_change_status",
+               "last_change_run_id", "last_change_recorded_at", "deployed_on_host")
 
 # Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -55,6 +78,7 @@ def render_csv(report: dict) -> str:
     for record in report["records"]:
         before_hex, before_name = _error_text(record["error_before"])
         after_hex, after_name = _error_text(record["error_after"])
+        change = record["last_change"] or {}
         row = {
             "host": record["host"], "status": record["status"], "verdict": record["verdict"] or "",
             "mode": record["mode"], "run_id": record["run_id"], "recorded_at": record["recorded_at"],
@@ -64,7 +88,13 @@ def render_csv(report: dict) -> str:
             "imported": _joined(record["imported"]), "removed": _joined(record["removed"]),
             "elapsed": "" if record["elapsed"] is None else f"{record['elapsed']:g}",
             "reason": record["reason"], "remedy": record["remedy"],
-            "filled_in": "true" if record["filled_in"] else "false",
+            "filled_in": _bool(record["filled_in"]),
+            "attempted": _joined(record["attempted"]), "detail": record["detail"],
+            "service_before": record["service_before"] or "", "service_started": _bool(record["service_started"]),
+            "check_mode": _bool(record["check_mode"]),
+            "last_change_status": change.get("status", ""), "last_change_run_id": change.get("run_id", ""),
+            "last_change_recorded_at": change.get("recorded_at", ""),
+            "deployed_on_host": _joined(record["deployed_on_host"]),
         }
         writer.writerow([_cell(row[column]) for column in CSV_COLUMNS])
     return out.getvalue()
@@ -81,6 +111,7 @@ def render_html(report: dict, template: str | None = None) -> str:
         "csp": (f"default-src 'none'; style-src '{_csp_hash(style)}'; script-src '{_csp_hash(script)}'; "
                 "img-src data:; base-uri 'none'; form-action 'none'"),
         "title": _esc(report["title"]),
+        "outcome": _esc(report["outcome"]),
         "generated_at": _esc(report["generated_at"]),
         "host_count": str(report["hosts"]),
         "run_count": str(len(report["runs"])),
@@ -98,6 +129,9 @@ def render_html(report: dict, template: str | None = None) -> str:
         "rows": "\n".join(_row(record) for record in records),
         "empty_row": "" if records else '<tr><td colspan="9" class="empty">No hosts in this report.</td></tr>',
         "runs": "\n".join(_run_row(run) for run in report["runs"]),
+        "deployed": "\n".join(_deployed_row(entry) for entry in report["deployed"])
+        or '<tr><td colspan="4" class="empty">None: these runs left no certificate on any host.</td></tr>',
+        "rejected": _rejected_section(report["rejected"]),
         "legend": "\n".join(f"<dt>{_esc(status)}</dt><dd>{_esc(meaning)}</dd>"
                             for status, meaning in STATUS_MEANINGS.items()),
     }
@@ -105,6 +139,69 @@ def render_html(report: dict, template: str | None = None) -> str:
         return string.Template(template).substitute(values)
     except (KeyError, ValueError) as exc:
         raise FleetReportError(f"report_template.html: bad placeholder {exc}") from None
+
+
+def console_lines(run_records: t.Sequence[dict], *, run_id: str, report: dict | None = None,
+                  report_path: str = "", full_table: int = CONSOLE_FULL_TABLE,
+                  per_status: int = CONSOLE_PER_STATUS) -> list[str]:
+    """What a playbook prints at its end: this run's hosts, its counts, the report's outcome and where it is.
+
+    ``run_records`` are the run's records, one per host. Up to ``full_table`` of them are listed in full (host,
+    before, action, after, status); beyond that only the hosts that need someone, grouped by status, at most
+    ``per_status`` per status, so 500 hosts still fit a screen or an AWX job log.
+    """
+    counts = {status: 0 for status in STATUSES}
+    for record in run_records:
+        counts[record["status"]] += 1
+    plans = bool(run_records) and all(record["check_mode"] for record in run_records)
+    modes = ", ".join(sorted({record["mode"] for record in run_records}) + (["check mode"] if plans else []))
+    if not run_records:
+        lines = [f"Run {run_id}: no host records."]
+    elif len(run_records) <= full_table:
+        lines = [f"Run {run_id} ({modes}): {len(run_records)} host(s)"] + _console_table(run_records)
+    else:
+        needing = [record for record in run_records if record["status"] in NEEDS_SOMEONE]
+        lines = [f"Run {run_id} ({modes}): {len(run_records)} hosts; the {len(needing)} that need someone, by status "
+                 f"(report.html lists every host):"]
+        for status in (status for status in STATUSES if status in NEEDS_SOMEONE and counts[status]):
+            group = [record for record in needing if record["status"] == status]
+            lines.append(f"{status} ({len(group)}): {STATUS_MEANINGS[status]}")
+            lines += _console_table(group[:per_status])
+            if len(group) > per_status:
+                lines.append(f"  ... and {len(group) - per_status} more")
+    if run_records:
+        lines.append("Per status: " + ", ".join(f"{status} {count}" for status, count in counts.items() if count))
+        lines.append(f"This run: {outcome_sentence(counts)}")
+    if report is not None:
+        lines.append(f"Fleet report ({report['hosts']} hosts, {len(report['runs'])} run(s)): {report['outcome']}")
+        rejected = report["rejected"]
+        if rejected:
+            lines.append(f"Set aside {len(rejected)} file(s) or record(s) that did not validate; every other record "
+                         f"counts (report.json 'rejected'):")
+            lines += [f"  {_console_text(entry['path'])}: {_console_text(entry['reason'], 240)}"
+                      for entry in rejected[:CONSOLE_REJECTED]]
+            if len(rejected) > CONSOLE_REJECTED:
+                lines.append(f"  ... and {len(rejected) - CONSOLE_REJECTED} more")
+    if report_path:
+        lines.append(f"Report: {_console_text(report_path)}")
+    return lines
+
+
+def _console_table(records: t.Sequence[dict]) -> list[str]:
+    rows = [("host", "before", "action", "after", "status")]
+    for record in records:
+        action = record["action"] + ("; started iphlpsvc" if record["service_started"] else "")
+        rows.append((record["host"], _error_text(record["error_before"])[0] or "-", action,
+                     _error_text(record["error_after"])[0] or "-", record["status"]))
+    # A very long host name pushes its own line out rather than every line.
+    widths = [min(max(len(row[column]) for row in rows), 48) for column in range(4)]
+    return ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4] for row in rows]
+
+
+def _console_text(text: str, most: int = 0) -> str:
+    """One console line: control characters (a file name may hold a newline) shown as '?', long text cut."""
+    text = re.sub(r"[\x00-\x1f\x7f]", "?", text)
+    return text if not most or len(text) <= most else text[:most - 3] + "..."
 
 
 def _status_card(status: str, count: int) -> str:
@@ -138,16 +235,25 @@ def _chart(by_status: dict[str, int]) -> str:
 
 def _row(record: dict) -> str:
     status, verdict = record["status"], record["verdict"] or ""
-    certs = [_cert_item(entry, removed=False) for entry in record["imported"]]
-    certs += [_cert_item(entry, removed=True) for entry in record["removed"]]
+    certs = [_cert_item(entry, "") for entry in record["imported"]]
+    certs += [_cert_item(entry, "removed") for entry in record["removed"]]
+    imported = {(entry["store"], entry["thumbprint"]) for entry in record["imported"]}
+    certs += [_cert_item(entry, "attempted") for entry in record["attempted"]
+              if (entry["store"], entry["thumbprint"]) not in imported]
     missing = "; ".join(_describe(entry, short=True) for entry in record["missing"])
+    missing_label = "Was missing" if status in _MISSING_WAS else "Missing"
     notes = [f'<p class="reason">{_esc(record["reason"])}</p>' if record["reason"] else "",
+             _service_note(record),
              f'<p class="remedy"><b>Remedy:</b> {_esc(record["remedy"])}</p>' if record["remedy"] else "",
-             f'<p class="missing"><b>Missing:</b> {_esc(missing)}</p>' if missing else ""]
+             f'<p class="missing"><b>{missing_label}:</b> {_esc(missing)}</p>' if missing else "",
+             # Raw exception or PowerShell text, for whoever digs further; the reason above is for people.
+             f'<details class="detail"><summary>Technical detail</summary><pre>{_esc(record["detail"])}</pre>'
+             '</details>' if record["detail"] else ""]
     cells = [
         # <wbr> lets a long FQDN wrap at its dots rather than mid-label.
         f'<td class="host" data-sort="{_esc(record["host"])}">{_esc(record["host"]).replace(".", ".<wbr>")}</td>',
-        f'<td data-sort="{STATUSES.index(status):02d}"><span class="badge st-{status}">{status}</span></td>',
+        f'<td data-sort="{STATUSES.index(status):02d}"><span class="badge st-{status}">{status}</span>'
+        f'{_plan_note(record)}{_last_change_note(record["last_change"])}</td>',
         f'<td data-sort="{_esc(verdict)}">{_esc(verdict) or "&mdash;"}</td>',
         _error_cell(record["error_before"]),
         _error_cell(record["error_after"]),
@@ -160,14 +266,45 @@ def _row(record: dict) -> str:
         f'<br><span class="run">{_esc(record["run_id"])}</span></td>',
     ]
     return (f'<tr data-host="{_esc(record["host"])}" data-status="{status}" '
-            f'data-filled-in="{"true" if record["filled_in"] else "false"}">'
+            f'data-filled-in="{_bool(record["filled_in"])}" data-plan="{_bool(record["check_mode"])}"'
+            f'{_last_change_attr(record["last_change"])}>'
             + "".join(cells) + "</tr>")
 
 
-def _cert_item(entry: dict, removed: bool) -> str:
-    css, sign = (' class="removed"', "&minus;") if removed else ("", "+")
-    return (f'<li{css} title="{_esc(_describe(entry))}">{sign} {_esc(entry["store"])} '
+def _cert_item(entry: dict, kind: str) -> str:
+    css, sign, note = {"": ("", "+", ""), "removed": (' class="removed"', "&minus;", ""),
+                       "attempted": (' class="attempted"', "?", " (sent; may be on the host)")}[kind]
+    return (f'<li{css} title="{_esc(_describe(entry) + note)}">{sign} {_esc(entry["store"])} '
             f'{_esc(entry["thumbprint"][:8])}&hellip;</li>')
+
+
+def _plan_note(record: dict) -> str:
+    return '<div class="plan">dry run</div>' if record["check_mode"] else ""
+
+
+def _last_change_note(change: dict | None) -> str:
+    """A host changed in one run and verified in a later one shows both facts."""
+    if not change:
+        return ""
+    counts = [f"+{len(change['imported'])}" if change["imported"] else "",
+              f"&minus;{len(change['removed'])}" if change["removed"] else ""]
+    counted = " ".join(part for part in counts if part)
+    return (f'<div class="last-change" title="{_esc(change["recorded_at"])}">{_esc(change["status"])} by '
+            f'<code>{_esc(change["run_id"])}</code> on {_esc(change["recorded_at"][:10])}'
+            f'{" (" + counted + ")" if counted else ""}</div>')
+
+
+def _last_change_attr(change: dict | None) -> str:
+    return f' data-last-change="{_esc(change["run_id"])}"' if change else ""
+
+
+def _service_note(record: dict) -> str:
+    if record["service_started"]:
+        before = record["service_before"] or "not running"
+        return f'<p class="service">iphlpsvc was {_esc(before)}; this run started it.</p>'
+    if record["service_before"] and record["service_before"].casefold() != "running":
+        return f'<p class="service">iphlpsvc is {_esc(record["service_before"])}.</p>'
+    return ""
 
 
 def _error_cell(error: dict | None) -> str:
@@ -179,9 +316,36 @@ def _error_cell(error: dict | None) -> str:
 
 
 def _run_row(run: dict) -> str:
-    return (f'<tr><td><code>{_esc(run["run_id"])}</code></td><td>{_esc(", ".join(run["modes"]))}</td>'
-            f'<td>{run["hosts"]}</td><td>{run["current"]}</td>'
-            f'<td>{_esc(run["first_recorded_at"] or "")} &ndash; {_esc(run["last_recorded_at"] or "")}</td></tr>')
+    """A run and who or what ran it (from its .run.json, where fleet_run wrote one)."""
+    by = [f'AWX job <code>{_esc(run["awx_job_id"])}</code>' if run["awx_job_id"] else "",
+          _esc(run["user"]) if run["user"] else "", _esc(run["playbook"]) if run["playbook"] else ""]
+    modes = run["mode"] if run["mode"] and not run["modes"] else ", ".join(run["modes"])
+    recorded = (f'{_esc(run["first_recorded_at"])} &ndash; {_esc(run["last_recorded_at"])}'
+                if run["first_recorded_at"] else "no record yet")
+    return (f'<tr data-run-id="{_esc(run["run_id"])}" data-check-mode="{_bool(run["check_mode"])}">'
+            f'<td><code>{_esc(run["run_id"])}</code></td><td>{_esc(modes)}</td>'
+            f'<td>{"yes" if run["check_mode"] else "no"}</td>'
+            f'<td class="run-by">{"<br>".join(part for part in by if part) or "&mdash;"}</td>'
+            f'<td>{_esc(run["started_at"] or "")}</td>'
+            f'<td>{run["hosts"]}{"" if run["play_hosts"] is None else " of " + str(run["play_hosts"])}</td>'
+            f'<td>{run["current"]}</td><td>{recorded}</td></tr>')
+
+
+def _deployed_row(entry: dict) -> str:
+    return (f'<tr data-store="{_esc(entry["store"])}" data-thumbprint="{_esc(entry["thumbprint"])}" '
+            f'data-hosts="{entry["hosts"]}"><td>{_esc(entry["store"])}</td><td>{_esc(entry["subject"] or "")}</td>'
+            f'<td><code>{_esc(entry["thumbprint"])}</code></td><td>{entry["hosts"]}</td></tr>')
+
+
+def _rejected_section(rejected: list[dict]) -> str:
+    if not rejected:
+        return ""
+    items = "\n".join(f'<li data-path="{_esc(entry["path"])}"><code>{_esc(entry["path"])}</code><br>'
+                      f'{_esc(entry["reason"])}</li>' for entry in rejected)
+    return ('<section aria-labelledby="h-rejected" id="rejected">\n'
+            f'<h2 id="h-rejected">Set aside: {len(rejected)} file(s) or record(s) that did not validate</h2>\n'
+            '<p class="meta">Every other record still counts. Fix or remove these, then run the report again.</p>\n'
+            f'<ul class="rejected">\n{items}\n</ul>\n</section>')
 
 
 def _block(template: str, tag: str) -> str:
@@ -224,6 +388,10 @@ def _joined(entries: list[dict]) -> str:
             subject = (entry.get("subject") or "?").replace(";", "\\;")
             items.append(f"{entry['store']}\\({subject})")
     return ";".join(items)
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _cell(value: str) -> str:

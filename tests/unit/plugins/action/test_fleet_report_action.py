@@ -104,17 +104,23 @@ def test_merge_from_through_the_action(tmp_path):
     assert [run_["run_id"] for run_ in result["summary"]["runs"]] == ["awx-1", "awx-2"]
 
 
-def test_bad_record_fails_the_task_naming_index_host_and_field(tmp_path):
-    with pytest.raises(AnsibleActionFail, match=r"^fleet_report: records\[1\] \(laptop-2\)\.status: must be one of"):
-        run(records=[record("laptop-1"), record("laptop-2", status="done")], report_dir=str(tmp_path),
-            run_id="awx-4711")
-    assert not os.listdir(tmp_path)  # nothing written for a rejected run
+def test_a_bad_record_is_set_aside_with_a_warning_naming_index_host_and_field(tmp_path):
+    """One bad record used to fail the task and lose every other host's record."""
+    result = run(records=[record("laptop-1"), record("laptop-2", status="done")], report_dir=str(tmp_path),
+                 run_id="awx-4711")
+    assert not result.get("failed") and result["changed"] is False
+    assert sorted(os.listdir(tmp_path / "runs" / "awx-4711")) == ["laptop-1.json"]
+    assert [entry["path"] for entry in result["summary"]["rejected"]] == ["records[1]"]
+    assert len(result["warnings"]) == 1
+    assert re.match(r"fleet_report set aside records\[1\]: records\[1\] \(laptop-2\)\.status: must be one of",
+                    result["warnings"][0])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["rejected"] == result["summary"]["rejected"]
 
 
 @pytest.mark.parametrize("args, message", [
     ({}, "missing required arguments: report_dir"),
     ({"report_dir": "x", "mode": "repair"}, "value of mode must be one of"),
-    ({"report_dir": "x", "records": "laptop-1"}, None),
     ({"report_dir": "x", "colour": "red"}, "Unsupported parameters"),
     ({"report_dir": "x", "run_id": "a/b"}, "fleet_report: run_id: must be 1 to 128 letters"),
 ])
@@ -122,11 +128,14 @@ def test_bad_options_fail_clearly(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(AnsibleActionFail) as caught:
         run(**args)
-    if message:
-        assert message in str(caught.value)
-    else:
-        # A bare string becomes a one-element list, then fails as a record that is not a dict.
-        assert "records[0]: must be a dict (one host's record), got str" in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_a_bare_string_for_records_is_set_aside(tmp_path):
+    # A bare string becomes a one-element list, then is refused as a record that is not a dict.
+    result = run(report_dir=str(tmp_path), records="laptop-1")
+    assert result["summary"]["rejected"] == [{"path": "records[0]",
+                                              "reason": "records[0]: must be a dict (one host's record), got str"}]
 
 
 def test_relative_report_dir_is_under_the_working_directory(tmp_path, monkeypatch):

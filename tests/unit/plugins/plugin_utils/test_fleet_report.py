@@ -91,7 +91,8 @@ def test_record_defaults_are_filled_and_values_normalised():
         "missing": [{"thumbprint": ROOT["thumbprint"], "subject": None, "store": "Root"},
                     {"thumbprint": None, "subject": "CN=Gone", "store": "CA"}],
         "action": "none", "imported": [], "removed": [], "elapsed": None, "reason": "", "remedy": "",
-        "filled_in": False,
+        "filled_in": False, "attempted": [], "detail": "", "service_before": None, "service_started": False,
+        "check_mode": False,
     }
     assert list(record) == list(fr.RECORD_FIELDS)
 
@@ -115,7 +116,7 @@ BAD_RECORDS = [
     ({"status": "fixed"}, "records[2].host: must be a non-empty string"),
     ({"host": "  ", "status": "fixed"}, "records[2].host: must be a non-empty string"),
     ({"host": "a\nb", "status": "fixed"}, "records[2].host: must not contain control characters"),
-    ({"host": "h", "status": "fixd"}, "records[2] (h).status: must be one of healthy, fixed, would_fix"),
+    ({"host": "h", "status": "fixd"}, "records[2] (h).status: must be one of healthy, fixed, already_present"),
     ({"host": "h"}, "records[2] (h).status: must be one of"),
     ({"host": "h", "status": "fixed", "colour": "red", "size": 1}, "records[2]: unknown field(s) colour, size"),
     ({"host": "h", "status": "fixed", "mode": "repair"}, "records[2] (h).mode: must be one of diagnose, remediate"),
@@ -126,6 +127,11 @@ BAD_RECORDS = [
     ({"host": "h", "status": "fixed", "recorded_at": 1767225600}, "recorded_at: must be an ISO 8601 time"),
     ({"host": "h", "status": "fixed", "recorded_at": "2026-02-30T10:00:00Z"}, "is not a real time"),
     ({"host": "h", "status": "fixed", "recorded_at": "2026-02-01T10:00:00+25:00"}, "is not a real time"),
+    # Valid local times outside UTC's range: they raised OverflowError, which nothing caught.
+    ({"host": "h", "status": "fixed", "recorded_at": "9999-12-31T23:59:59-23:59"},
+     "records[2] (h).recorded_at: '9999-12-31T23:59:59-23:59' is not a real time"),
+    ({"host": "h", "status": "fixed", "recorded_at": "0001-01-01T00:00:00+01:00"},
+     "records[2] (h).recorded_at: '0001-01-01T00:00:00+01:00' is not a real time"),
     ({"host": "h", "status": "fixed", "verdict": "Untrusted Root"}, "records[2] (h).verdict: must be null or a"),
     ({"host": "h", "status": "fixed", "verdict": 7}, "(h).verdict: must be null or a trust_check verdict"),
     ({"host": "h", "status": "fixed", "error_before": "0x800B0109"},
@@ -155,6 +161,19 @@ BAD_RECORDS = [
     ({"host": "h", "status": "fixed", "reason": ["a"]}, "records[2] (h).reason: must be a string, got list"),
     ({"host": "h", "status": "fixed", "remedy": 3}, "records[2] (h).remedy: must be a string, got int"),
     ({"host": "h", "status": "fixed", "filled_in": "yes"}, "records[2] (h).filled_in: must be true or false"),
+    ({"host": "h", "status": "in_progress", "attempted": [dict(ROOT, thumbprint="AB")]},
+     "records[2] (h).attempted[0].thumbprint: must be a Windows thumbprint"),
+    ({"host": "h", "status": "in_progress", "attempted": ROOT}, "records[2] (h).attempted: must be a list"),
+    ({"host": "h", "status": "failed", "detail": {"exception": "x"}}, "records[2] (h).detail: must be a string"),
+    ({"host": "h", "status": "service_stopped", "service_before": 4},
+     "records[2] (h).service_before: must be null or the iphlpsvc state"),
+    ({"host": "h", "status": "service_stopped", "service_before": "Stopped\nRunning"},
+     "records[2] (h).service_before: must be null or the iphlpsvc state"),
+    ({"host": "h", "status": "service_stopped", "service_before": ""}, "service_before: must be null or the"),
+    ({"host": "h", "status": "fixed", "service_started": "yes"}, "records[2] (h).service_started: must be true or"),
+    ({"host": "h", "status": "would_fix", "check_mode": 1}, "records[2] (h).check_mode: must be true or false"),
+    ({"host": "h", "status": "fixed", "action": "reboot"}, "must be one of none, import, would_import, remove, "
+                                                          "would_remove, restart, would_restart"),
     ({"host": "h", "status": "fixed", "run_id": "other"},
      "records[2] (h).run_id: 'other' is not this run's run_id 'r1'"),
     ({"host": "h", "status": "fixed", "run_id": "../etc"}, "records[2] (h).run_id: must be 1 to 128 letters"),
@@ -199,9 +218,17 @@ def test_expected_hosts_without_a_record_are_unreachable():
     assert filled[0]["recorded_at"] == "2026-03-01T10:00:00Z"
 
 
-def test_expected_host_must_be_a_name():
-    with pytest.raises(fr.FleetReportError, match=r"expected_hosts\[1\]: must be a host name, got ''"):
-        fr.fill_unreachable([], ["a", ""], run_id="r1", mode="remediate", now=NOW)
+def test_a_bad_expected_host_is_set_aside_alone():
+    """One bad name used to raise and lose every other host's record."""
+    rejected = []
+    filled = fr.fill_unreachable([], ["a", "", "b\x1b[2J", "c"], run_id="r1", mode="remediate", now=NOW,
+                                 rejected=rejected)
+    assert [r["host"] for r in filled] == ["a", "c"]
+    assert rejected == [{"path": "expected_hosts[1]", "reason": "expected_hosts[1]: must be a host name, got ''"},
+                        {"path": "expected_hosts[2]",
+                         "reason": "expected_hosts[2]: must be a host name, got 'b\\x1b[2J'"}]
+    # Without a list to report into, the bad name is still only skipped.
+    assert [r["host"] for r in fr.fill_unreachable([], ["", "d"], run_id="r1", mode="remediate", now=NOW)] == ["d"]
 
 
 def test_unreachable_fill_in_reaches_the_report(tmp_path):
@@ -243,11 +270,13 @@ def test_runs_in_one_folder_merge_newest_wins(tmp_path):
     hosts = by_host(report)
     assert {h: (r["run_id"], r["status"]) for h, r in hosts.items()} == {
         "laptop-1": ("window-1", "fixed"), "laptop-2": ("window-2", "healthy"), "laptop-3": ("window-2", "healthy")}
+    no_metadata = {"mode": None, "check_mode": False, "started_at": None, "awx_job_id": None, "user": None,
+                   "playbook": None, "play_hosts": None}
     assert report["runs"] == [
         {"run_id": "window-1", "modes": ["remediate"], "hosts": 2, "current": 1,
-         "first_recorded_at": "2026-03-01T10:00:00Z", "last_recorded_at": "2026-03-01T10:00:00Z"},
+         "first_recorded_at": "2026-03-01T10:00:00Z", "last_recorded_at": "2026-03-01T10:00:00Z", **no_metadata},
         {"run_id": "window-2", "modes": ["remediate"], "hosts": 2, "current": 2,
-         "first_recorded_at": "2026-03-08T10:00:00Z", "last_recorded_at": "2026-03-08T10:00:00Z"},
+         "first_recorded_at": "2026-03-08T10:00:00Z", "last_recorded_at": "2026-03-08T10:00:00Z", **no_metadata},
     ]
     assert summary["runs"] == report["runs"]
     assert report["generated_at"] == "2026-03-08T10:00:00Z"
@@ -325,10 +354,8 @@ def test_merge_from_one_runs_folder_takes_that_run_alone(tmp_path):
     (lambda p: p.mkdir(), "merge_from[0]: {p} is a folder without runs/ or report.json"),
     (lambda p: p.write_text("{nope"), "{p}: not valid JSON"),
     (lambda p: p.write_text('{"runs": []}'), "{p}: not a fleet report (a JSON object with a 'records' list)"),
-    (lambda p: p.write_text('{"report_version": 2, "records": []}'), "{p}: report_version 2 is newer"),
-    (lambda p: p.write_text(json.dumps({"records": [dict(healthy("h"), run_id="r1", recorded_at=at(0),
-                                                         mode="check", status="broken")]})),
-     "{p}: records[0] (h).status: must be one of"),
+    (lambda p: p.write_text('{"report_version": 3, "records": []}'), "{p}: report_version 3 is newer"),
+    (lambda p: p.write_text('{"report_version": "2", "records": []}'), "{p}: report_version '2' is newer"),
 ])
 def test_merge_from_errors_name_the_source(tmp_path, setup, message):
     source = tmp_path / "other"
@@ -338,15 +365,15 @@ def test_merge_from_errors_name_the_source(tmp_path, setup, message):
     assert message.format(p=source) in str(caught.value)
 
 
-def test_broken_run_files_are_reported_not_skipped(tmp_path):
-    write(tmp_path, [healthy("h1")], run_id="r1")
-    (tmp_path / "runs" / "r1" / "h2.json").write_text("{")
-    with pytest.raises(fr.FleetReportError, match=r"runs/r1/h2\.json: not valid JSON"):
-        write(tmp_path, [], run_id="r2")
-    (tmp_path / "runs" / "r1" / "h2.json").write_text(json.dumps(dict(healthy("h2"), run_id="r7",
-                                                                      recorded_at=at(0), mode="check")))
-    with pytest.raises(fr.FleetReportError, match=r"h2\.json: run_id 'r7' does not match its folder 'r1'"):
-        write(tmp_path, [], run_id="r2")
+def test_a_bad_record_in_a_merged_report_json_is_set_aside_alone(tmp_path):
+    source = tmp_path / "other.json"
+    good = dict(healthy("g"), run_id="r1", recorded_at=at(0), mode="diagnose")
+    source.write_text(json.dumps({"records": [dict(good, host="h", status="broken"), good]}))
+    summary = write(tmp_path / "report", [], merge_from=[str(source)])
+    assert [r["host"] for r in load(tmp_path / "report")["records"]] == ["g"]
+    assert summary["rejected"] == [{"path": f"{source}: records[0]",
+                                    "reason": f"{source}: records[0] (h).status: must be one of "
+                                              f"{', '.join(fr.STATUSES)}, got 'broken'"}]
 
 
 # ------------------------------------------------------------------------------------------------ outputs
@@ -369,7 +396,7 @@ def test_counts_in_json_match_the_records(tmp_path):
     assert list(report["by_verdict"]) == ["trusted", "untrusted_root", "name_mismatch", "future_verdict", "none"]
     assert summary["by_status"] == report["by_status"] and summary["by_verdict"] == report["by_verdict"]
     assert [r["host"] for r in report["records"]] == sorted(r["host"] for r in report["records"])
-    assert report["report_version"] == 1 and report["title"] == "DirectAccess IP-HTTPS fleet report"
+    assert report["report_version"] == 2 and report["title"] == "DirectAccess IP-HTTPS fleet report"
     assert summary["report_json"] == os.path.join(str(tmp_path), "report.json")
 
 
@@ -466,3 +493,371 @@ def test_a_held_lock_makes_the_second_writer_wait_then_fail(tmp_path):
         os.close(fd)
     write(tmp_path, [fixed("g")], run_id="r2", lock_timeout=0.3)
     assert load(tmp_path)["hosts"] == 2
+
+
+# ------------------------------------------------------------------------------------------------ schema 2
+
+
+def plan(host: str, **extra) -> dict:
+    """A dry run's record: what remediate --check writes."""
+    record = {"host": host, "status": "would_fix", "verdict": "untrusted_root", "error_before": UNTRUSTED_ROOT,
+              "missing": [ROOT], "action": "would_import", "check_mode": True}
+    record.update(extra)
+    return record
+
+
+def journal(report_dir, run_id: str, record: dict, **extra) -> str:
+    """Writes a record the way the per-host action does: straight into runs/<run_id>/, no fleet_report call."""
+    folder = os.path.join(str(report_dir), "runs", run_id)
+    os.makedirs(folder, exist_ok=True)
+    raw = dict(record, run_id=run_id, **extra)
+    raw.setdefault("mode", "remediate")
+    raw.setdefault("recorded_at", at(0))
+    path = os.path.join(folder, fr.record_filename(raw["host"]))
+    fr.write_atomic(path, fr.render_json(raw))
+    return path
+
+
+def test_every_new_field_round_trips_and_mode_check_is_a_plan():
+    record = fr.validate_record(
+        {"host": "h", "status": "in_progress", "attempted": [dict(ROOT, thumbprint=ROOT["thumbprint"].lower())],
+         "detail": "System.Net.WebException: timed out", "service_before": "Stopped", "service_started": True,
+         "check_mode": None, "action": "restart"}, "r", run_id="r1", mode="remediate", now=NOW)
+    assert record["attempted"] == [ROOT] and record["detail"].startswith("System.Net")
+    assert (record["service_before"], record["service_started"], record["check_mode"]) == ("Stopped", True, False)
+    assert not fr.is_plan(record)
+    dry = fr.validate_record({"host": "h", "status": "would_fix", "mode": "check"}, "r", run_id="r1", now=NOW)
+    assert dry["check_mode"] is True and fr.is_plan(dry)
+    preflight = fr.validate_record({"host": "h", "status": "would_trust", "mode": "preflight"}, "r", run_id="r1",
+                                   now=NOW)
+    assert preflight["check_mode"] is False and fr.is_plan(preflight)
+    for status in ("restart_pending", "already_present", "service_stopped", "in_progress", "would_remove",
+                   "nothing_to_remove"):
+        assert fr.validate_record({"host": "h", "status": status}, "r", run_id="r1", mode="remediate",
+                                  now=NOW)["status"] == status
+
+
+def test_a_run_file_from_before_schema_2_still_loads(tmp_path):
+    folder = tmp_path / "runs" / "r1"
+    folder.mkdir(parents=True)
+    old = {"host": "h", "run_id": "r1", "mode": "remediate", "recorded_at": at(0), "status": "fixed",
+           "verdict": "untrusted_root", "error_before": UNTRUSTED_ROOT, "error_after": NO_ERROR, "missing": [ROOT],
+           "action": "import", "imported": [ROOT], "removed": [], "elapsed": 3.0, "reason": "", "remedy": "",
+           "filled_in": False}
+    (folder / "h.json").write_text(json.dumps(old))
+    summary = write(tmp_path, [], run_id="r2")
+    record = by_host(load(tmp_path))["h"]
+    assert summary["rejected"] == [] and record["status"] == "fixed"
+    assert (record["attempted"], record["detail"], record["service_before"], record["check_mode"]) == \
+        ([], "", None, False)
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00"])
+def test_a_time_outside_utcs_range_is_refused_not_an_overflow(value):
+    with pytest.raises(fr.FleetReportError, match=r"recorded_at: .* is not a real time"):
+        fr.parse_timestamp(value, "recorded_at")
+    # The edges that do fit still parse.
+    assert fr.format_timestamp(fr.parse_timestamp("9999-12-31T23:59:59Z", "t")) == "9999-12-31T23:59:59Z"
+    assert fr.format_timestamp(fr.parse_timestamp("0001-01-01T00:00:00-01:00", "t")) == "0001-01-01T01:00:00Z"
+
+
+# ------------------------------------------------------------------------------------------------ bad run files
+
+
+BAD_RUN_FILES = [
+    ("h2.json", '{"host": "h2", "run_id": "r1", "status": "hea', "not valid JSON"),  # truncated by a crash
+    ("h2.json", "", "not valid JSON"),
+    ("h2.json", '["h2"]', "must be a dict"),
+    ("h2.json", json.dumps(dict(healthy("h2"), run_id="r1", mode="diagnose", recorded_at="9999-12-31T23:59:59-23:59")),
+     "recorded_at: '9999-12-31T23:59:59-23:59' is not a real time"),
+    ("h2.json", json.dumps(dict(healthy("h2"), run_id="r1", mode="diagnose", recorded_at="0001-01-01T00:00:00+01:00")),
+     "is not a real time"),
+    ("h2.json", json.dumps(dict(healthy("h2"), run_id="r7", mode="diagnose", recorded_at=at(0))),
+     "run_id 'r7' does not match its folder 'r1'"),
+    ("h2.json", json.dumps(dict(healthy("h2\x1b]0;owned\x07"), run_id="r1", mode="diagnose", recorded_at=at(0))),
+     "host: must not contain control characters"),
+    ("h2.json", json.dumps(dict(healthy("h2"), run_id="r1", mode="diagnose", recorded_at=at(0), colour="red")),
+     "unknown field(s) colour"),
+]
+
+
+@pytest.mark.parametrize("name, text, reason", BAD_RUN_FILES)
+def test_a_bad_run_file_is_set_aside_alone_and_the_others_count(tmp_path, name, text, reason):
+    write(tmp_path, [healthy("h1"), fixed("h3")], run_id="r1")
+    bad = tmp_path / "runs" / "r1" / name
+    bad.write_text(text)
+    summary = write(tmp_path, [fixed("h4")], run_id="r2", now=NOW + datetime.timedelta(minutes=1))
+    report = load(tmp_path)
+    assert sorted(by_host(report)) == ["h1", "h3", "h4"]
+    assert [entry["path"] for entry in report["rejected"]] == [str(bad)]
+    assert reason in report["rejected"][0]["reason"]
+    assert summary["rejected"] == report["rejected"]
+    assert any(str(bad) in line for line in summary["console"])
+    # The file is left where it is, for whoever investigates.
+    assert bad.read_text() == text
+
+
+def test_run_metadata_says_who_ran_it(tmp_path):
+    write(tmp_path, [fixed("h1")], run_id="awx-4711")
+    meta = {"run_id": "awx-4711", "mode": "remediate", "check_mode": False, "started_at": "2026-03-01T10:59:00+01:00",
+            "awx_job_id": 4711, "user": "admin", "playbook": "remediate.yml", "hosts": 3}
+    (tmp_path / "runs" / "awx-4711" / ".run.json").write_text(json.dumps(meta))
+    # A run opened by fleet_run whose hosts never got as far as a record.
+    (tmp_path / "runs" / "awx-4712").mkdir()
+    (tmp_path / "runs" / "awx-4712" / ".run.json").write_text(json.dumps(dict(
+        meta, run_id="awx-4712", awx_job_id="4712", check_mode=True, started_at=at(30))))
+    summary = write(tmp_path, [], run_id="rebuild", now=NOW + datetime.timedelta(hours=1))
+    runs = {run["run_id"]: run for run in load(tmp_path)["runs"]}
+    assert summary["rejected"] == [] and list(runs) == ["awx-4711", "awx-4712"]
+    assert runs["awx-4711"] == {
+        "run_id": "awx-4711", "modes": ["remediate"], "hosts": 1, "current": 1,
+        "first_recorded_at": "2026-03-01T10:00:00Z", "last_recorded_at": "2026-03-01T10:00:00Z",
+        "mode": "remediate", "check_mode": False, "started_at": "2026-03-01T09:59:00Z", "awx_job_id": "4711",
+        "user": "admin", "playbook": "remediate.yml", "play_hosts": 3}
+    assert (runs["awx-4712"]["hosts"], runs["awx-4712"]["first_recorded_at"], runs["awx-4712"]["check_mode"]) == \
+        (0, None, True)
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("{", "not valid JSON"),
+    ('"remediate"', "must be a JSON object"),
+    ('{"run_id": "other"}', "run_id 'other' does not match its folder 'r1'"),
+    ('{"mode": "fix"}', "mode: must be one of"),
+    ('{"check_mode": "no"}', "check_mode: must be true or false"),
+    ('{"started_at": "9999-12-31T23:59:59-23:59"}', "is not a real time"),
+    ('{"user": "a\\nb"}', "user: must be null or a line of text"),
+    ('{"hosts": -1}', "hosts: must be null or the number of hosts"),
+])
+def test_bad_run_metadata_is_set_aside_and_the_runs_records_still_count(tmp_path, text, reason):
+    write(tmp_path, [fixed("h1")], run_id="r1")
+    (tmp_path / "runs" / "r1" / ".run.json").write_text(text)
+    summary = write(tmp_path, [], run_id="r2")
+    assert by_host(load(tmp_path))["h1"]["status"] == "fixed"
+    assert [entry["path"] for entry in summary["rejected"]] == [str(tmp_path / "runs" / "r1" / ".run.json")]
+    assert reason in summary["rejected"][0]["reason"]
+    assert summary["runs"][0]["awx_job_id"] is None
+
+
+def test_a_bad_expected_host_no_longer_loses_the_run(tmp_path):
+    summary = write(tmp_path, [fixed("a")], expected_hosts=["a", "b\nc", "d"], run_id="r1")
+    assert sorted(by_host(load(tmp_path))) == ["a", "d"]
+    assert [entry["path"] for entry in summary["rejected"]] == ["expected_hosts[1]"]
+
+
+def test_a_bad_record_passed_in_is_set_aside_alone(tmp_path):
+    summary = write(tmp_path, [fixed("a"), {"host": "b\x00", "status": "fixed"}, fixed("a"), healthy("c")],
+                    run_id="r1")
+    assert sorted(by_host(load(tmp_path))) == ["a", "c"]
+    assert [entry["path"] for entry in summary["rejected"]] == ["records[1]", "records[2]"]
+    assert "records[2].host: 'a' already has a record at records[0]" in summary["rejected"][1]["reason"]
+    # The strict form still raises on the first bad record.
+    with pytest.raises(fr.FleetReportError, match=r"records\[1\]\.host: must not contain control characters"):
+        fr.validate_records([fixed("a"), {"host": "b\x00", "status": "fixed"}], run_id="r1", mode="remediate",
+                            now=NOW)
+
+
+# ------------------------------------------------------------------------------------------------ merge rules
+
+
+def test_a_dry_run_never_overwrites_a_fix(tmp_path):
+    """Newest-wins let remediate --check, run after the fix, replace 'fixed' with its plan."""
+    write(tmp_path, [fixed("h1"), fixed("h2")], run_id="fix-1")
+    write(tmp_path, [plan("h1", status="healthy", action="none", missing=[])], run_id="dry-2", mode="check",
+          now=NOW + datetime.timedelta(hours=1))
+    write(tmp_path, [{"host": "h2", "status": "would_break", "mode": "preflight"}], run_id="pre-3",
+          mode="preflight", now=NOW + datetime.timedelta(hours=2))
+    hosts = by_host(load(tmp_path))
+    assert {h: (r["run_id"], r["status"]) for h, r in hosts.items()} == {"h1": ("fix-1", "fixed"),
+                                                                         "h2": ("fix-1", "fixed")}
+
+
+def test_a_record_of_mode_check_is_a_plan_without_the_flag(tmp_path):
+    write(tmp_path, [fixed("h1")], run_id="fix-1")
+    journal(tmp_path, "dry-2", {"host": "h1", "status": "would_fix", "recorded_at": at(60), "mode": "check"})
+    write(tmp_path, [], run_id="rebuild")
+    assert by_host(load(tmp_path))["h1"]["run_id"] == "fix-1"
+
+
+def test_a_host_with_only_plans_shows_its_newest_plan(tmp_path):
+    write(tmp_path, [plan("h1")], run_id="dry-1", mode="check")
+    write(tmp_path, [plan("h1", status="healthy", action="none")], run_id="dry-2", mode="check",
+          now=NOW + datetime.timedelta(hours=1))
+    record = by_host(load(tmp_path))["h1"]
+    assert (record["run_id"], record["status"], record["check_mode"], record["last_change"]) == \
+        ("dry-2", "healthy", True, None)
+
+
+def test_check_mode_marks_every_record_of_the_call_as_a_plan(tmp_path):
+    write(tmp_path, [fixed("h1")], run_id="fix-1")
+    # A record built without the flag in a --check play, and a filled-in one, are plans all the same.
+    summary = write(tmp_path, [healthy("h1")], expected_hosts=["h1", "h2"], run_id="dry-2", mode="remediate",
+                    check_mode=True, now=NOW + datetime.timedelta(hours=1))
+    on_disk = [json.loads(path.read_text()) for path in sorted((tmp_path / "runs" / "dry-2").iterdir())]
+    assert [(r["host"], r["check_mode"]) for r in on_disk] == [("h1", True), ("h2", True)]
+    assert by_host(load(tmp_path))["h1"]["run_id"] == "fix-1"
+    assert summary["runs"][-1]["check_mode"] is True
+
+
+def test_an_interrupted_import_is_an_outcome(tmp_path):
+    write(tmp_path, [healthy("h1")], run_id="diag-1")
+    journal(tmp_path, "fix-2", {"host": "h1", "status": "in_progress", "action": "import", "attempted": [ROOT],
+                                "recorded_at": at(60)})
+    summary = write(tmp_path, [], expected_hosts=["h1"], run_id="fix-2", now=NOW + datetime.timedelta(hours=2))
+    record = by_host(load(tmp_path))["h1"]
+    assert (record["run_id"], record["status"]) == ("fix-2", "in_progress")
+    assert record["deployed_on_host"] == [dict(ROOT, run_id="fix-2")]
+    assert summary["by_status"]["in_progress"] == 1 and summary["run_records"] == 1
+
+
+def test_a_fix_verified_later_shows_both(tmp_path):
+    write(tmp_path, [fixed("h1"), fixed("h2")], run_id="fix-1")
+    write(tmp_path, [healthy("h1")], run_id="diag-2", mode="diagnose", now=NOW + datetime.timedelta(days=1))
+    hosts = by_host(load(tmp_path))
+    assert (hosts["h1"]["status"], hosts["h1"]["run_id"]) == ("healthy", "diag-2")
+    assert hosts["h1"]["last_change"] == {"run_id": "fix-1", "status": "fixed", "recorded_at": at(0),
+                                          "imported": [ROOT, ISSUING], "removed": []}
+    # The winner that is itself the change carries none.
+    assert hosts["h2"]["last_change"] is None
+    # Computed, never stored: the journal's files hold records only.
+    stored = json.loads((tmp_path / "runs" / "diag-2" / "h1.json").read_text())
+    assert set(stored) == set(fr.RECORD_FIELDS)
+
+
+def test_deployed_follows_imports_and_rollbacks(tmp_path):
+    """After an import, then a verifying diagnose, then a rollback of the root: only the intermediate stays."""
+    write(tmp_path, [fixed("h1"), fixed("h2", imported=[ROOT])], run_id="fix-1")
+    report = load(tmp_path)
+    assert by_host(report)["h1"]["deployed_on_host"] == [dict(ISSUING, run_id="fix-1"), dict(ROOT, run_id="fix-1")]
+    assert report["deployed"] == [dict(ISSUING, hosts=1), dict(ROOT, hosts=2)]
+    write(tmp_path, [healthy("h1"), healthy("h2")], run_id="diag-2", mode="diagnose",
+          now=NOW + datetime.timedelta(days=1))
+    assert load(tmp_path)["deployed"] == [dict(ISSUING, hosts=1), dict(ROOT, hosts=2)]
+    write(tmp_path, [{"host": "h1", "status": "removed", "action": "remove", "removed": [ROOT]},
+                     {"host": "h2", "status": "removed", "action": "remove", "removed": [dict(ROOT, store="root")]}],
+          run_id="back-3", mode="rollback", now=NOW + datetime.timedelta(days=2))
+    report = load(tmp_path)
+    assert by_host(report)["h1"]["deployed_on_host"] == [dict(ISSUING, run_id="fix-1")]
+    assert by_host(report)["h2"]["deployed_on_host"] == []
+    assert report["deployed"] == [dict(ISSUING, hosts=1)]
+    assert by_host(report)["h1"]["last_change"] is None  # the rollback is the newest change and the winner
+
+
+def test_deployed_counts_what_an_import_may_have_landed(tmp_path):
+    write(tmp_path, [
+        {"host": "lost", "status": "already_present", "action": "import", "attempted": [ROOT]},
+        {"host": "failed", "status": "fix_failed", "action": "import", "attempted": [ISSUING]},
+        # A healthy host's attempted (there should be none) does not say anything landed.
+        {"host": "calm", "status": "healthy", "attempted": [ROOT]},
+    ], run_id="fix-1")
+    # A dry run's plan never deploys.
+    write(tmp_path, [plan("dry", imported=[ROOT])], run_id="dry-2", mode="check")
+    hosts = by_host(load(tmp_path))
+    assert hosts["lost"]["deployed_on_host"] == [dict(ROOT, run_id="fix-1")]
+    assert hosts["failed"]["deployed_on_host"] == [dict(ISSUING, run_id="fix-1")]
+    assert hosts["calm"]["deployed_on_host"] == hosts["dry"]["deployed_on_host"] == []
+
+
+def test_a_v2_report_json_merges_back_in(tmp_path):
+    """report.json carries computed fields; reading it back must not refuse them as unknown."""
+    write(tmp_path / "a", [fixed("h1")], run_id="fix-1")
+    write(tmp_path / "a", [healthy("h1")], run_id="diag-2", now=NOW + datetime.timedelta(days=1))
+    summary = write(tmp_path / "b", [], merge_from=[str(tmp_path / "a" / "report.json")])
+    assert summary["rejected"] == [] and summary["hosts"] == 1
+    # The copy holds only the winners: history stays in the runs/ folders.
+    assert by_host(load(tmp_path / "b"))["h1"]["last_change"] is None
+
+
+# ------------------------------------------------------------------------------------------------ the journal
+
+
+def test_a_record_the_journal_already_wrote_is_not_written_again(tmp_path):
+    path = journal(tmp_path, "r1", fixed("h1"))
+    before = os.stat(path)
+    summary = write(tmp_path, [dict(fixed("h1"), run_id="r1", mode="remediate", recorded_at=at(0))], run_id="r1")
+    after = os.stat(path)
+    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+    assert summary["rejected"] == [] and summary["run_records"] == 1 and summary["hosts"] == 1
+
+
+def test_an_older_record_never_replaces_the_journals_newer_one(tmp_path):
+    journal(tmp_path, "r1", fixed("h1"), recorded_at=at(5))
+    write(tmp_path, [{"host": "h1", "status": "in_progress", "recorded_at": at(1), "attempted": [ROOT]}], run_id="r1")
+    assert by_host(load(tmp_path))["h1"]["status"] == "fixed"
+    # A newer one does.
+    write(tmp_path, [dict(fixed("h1"), status="fix_failed", recorded_at=at(9))], run_id="r1")
+    assert by_host(load(tmp_path))["h1"]["status"] == "fix_failed"
+
+
+def test_a_broken_journal_file_is_replaced_by_the_hosts_valid_record(tmp_path):
+    folder = tmp_path / "runs" / "r1"
+    folder.mkdir(parents=True)
+    (folder / "h1.json").write_text('{"host": "h1", "sta')
+    summary = write(tmp_path, [fixed("h1")], run_id="r1")
+    assert summary["rejected"] == [] and by_host(load(tmp_path))["h1"]["status"] == "fixed"
+
+
+def test_a_journaled_host_is_not_filled_in_as_unreachable(tmp_path):
+    journal(tmp_path, "r1", {"host": "h1", "status": "in_progress", "attempted": [ROOT]})
+    summary = write(tmp_path, [], expected_hosts=["h1", "h2"], run_id="r1")
+    assert sorted(os.listdir(tmp_path / "runs" / "r1")) == ["h1.json", "h2.json"]
+    assert (summary["by_status"]["in_progress"], summary["by_status"]["unreachable"], summary["run_records"]) == \
+        (1, 1, 2)
+
+
+def test_a_fill_in_never_replaces_a_file_written_meanwhile(tmp_path, monkeypatch):
+    """The fill-in is linked into place, so a record a slice wrote a moment earlier stays, with no lock taken."""
+    path = str(tmp_path / "h1.json")
+    assert fr.write_atomic(path, "real", replace=False) is True
+    assert fr.write_atomic(path, "fill-in", replace=False) is False
+    assert open(path, encoding="utf-8").read() == "real"
+
+    def no_links(src, dst):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(fr.os, "link", no_links)
+    assert fr.write_atomic(path, "fill-in", replace=False) is False
+    assert fr.write_atomic(str(tmp_path / "h2.json"), "fill-in", replace=False) is True
+    assert sorted(os.listdir(tmp_path)) == ["h1.json", "h2.json"]  # no temporary file left
+
+
+def test_a_held_lock_keeps_this_runs_records(tmp_path):
+    write(tmp_path, [healthy("h")])
+    fd = os.open(tmp_path / ".fleet_report.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(fr.FleetReportError, match=r"records are kept in .*runs/r2 and the next fleet_report"):
+            write(tmp_path, [fixed("g")], run_id="r2", lock_timeout=0.2)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "runs" / "r2" / "g.json").is_file()
+    write(tmp_path, [], run_id="r3")
+    assert by_host(load(tmp_path))["g"]["status"] == "fixed"
+
+
+# ------------------------------------------------------------------------------------------------ summary
+
+
+def test_summary_adds_rejected_outcome_and_this_runs_console(tmp_path):
+    write(tmp_path, [fixed("other-run-host")], run_id="r0")
+    summary = write(tmp_path, [fixed("h1"), {"host": "h2", "status": "unfixable", "verdict": "name_mismatch"},
+                               {"host": "h3", "status": "fix_failed"}], expected_hosts=["h4"], run_id="r1",
+                    now=NOW + datetime.timedelta(minutes=1))
+    assert set(summary) >= {"hosts", "by_status", "by_verdict", "runs", "run_id", "run_records", "report_dir",
+                            "report_json", "report_csv", "report_html", "rejected", "outcome", "console"}
+    assert summary["outcome"] == load(tmp_path)["outcome"] == (
+        "2 fixed, 2 need attention (1 fix failed, 1 unreachable), 1 needs server-side work (1 unfixable).")
+    console = "\n".join(summary["console"])
+    assert "other-run-host" not in console  # the table is this run's
+    assert "Per status: fixed 1, fix_failed 1, unfixable 1, unreachable 1" in console
+    assert summary["console"][-1] == f"Report: {tmp_path / 'report.html'}"
+    assert json.loads(json.dumps(summary)) == summary
+
+
+def test_outcome_groups_cover_every_status_once():
+    grouped = [status for _one, _several, statuses in fr.OUTCOME_GROUPS for status in statuses]
+    assert sorted(grouped) == sorted(fr.STATUSES)
+    assert fr.outcome_sentence({}) == "No hosts in this report."
+    assert fr.outcome_sentence({"fixed": 12, "failed": 1, "unfixable": 4, "healthy": 0}) == \
+        "12 fixed, 1 needs attention (1 failed), 4 need server-side work (4 unfixable)."
+    assert fr.outcome_sentence({"not_directaccess": 1, "would_trust": 2}) == \
+        "2 would trust the new chain, 1 not a DirectAccess client."
