@@ -87,6 +87,39 @@ def test_check_mode_still_writes_the_report(tmp_path):
     assert (tmp_path / "runs" / "dry-1" / "laptop-1.json").is_file()
 
 
+def test_check_mode_makes_this_tasks_records_plans_that_never_replace_a_fix(tmp_path):
+    run(records=[record("laptop-1")], report_dir=str(tmp_path), run_id="awx-4711", mode="remediate")
+    # In a --check play the filter's record says mode remediate; the task's check mode makes it a plan.
+    result = run(check_mode=True, records=[record("laptop-1", run_id="dry-2", status="healthy", imported=[],
+                                                  recorded_at="2026-03-02T10:00:00Z")],
+                 expected_hosts=["laptop-1", "laptop-2"], report_dir=str(tmp_path), run_id="dry-2", mode="remediate")
+    stored = json.loads((tmp_path / "runs" / "dry-2" / "laptop-1.json").read_text())
+    assert stored["check_mode"] is True
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert {r["host"]: (r["run_id"], r["status"]) for r in report["records"]} == {
+        "laptop-1": ("awx-4711", "fixed"), "laptop-2": ("dry-2", "unreachable")}
+    assert result["summary"]["console"][0] == "Run dry-2 (remediate, check mode): 2 host(s)"
+
+
+def test_many_rejected_records_make_at_most_eleven_warnings(tmp_path):
+    result = run(records=[{"host": f"h{n}", "status": "nope"} for n in range(25)] + [record("laptop-1")],
+                 report_dir=str(tmp_path), run_id="awx-4711")
+    assert len(result["summary"]["rejected"]) == 25 and result["summary"]["hosts"] == 1
+    assert len(result["warnings"]) == fleet_report.MAX_WARNINGS + 1
+    assert result["warnings"][-1] == (f"fleet_report set aside 15 more; see {tmp_path / 'report.json'} "
+                                      f"('rejected')")
+
+
+def test_the_summary_carries_the_outcome_and_console_lines(tmp_path):
+    result = run(records=[record("laptop-1")], expected_hosts=["laptop-1", "laptop-2"], report_dir=str(tmp_path),
+                 run_id="awx-4711", mode="remediate")
+    summary = result["summary"]
+    assert summary["outcome"] == "1 fixed, 1 needs attention (1 unreachable)."
+    assert summary["rejected"] == [] and "warnings" not in result
+    assert summary["console"][-1] == f"Report: {tmp_path / 'report.html'}"
+    assert all(isinstance(line, str) for line in summary["console"])
+
+
 def test_defaults_generate_a_run_id_and_take_the_mode(tmp_path):
     result = run(records=[{"host": "laptop-1", "status": "not_directaccess"}], report_dir=str(tmp_path))
     assert re.fullmatch(r"run-\d{8}T\d{6}Z-[0-9a-f]{6}", result["run_id"])

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import csv
+import datetime
 import hashlib
 import html.parser
 import io
+import json
 import re
 
 import pytest
@@ -180,3 +182,201 @@ def test_template_mistakes_are_caught(template, message):
     # The action turns FleetReportError into a failed task, so a broken template must raise that.
     with pytest.raises(fr.FleetReportError, match=re.escape(message)):
         rr.render_html(aggregate([healthy("h")]), template)
+
+
+# ------------------------------------------------------------------------------------------------ schema 2
+
+
+def history_report(tmp_path) -> dict:
+    """A fix, a verifying diagnose and a dry run in one folder, with who ran it and a file set aside."""
+    folder = tmp_path / "report"
+    fr.write_fleet_report(str(folder), [fixed("laptop-1"), fixed("laptop-2", imported=[ROOT])], run_id="awx-4711",
+                          mode="remediate", now=NOW)
+    (folder / "runs" / "awx-4711" / ".run.json").write_text(json.dumps({
+        "run_id": "awx-4711", "mode": "remediate", "check_mode": False, "started_at": "2026-03-01T09:58:00Z",
+        "awx_job_id": "4711", "user": "<b>ops</b>", "playbook": "remediate.yml", "hosts": 3}))
+    (folder / "runs" / "awx-4711" / "<evil>.json").write_text('{"host": "<script>x()</script>", "status": "no"}')
+    fr.write_fleet_report(str(folder), [
+        healthy("laptop-1"),
+        {"host": "laptop-3", "status": "fix_failed", "reason": "The host did not answer the import in time.",
+         "detail": "urllib3.exceptions.ReadTimeoutError: <HTTPSConnectionPool> read timed out",
+         "attempted": [ISSUING], "action": "import", "service_before": "Stopped", "service_started": True},
+    ], run_id="diag-2", mode="diagnose", now=NOW + datetime.timedelta(days=1))
+    fr.write_fleet_report(str(folder), [{"host": "laptop-2", "status": "would_fix", "check_mode": True}],
+                          run_id="dry-3", mode="check", now=NOW + datetime.timedelta(days=2))
+    return json.loads((folder / "report.json").read_text())
+
+
+def test_every_status_has_a_meaning_and_the_legend_lists_each():
+    assert list(rr.STATUS_MEANINGS) == list(fr.STATUSES)
+    assert all(meaning.endswith(".") for meaning in rr.STATUS_MEANINGS.values())
+    text = rr.render_html(aggregate([]))
+    legend = re.search(r'<dl class="legend">(.*?)</dl>', text, re.S).group(1)
+    assert re.findall(r"<dt>([a-z_]+)</dt>", legend) == list(fr.STATUSES)
+
+
+def test_csv_appends_the_new_columns_and_keeps_the_old_order():
+    old = ("host", "status", "verdict", "mode", "run_id", "recorded_at", "error_before_hex", "error_before_name",
+           "error_after_hex", "error_after_name", "action", "missing", "imported", "removed", "elapsed", "reason",
+           "remedy", "filled_in")
+    assert rr.CSV_COLUMNS[:len(old)] == old
+    assert rr.CSV_COLUMNS[len(old):] == ("attempted", "detail", "service_before", "service_started", "check_mode",
+                                         "last_change_status", "last_change_run_id", "last_change_recorded_at",
+                                         "deployed_on_host")
+
+
+def test_csv_new_columns_hold_history_and_stay_safe(tmp_path):
+    report = history_report(tmp_path)
+    rows = {row["host"]: row for row in csv.DictReader(io.StringIO(rr.render_csv(report), newline=""))}
+    assert (rows["laptop-1"]["status"], rows["laptop-1"]["last_change_status"],
+            rows["laptop-1"]["last_change_run_id"]) == ("healthy", "fixed", "awx-4711")
+    assert rows["laptop-1"]["deployed_on_host"] == f"CA\\{ISSUING['thumbprint']};Root\\{ROOT['thumbprint']}"
+    assert (rows["laptop-3"]["attempted"], rows["laptop-3"]["service_before"], rows["laptop-3"]["service_started"]) \
+        == (f"CA\\{ISSUING['thumbprint']}", "Stopped", "true")
+    assert rows["laptop-2"]["check_mode"] == "false"  # the fix stands; the dry run does not replace it
+    formula = aggregate([{"host": "h", "status": "failed", "detail": "=cmd|' /C calc'!A0"}])
+    assert list(csv.DictReader(io.StringIO(rr.render_csv(formula), newline="")))[0]["detail"] == "'=cmd|' /C calc'!A0"
+
+
+def test_html_says_the_outcome_who_ran_it_what_was_deployed_and_both_facts(tmp_path):
+    report = history_report(tmp_path)
+    text, parsed = page(report)
+    assert report["outcome"] == ("1 fixed, 1 needs attention (1 fix failed), 1 healthy.")
+    assert f'<p class="outcome" id="outcome">{report["outcome"]}</p>' in text
+    assert text.index('id="outcome"') < text.index('id="status-cards"')
+    # Certificates deployed: store, subject, thumbprint, hosts.
+    deployed = re.search(r'<table id="deployed">.*?</table>', text, re.S).group(0)
+    assert (f'<tr data-store="Root" data-thumbprint="{ROOT["thumbprint"]}" data-hosts="2"><td>Root</td>'
+            f'<td>CN=Contoso Root CA 2026</td><td><code>{ROOT["thumbprint"]}</code></td><td>2</td></tr>') in deployed
+    assert f'data-thumbprint="{ISSUING["thumbprint"]}" data-hosts="2"' in deployed  # laptop-1, and laptop-3's attempt
+    # Who or what ran it; markup in a user name stays text.
+    run_row = re.search(r'<tr data-run-id="awx-4711".*?</tr>', text).group(0)
+    assert 'data-check-mode="false"' in run_row and "AWX job <code>4711</code>" in run_row
+    assert "&lt;b&gt;ops&lt;/b&gt;" in run_row and "<b>ops" not in text and "2 of 3" in run_row
+    assert 'data-check-mode="true"' in re.search(r'<tr data-run-id="dry-3".*?</tr>', text).group(0)
+    # Fixed, then verified: both facts on the host's row.
+    row = re.search(r'<tr data-host="laptop-1".*?</tr>', text).group(0)
+    assert 'data-status="healthy"' in row and 'data-last-change="awx-4711"' in row
+    assert '<div class="last-change" title="2026-03-01T10:00:00Z">fixed by <code>awx-4711</code> on 2026-03-01 (+2)' \
+        in row
+    assert parsed.row_hosts == ["laptop-1", "laptop-2", "laptop-3"]
+
+
+def test_html_reason_first_and_raw_text_as_detail(tmp_path):
+    text, _parsed = page(history_report(tmp_path))
+    row = re.search(r'<tr data-host="laptop-3".*?</tr>', text).group(0)
+    reason = row.index('<p class="reason">The host did not answer the import in time.</p>')
+    detail = row.index('<details class="detail"><summary>Technical detail</summary><pre>urllib3.exceptions.'
+                       'ReadTimeoutError: &lt;HTTPSConnectionPool&gt; read timed out</pre></details>')
+    assert reason < detail
+    assert '<p class="service">iphlpsvc was Stopped; this run started it.</p>' in row
+    assert f'<li class="attempted" title="CA {ISSUING["thumbprint"]} CN=Contoso Issuing CA, O=Contoso (sent; may be ' \
+           f'on the host)">? CA' in row
+
+
+def test_html_fixed_rows_say_what_was_missing_not_that_it_is():
+    text = rr.render_html(aggregate([fixed("laptop-1"), {"host": "laptop-2", "status": "would_fix",
+                                                         "missing": [ROOT]}]))
+    assert '<b>Was missing:</b> Root' in re.search(r'<tr data-host="laptop-1".*?</tr>', text).group(0)
+    assert '<b>Missing:</b> Root' in re.search(r'<tr data-host="laptop-2".*?</tr>', text).group(0)
+
+
+def test_html_lists_what_was_set_aside_escaped(tmp_path):
+    report = history_report(tmp_path)
+    text, parsed = page(report)
+    assert [entry["path"] for entry in report["rejected"]] == [
+        str(tmp_path / "report" / "runs" / "awx-4711" / "<evil>.json")]
+    section = re.search(r'<section aria-labelledby="h-rejected" id="rejected">.*?</section>', text, re.S).group(0)
+    assert "Set aside: 1 file(s) or record(s) that did not validate" in section
+    assert "&lt;evil&gt;.json" in section and "<evil>" not in text and "&lt;script&gt;" in section
+    assert [tag for tag, _attrs in parsed.tags].count("script") == 1
+    assert 'id="rejected"' not in rr.render_html(aggregate([healthy("h")]))
+
+
+def test_html_marks_a_host_with_only_a_dry_run():
+    text = rr.render_html(aggregate([{"host": "h", "status": "would_fix", "check_mode": True}]))
+    row = re.search(r'<tr data-host="h".*?</tr>', text).group(0)
+    assert 'data-plan="true"' in row and '<div class="plan">dry run</div>' in row
+
+
+# ------------------------------------------------------------------------------------------------ console
+
+
+def records_of(statuses: dict) -> list[dict]:
+    raws = []
+    for status, count in statuses.items():
+        raws += [{"host": f"{status}-{n:03d}", "status": status, "error_before": NO_ERROR_OR_TRUST[status],
+                  "action": "import" if status in ("fixed", "fix_failed") else "none"} for n in range(count)]
+    return fr.validate_records(raws, run_id="r1", mode="remediate", now=NOW)
+
+
+NO_ERROR_OR_TRUST = {status: {"hex": "0x800B0109", "name": "CERT_E_UNTRUSTEDROOT"} for status in fr.STATUSES}
+NO_ERROR_OR_TRUST["healthy"] = {"hex": "0x0", "name": "ERROR_SUCCESS"}
+
+
+def test_console_lists_a_small_run_in_full():
+    records = fr.validate_records([
+        fixed("laptop-1"), healthy("laptop-22.corp.example.com"),
+        {"host": "laptop-3", "status": "fixed", "action": "restart", "service_before": "Stopped",
+         "service_started": True, "error_before": {"hex": "0x800B0109"}, "error_after": {"hex": "0x0"}},
+    ], run_id="r1", mode="remediate", now=NOW)
+    lines = rr.console_lines(fr.newest_per_host(records), run_id="r1", report_path="/srv/r/report.html")
+    assert lines[:5] == [
+        "Run r1 (remediate): 3 host(s)",
+        "  host                        before      action                     after  status",
+        "  laptop-1                    0x800B0109  import                     0x0    fixed",
+        "  laptop-22.corp.example.com  0x0         none                       -      healthy",
+        "  laptop-3                    0x800B0109  restart; started iphlpsvc  0x0    fixed",
+    ]
+    assert lines[5:] == ["Per status: healthy 1, fixed 2", "This run: 2 fixed, 1 healthy.",
+                         "Report: /srv/r/report.html"]
+
+
+def test_console_at_500_hosts_lists_only_those_that_need_someone_and_stays_bounded():
+    records = records_of({"healthy": 150, "fixed": 120, "unreachable": 130, "fix_failed": 3, "unfixable": 97})
+    lines = rr.console_lines(records, run_id="r1", report_path="/srv/r/report.html")
+    text = "\n".join(lines)
+    assert lines[0] == "Run r1 (remediate): 500 hosts; the 230 that need someone, by status (report.html lists " \
+                       "every host):"
+    assert "healthy-" not in text and "fixed-" not in text
+    # Grouped by status in the report's order, at most 100 per status.
+    headers = [line.split(" (")[0] for line in lines if re.match(r"^[a-z_]+ \(\d+\): ", line)]
+    assert headers == ["fix_failed", "unfixable", "unreachable"]
+    assert sum(line.startswith("  unreachable-") for line in lines) == 100
+    assert "  ... and 30 more" in lines
+    assert sum(line.startswith("  unfixable-") for line in lines) == 97
+    assert "Per status: healthy 150, fixed 120, fix_failed 3, unfixable 97, unreachable 130" in lines
+    assert len(lines) <= 3 * (100 + 3) + 5
+    assert max(len(line) for line in lines) < 200
+
+
+def test_console_stays_bounded_however_many_hosts_need_someone():
+    statuses = dict.fromkeys(rr.NEEDS_SOMEONE, 500)
+    lines = rr.console_lines(records_of(statuses), run_id="r1")
+    assert len(lines) <= len(rr.NEEDS_SOMEONE) * (rr.CONSOLE_PER_STATUS + 3) + 5
+    assert lines.count("  ... and 400 more") == len(rr.NEEDS_SOMEONE)
+
+
+def test_console_names_rejected_files_safely_and_caps_them(tmp_path):
+    report = aggregate([healthy("h")])
+    report["rejected"] = [{"path": f"/r/runs/r1/bad-{n}\n.json", "reason": "not valid JSON: " + "x" * 400}
+                          for n in range(12)]
+    lines = rr.console_lines(fr.newest_per_host(fr.validate_records([healthy("h")], run_id="r1", mode="diagnose",
+                                                                    now=NOW)), run_id="r1", report=report)
+    assert "Set aside 12 file(s) or record(s) that did not validate; every other record counts (report.json " \
+           "'rejected'):" in lines
+    listed = [line for line in lines if line.startswith("  /r/runs/")]
+    assert len(listed) == 10 and listed[0].startswith("  /r/runs/r1/bad-0?.json: not valid JSON: xxx")
+    assert all(len(line) < 300 and "\n" not in line for line in lines)
+    assert "  ... and 2 more" in lines
+    assert f"Fleet report (1 hosts, 1 run(s)): {report['outcome']}" in lines
+
+
+def test_console_for_a_run_without_records():
+    assert rr.console_lines([], run_id="r1") == ["Run r1: no host records."]
+
+
+def test_console_marks_a_dry_run():
+    records = fr.validate_records([{"host": "h", "status": "would_fix", "mode": "check"}], run_id="r1",
+                                  mode="check", now=NOW)
+    assert rr.console_lines(records, run_id="r1")[0] == "Run r1 (check, check mode): 1 host(s)"
