@@ -36,11 +36,8 @@ class Lab(LabHandle):
     collections: Path
     workdir: Path
 
-    def playbook(self, name: str, *extra: str, extra_vars: dict | None = None, check: bool = False,
-                 diff: bool = False, limit: str | None = None) -> PlaybookRun:
-        out_dir = self.workdir / f"run-{len(list(self.workdir.iterdir()))}"
-        tree_dir = out_dir / "tree"
-        tree_dir.mkdir(parents=True)
+    def command(self, name: str, extra_vars: dict, tree_dir: Path) -> tuple[list[str], dict]:
+        """The ansible-playbook command line and environment for one of the playbooks."""
         env = dict(os.environ,
                    ANSIBLE_COLLECTIONS_PATH=str(self.collections),
                    ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
@@ -51,8 +48,14 @@ class Lab(LabHandle):
                    ANSIBLE_FORKS="8")
         # The collection's own playbooks run by their fully qualified name, as users run them.
         target = name if name.startswith("directaccess.iphttps.") else str(PLAYBOOKS / name)
-        command = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), target,
-                   "-e", json.dumps(dict(extra_vars or {}, out_dir=str(out_dir)))]
+        return [str(BIN / "ansible-playbook"), "-i", str(self.inventory), target, "-e", json.dumps(extra_vars)], env
+
+    def playbook(self, name: str, *extra: str, extra_vars: dict | None = None, check: bool = False,
+                 diff: bool = False, limit: str | None = None) -> PlaybookRun:
+        out_dir = self.workdir / f"run-{len(list(self.workdir.iterdir()))}"
+        tree_dir = out_dir / "tree"
+        tree_dir.mkdir(parents=True)
+        command, env = self.command(name, dict(extra_vars or {}, out_dir=str(out_dir)), tree_dir)
         if check:
             command.append("--check")
         if diff:

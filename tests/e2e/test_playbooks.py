@@ -60,7 +60,7 @@ def test_preflight_names_the_clients_a_new_chain_would_break(lab, cas, initial_s
         assert [m["store"] for m in records[host]["missing"]] == ["Root"]
     assert records[lab.hosts_in("not_directaccess")[0]]["status"] == "not_directaccess"
     stopped = records[lab.hosts_in("stopped_host")[0]]
-    assert stopped["status"] == "unreachable" and stopped["reason"].startswith("WinRM: ")
+    assert stopped["status"] == "unreachable" and stopped["detail"].startswith("client_info: ")
     assert stores_now(lab) == initial_stores
     assert run.rc == 0, run.stdout  # an unreachable laptop is reported, not a failed job
 
@@ -168,6 +168,19 @@ def test_rollback_removes_exactly_what_the_run_imported(lab, remediated, initial
     for host in lab.hosts_in("untrusted_root") + lab.hosts_in("missing_intermediate"):
         assert records[host]["status"] == "removed"
         assert len(records[host]["removed"]) == 1
+    # Hosts the run imported nothing on are said to be untouched, never counted as removed.
+    for host in lab.hosts_in("healthy") + lab.hosts_in("name_mismatch"):
+        assert records[host]["status"] == "nothing_to_remove", records[host]
+
+
+def test_rollback_check_mode_removes_nothing_and_says_would_remove(lab, remediated, tmp_path):
+    out, _commands = remediated
+    before = stores_now(lab)
+    run = lab.playbook("directaccess.iphttps.rollback", check=True, extra_vars={
+        "iphttps_rollback_run": str(out / "runs" / "fix-slice0"), "iphttps_report_dir": str(tmp_path / "plan")})
+    assert stores_now(lab) == before, run.stdout
+    statuses = {r["status"] for r in report(tmp_path / "plan")["records"]}
+    assert "removed" not in statuses and "would_remove" in statuses
 
 
 def test_rollback_needs_one_named_run(lab, tmp_path):
@@ -192,3 +205,44 @@ def test_serial_batches_are_one_run_that_rolls_back_whole(lab, cas, initial_stor
         "iphttps_rollback_run": str(out / "runs" / runs[0]), "iphttps_report_dir": str(tmp_path / "undo"),
         "iphttps_serial": 3})
     assert stores_now(lab) == initial_stores
+
+
+def test_remediate_without_ca_sources_fails_before_touching_any_host(lab, tmp_path):
+    run, commands = commands_during(lab, lambda: lab.playbook(
+        "directaccess.iphttps.remediate", extra_vars={"iphttps_report_dir": str(tmp_path / "none"),
+                                                       "iphttps_ca_source": [{"path": "misspelt.pem"}]}))
+    assert run.rc != 0 and "iphttps_ca_sources" in run.stdout
+    assert sum(commands.values()) == 0
+
+
+def test_host_pattern_that_matches_nothing_fails(lab, cas, tmp_path):
+    run = lab.playbook("directaccess.iphttps.diagnose",
+                       extra_vars=dict(cas, iphttps_hosts="no_such_group", iphttps_report_dir=str(tmp_path)))
+    assert run.rc != 0 and "matches no host" in run.stdout
+
+
+@pytest.mark.parametrize("bad, needle", [({"iphttps_run_id": "../x"}, "iphttps_run_id"),
+                                         ({"iphttps_report_title": "a\nb"}, "iphttps_report_title")])
+def test_bad_inputs_fail_before_touching_any_host(lab, cas, tmp_path, bad, needle):
+    run, commands = commands_during(lab, lambda: lab.playbook(
+        "directaccess.iphttps.remediate", extra_vars=dict(cas, iphttps_report_dir=str(tmp_path), **bad)))
+    assert run.rc != 0 and needle in run.stdout
+    assert sum(commands.values()) == 0
+
+
+def test_import_without_restart_is_pending_then_converges(lab, cas, initial_stores, tmp_path):
+    host = lab.hosts_in("untrusted_root")[0]
+    first = tmp_path / "first"
+    lab.playbook("directaccess.iphttps.remediate", limit=host,
+                 extra_vars=dict(cas, iphttps_report_dir=str(first), iphttps_reconnect=False))
+    assert by_host(report(first))[host]["status"] == "restart_pending"
+    second = tmp_path / "second"
+    lab.playbook("directaccess.iphttps.remediate", limit=host,
+                 extra_vars=dict(cas, iphttps_report_dir=str(second), iphttps_reconnect_timeout=30))
+    record = by_host(report(second))[host]
+    assert (record["status"], record["action"]) == ("fixed", "restart"), record
+    assert lab.state(host)["iphttps_state"]["last_error_code"] == 0
+    # Undo by run id, with the report folder relative to the working directory, as the docs write it.
+    lab.playbook("directaccess.iphttps.rollback", extra_vars={
+        "iphttps_rollback_report": str(first / "report.json"), "iphttps_report_dir": "undo-pending"})
+    assert stores_now(lab)[host] == initial_stores[host]

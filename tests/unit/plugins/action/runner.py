@@ -8,7 +8,8 @@ from unittest.mock import MagicMock
 from ansible.playbook.play_context import PlayContext
 
 
-def run_action(module, name: str, connection, *, check_mode: bool = False, diff: bool = False, **args) -> dict:
+def run_action(module, name: str, connection, *, check_mode: bool = False, diff: bool = False,
+               task_vars: dict | None = None, **args) -> dict:
     """``module`` is the action plugin's Python module; ``name`` its short name, e.g. ``ca_import``."""
     task = MagicMock()
     task.args = args
@@ -18,4 +19,4 @@ def run_action(module, name: str, connection, *, check_mode: bool = False, diff:
     task.action = f"directaccess.iphttps.{name}"
     action = module.ActionModule(task, connection, PlayContext(), loader=MagicMock(), templar=None,
                                  shared_loader_obj=None)
-    return action.run(task_vars={})
+    return action.run(task_vars=task_vars or {})
