@@ -178,7 +178,7 @@ def console_lines(run_records: t.Sequence[dict], *, run_id: str, report: dict | 
         if rejected:
             lines.append(f"Set aside {len(rejected)} file(s) or record(s) that did not validate; every other record "
                          f"counts (report.json 'rejected'):")
-            lines += [f"  {_console_text(entry['path'])}: {_console_text(entry['reason'], 240)}"
+            lines += [f"  {_console_text(entry['path'])}: {_console_text(_rejected_reason(entry), 240)}"
                       for entry in rejected[:CONSOLE_REJECTED]]
             if len(rejected) > CONSOLE_REJECTED:
                 lines.append(f"  ... and {len(rejected) - CONSOLE_REJECTED} more")
@@ -341,7 +341,7 @@ def _rejected_section(rejected: list[dict]) -> str:
     if not rejected:
         return ""
     items = "\n".join(f'<li data-path="{_esc(entry["path"])}"><code>{_esc(entry["path"])}</code><br>'
-                      f'{_esc(entry["reason"])}</li>' for entry in rejected)
+                      f'{_esc(_rejected_reason(entry))}</li>' for entry in rejected)
     return ('<section aria-labelledby="h-rejected" id="rejected">\n'
             f'<h2 id="h-rejected">Set aside: {len(rejected)} file(s) or record(s) that did not validate</h2>\n'
             '<p class="meta">Every other record still counts. Fix or remove these, then run the report again.</p>\n'
@@ -388,6 +388,12 @@ def _joined(entries: list[dict]) -> str:
             subject = (entry.get("subject") or "?").replace(";", "\\;")
             items.append(f"{entry['store']}\\({subject})")
     return ";".join(items)
+
+
+def _rejected_reason(entry: dict) -> str:
+    """The reason without the path it starts with, which is shown beside it."""
+    path, reason = entry["path"], entry["reason"]
+    return reason[len(path):].lstrip(": ") if reason.startswith(path) and len(reason) > len(path) else reason
 
 
 def _bool(value: bool) -> str:

@@ -273,3 +273,50 @@ def test_screenshot_is_a_full_non_blank_page(chromium, report_dir, tmp_path):
     keep = os.environ.get("REPORT_SCREENSHOT")
     if keep:  # to look at it: REPORT_SCREENSHOT=/tmp/report.png pytest tests/browser
         shutil.copyfile(shot, keep)
+
+
+@pytest.fixture(scope="module")
+def journal_dir(tmp_path_factory) -> Path:
+    """Records the way the per-host action journals them: a fix, its verification, a dry run, an interrupted
+    import, run metadata, and one truncated file that must be set aside."""
+    folder = tmp_path_factory.mktemp("journal")
+    fixed = {"status": "fixed", "verdict": "untrusted_root", "error_before": UNTRUSTED_ROOT, "error_after": NO_ERROR,
+             "missing": [ROOT], "action": "import", "imported": [ROOT], "reason": "Imported 1 certificate(s)."}
+    fr.write_fleet_report(str(folder), [dict(fixed, host="laptop-0001"), dict(fixed, host="laptop-0002")],
+                          run_id="awx-4711", mode="remediate", now=NOW)
+    (folder / "runs" / "awx-4711" / ".run.json").write_text(json.dumps({
+        "run_id": "awx-4711", "mode": "remediate", "check_mode": False, "started_at": "2026-03-01T09:59:00Z",
+        "awx_job_id": "4711", "user": "ops@corp", "playbook": "remediate.yml", "hosts": 3}))
+    (folder / "runs" / "awx-4711" / "laptop-0003.json").write_text('{"host": "laptop-0003", "run_id": "awx-47')
+    later = NOW + datetime.timedelta(days=1)
+    fr.write_fleet_report(str(folder), [
+        {"host": "laptop-0001", "status": "healthy", "verdict": "trusted", "error_before": NO_ERROR},
+        {"host": "laptop-0004", "status": "in_progress", "action": "import", "attempted": [ROOT],
+         "reason": "The run stopped while importing.", "detail": "KeyboardInterrupt"},
+    ], run_id="awx-4712", mode="remediate", now=later)
+    fr.write_fleet_report(str(folder), [{"host": "laptop-0002", "status": "healthy"}], run_id="dry-1",
+                          mode="check", now=later + datetime.timedelta(hours=1))
+    return folder
+
+
+def test_the_journal_report_reads_in_a_browser(chromium, journal_dir, tmp_path):
+    report = report_json(journal_dir)
+    text = dump_dom(chromium, journal_dir / "report.html", tmp_path)
+    dom = Dom(text)
+    assert dom.text_of["#outcome"] == report["outcome"] == "1 fixed, 1 needs attention (1 interrupted), 1 healthy."
+    assert dom.status_counts == report["by_status"]
+    # The dry run did not replace the fix; the verified host shows both facts.
+    assert {row["data-host"]: row["data-status"] for row in dom.rows} == {
+        "laptop-0001": "healthy", "laptop-0002": "fixed", "laptop-0004": "in_progress"}
+    assert {row["data-host"]: row.get("data-last-change") for row in dom.rows}["laptop-0001"] == "awx-4711"
+    # Certificates deployed, who ran what, the file set aside, a meaning for every status.
+    assert re.search(rf'<tr data-store="Root" data-thumbprint="{ROOT["thumbprint"]}" data-hosts="3">', text)
+    assert re.search(r'<tr data-run-id="awx-4711" data-check-mode="false">.*?AWX job <code>4711</code><br>ops@corp',
+                     text, re.S)
+    assert 'data-run-id="dry-1" data-check-mode="true"' in text
+    assert f'data-path="{journal_dir / "runs" / "awx-4711" / "laptop-0003.json"}"' in text
+    assert re.findall(r"<dt>([a-z_]+)</dt>", text) == list(fr.STATUSES)
+    # Raw text is there but folded away behind the reason.
+    assert re.search(r"<details class=\"detail\"><summary>Technical detail</summary><pre>KeyboardInterrupt</pre>",
+                     text)
+    assert "hidden" not in dom.by_id["controls"]  # the script still runs under the CSP

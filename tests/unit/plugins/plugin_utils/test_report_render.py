@@ -289,6 +289,7 @@ def test_html_lists_what_was_set_aside_escaped(tmp_path):
     section = re.search(r'<section aria-labelledby="h-rejected" id="rejected">.*?</section>', text, re.S).group(0)
     assert "Set aside: 1 file(s) or record(s) that did not validate" in section
     assert "&lt;evil&gt;.json" in section and "<evil>" not in text and "&lt;script&gt;" in section
+    assert section.count("&lt;evil&gt;.json") == 2  # the data attribute and the path, not again in the reason
     assert [tag for tag, _attrs in parsed.tags].count("script") == 1
     assert 'id="rejected"' not in rr.render_html(aggregate([healthy("h")]))
 
@@ -367,6 +368,9 @@ def test_console_names_rejected_files_safely_and_caps_them(tmp_path):
            "'rejected'):" in lines
     listed = [line for line in lines if line.startswith("  /r/runs/")]
     assert len(listed) == 10 and listed[0].startswith("  /r/runs/r1/bad-0?.json: not valid JSON: xxx")
+    # A reason that starts with its path does not say it twice.
+    report["rejected"] = [{"path": "/r/x.json", "reason": "/r/x.json: not valid JSON"}]
+    assert "  /r/x.json: not valid JSON" in rr.console_lines([], run_id="r1", report=report)
     assert all(len(line) < 300 and "\n" not in line for line in lines)
     assert "  ... and 2 more" in lines
     assert f"Fleet report (1 hosts, 1 run(s)): {report['outcome']}" in lines
