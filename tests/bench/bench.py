@@ -2,7 +2,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """`make bench`: what the collection costs, as ratios of variants measured side by side.
 
-    python tests/bench/bench.py [--quick] [--json OUT] [--hosts N] [--only controller,winrm,report]
+    python tests/bench/bench.py [--quick] [--json OUT] [--hosts N] [--only controller,winrm,report,fleet,latency]
+        [--fleet-sizes 100,500] [--rounds N] [--forks 50] [--latency-hosts 100] [--command-cost 0.5]
+        [--profile DIR] [--commit REF] [--doc docs/performance.md | --no-doc]
 
 Build machines are noisy (2 cores, other jobs), so absolute times move from run to run. Every
 benchmark therefore times two or more variants in the same run, interleaved round by round (the
@@ -18,6 +20,12 @@ each number.
    forks=1 against forks=N.
 3. report: the fleet report's aggregation (validate, newest per host, build) and rendering for
    100 against 2000 host records, per record.
+4. fleet: lab fleets of 100 and 500 hosts, forks 50: the floor (one ansible.builtin.raw per host),
+   diagnose and remediate (half the hosts broken), by FQCN; wall-time ratios to the floor,
+   controller CPU per host, per-host cost at 500 against 100, WinRM commands per host.
+5. latency: remediate beside the hand-written ansible.windows job (emulated command for command)
+   under the lab's latency model. tests/bench/fleet.py holds 4 and 5; a run that includes 4 or 5
+   writes docs/performance.md.
 
 Test infrastructure only: never shipped, nothing here touches a real Windows host. Every lab it
 starts is stopped in a finally block, and its temporary folder removed.
@@ -25,6 +33,7 @@ starts is stopped in a finally block, and its temporary folder removed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import functools
 import gc
@@ -43,7 +52,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-SUITES = ("controller", "winrm", "report")
+SUITES = ("controller", "winrm", "report", "fleet", "latency")
+# The latency model's cost per WinRM command for the latency suite: docs/lab.md gives the reasons.
+DEFAULT_COMMAND_COST = 0.5
 SERVER_NAME = "da.bench.example"  # RFC 2606 reserved name
 
 
@@ -604,6 +615,16 @@ def _suites(text: str) -> list[str]:
     return chosen
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give two fleet sizes such as 100,500, got {text!r}") from None
+    if len(sizes) != 2 or sizes[0] < 4:
+        raise argparse.ArgumentTypeError(f"give two different fleet sizes of at least 4, got {text!r}")
+    return sizes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.py", description="directaccess.iphttps benchmarks "
                                      "(ratios of variants measured side by side; see tests/bench/README.md)")
@@ -612,8 +633,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, default=None, help="lab fleet size (default 12, --quick 6; 2-24)")
     parser.add_argument("--only", type=_suites, default=list(SUITES),
                         help=f"comma-separated suites to run (default: {','.join(SUITES)})")
+    fleet_options = parser.add_argument_group("fleet and latency suites")
+    fleet_options.add_argument("--fleet-sizes", type=_sizes, default=None,
+                               help="the two fleet sizes compared (default 100,500; --quick 20,60)")
+    fleet_options.add_argument("--rounds", type=int, default=None,
+                               help="interleaved rounds of the fleet and latency suites (default 3; --quick 1)")
+    fleet_options.add_argument("--forks", type=int, default=50, help="ansible forks (default 50)")
+    fleet_options.add_argument("--latency-hosts", type=int, default=None,
+                               help="hosts in the latency suite (default 100; --quick 20)")
+    fleet_options.add_argument("--command-cost", type=float, default=DEFAULT_COMMAND_COST,
+                               help=f"latency model, seconds per WinRM command (default {DEFAULT_COMMAND_COST})")
+    fleet_options.add_argument("--profile", metavar="DIR", type=Path, default=None,
+                               help="after the fleet rounds, profile floor, diagnose and remediate at the larger "
+                                    "size with py-spy (all processes); raw stacks kept in DIR")
+    fleet_options.add_argument("--commit", metavar="REF", default=None,
+                               help="measure the collection as committed at REF (git archive) instead of the "
+                                    "working tree")
+    fleet_options.add_argument("--doc", type=Path, default=REPO / "docs" / "performance.md",
+                               help="where a run with the fleet or latency suite writes its figures "
+                                    "(default docs/performance.md; not written with --quick unless given)")
+    fleet_options.add_argument("--no-doc", action="store_true", help="do not write the performance doc")
     args = parser.parse_args(argv)
     hosts = args.hosts if args.hosts is not None else (6 if args.quick else 12)
+    sizes = args.fleet_sizes or ((20, 60) if args.quick else (100, 500))
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+    latency_hosts = args.latency_hosts if args.latency_hosts is not None else (20 if args.quick else 100)
+    if rounds < 1 or args.forks < 1 or latency_hosts < 4 or not 0 < args.command_cost <= 60:
+        parser.error("--rounds and --forks must be >= 1, --latency-hosts >= 4, --command-cost in (0, 60]")
+    write_doc = not args.no_doc and ("fleet" in args.only or "latency" in args.only) and (
+        not args.quick or any(arg == "--doc" or arg.startswith("--doc=") for arg in (argv or sys.argv[1:])))
     if not 2 <= hosts <= 24:
         parser.error(f"--hosts must be between 2 and 24, got {hosts}")
 
@@ -627,40 +675,70 @@ def main(argv: list[str] | None = None) -> int:
           f"load {' '.join(map(str, info['load_average']))}{', quick' if args.quick else ''}", flush=True)
     results = Results()
     failures = []
+    facts: dict = {}
     base = Path(tempfile.mkdtemp(prefix="iphttps-bench-"))
-    try:
-        # The collection must be importable as ansible_collections.directaccess.iphttps, both here
-        # and for ansible-playbook: a symlink to this checkout in a temporary collections folder.
-        collections = base / "collections"
-        namespace = collections / "ansible_collections" / "directaccess"
-        namespace.mkdir(parents=True)
-        (namespace / "iphttps").symlink_to(REPO, target_is_directory=True)
-        sys.path.insert(0, str(collections))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import fleet  # pylint: disable=import-outside-toplevel  # tests/bench/fleet.py, beside this file
 
-        steps = {
-            "controller": ("1. controller analysis cost", lambda: bench_controller(results, args.quick)),
-            "winrm": ("2. WinRM command cost against the lab",
-                      lambda: bench_winrm(results, args.quick, hosts, base, collections)),
-            "report": ("3. fleet report scaling", lambda: bench_report(results, args.quick, base)),
-        }
-        for suite in SUITES:
-            if suite not in args.only:
-                continue
-            title, run = steps[suite]
-            print(f"{title} ...", flush=True)
-            step_start = time.perf_counter()
-            try:
-                run()
-            except BenchError as exc:
-                failures.append(f"{suite}: {exc}")
-                print(f"  FAILED: {exc}", file=sys.stderr, flush=True)
-            print(f"  done in {time.perf_counter() - step_start:.1f}s", flush=True)
+    try:
+        with contextlib.ExitStack() as stack:
+            tree, commit = stack.enter_context(fleet.exported_tree(REPO, args.commit, base))
+            # The collection must be importable as ansible_collections.directaccess.iphttps, both here
+            # and for ansible-playbook: a symlink to this checkout (or to --commit's export) in a
+            # temporary collections folder. The lab always runs from this checkout.
+            collections = base / "collections"
+            namespace = collections / "ansible_collections" / "directaccess"
+            namespace.mkdir(parents=True)
+            (namespace / "iphttps").symlink_to(tree, target_is_directory=True)
+            sys.path.insert(0, str(collections))
+            if commit is None:
+                head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                                      check=False).stdout.strip()
+                dirty = subprocess.run(["git", "status", "--porcelain", "--", "plugins", "roles", "playbooks"],
+                                       cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
+                facts["tree"] = f"the working tree at {head}" + (
+                    " with uncommitted changes in plugins/, roles/ or playbooks/" if dirty else "")
+            else:
+                facts["tree"] = f"commit {commit[:12]}"
+
+            steps = {
+                "controller": ("1. controller analysis cost", lambda: bench_controller(results, args.quick)),
+                "winrm": ("2. WinRM command cost against the lab",
+                          lambda: bench_winrm(results, args.quick, hosts, base, collections)),
+                "report": ("3. fleet report scaling", lambda: bench_report(results, args.quick, base)),
+                "fleet": (f"4. fleets of {sizes[0]} and {sizes[1]} hosts: floor, diagnose, remediate",
+                          lambda: fleet.bench_fleet(results, args.quick, base, collections, REPO, sizes, args.forks,
+                                                    rounds, args.profile, facts)),
+                "latency": (f"5. latency model, {args.command_cost:g} s per command: remediate and the hand-written job",
+                            lambda: fleet.bench_latency(results, args.quick, base, collections, REPO, latency_hosts,
+                                                        args.forks, rounds, args.command_cost, facts)),
+            }
+            for suite in SUITES:
+                if suite not in args.only:
+                    continue
+                title, run = steps[suite]
+                print(f"{title} ...", flush=True)
+                step_start = time.perf_counter()
+                try:
+                    run()
+                except (BenchError, fleet.FleetError) as exc:
+                    failures.append(f"{suite}: {exc}")
+                    print(f"  FAILED: {exc}", file=sys.stderr, flush=True)
+                print(f"  done in {time.perf_counter() - step_start:.1f}s", flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
     elapsed = time.perf_counter() - started
+    info["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
     print()
     print(format_table(results))
+    if write_doc and not failures:
+        command = " ".join([".venv/bin/python tests/bench/bench.py", *(argv if argv is not None else sys.argv[1:])])
+        fleet.write_doc(args.doc, format_table(results), facts, info, command, elapsed, when,
+                        facts.get("tree", "the working tree"))
+        print(f"Performance doc written to {args.doc}")
+    elif write_doc:
+        print(f"Performance doc NOT written ({args.doc}): a suite failed", file=sys.stderr)
     print(f"\nAbsolute values: median over interleaved rounds; ratios: median of the per-round ratios. "
           f"Total {elapsed:.0f}s.")
     if args.json:
