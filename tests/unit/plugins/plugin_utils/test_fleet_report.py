@@ -172,8 +172,8 @@ BAD_RECORDS = [
     ({"host": "h", "status": "service_stopped", "service_before": ""}, "service_before: must be null or the"),
     ({"host": "h", "status": "fixed", "service_started": "yes"}, "records[2] (h).service_started: must be true or"),
     ({"host": "h", "status": "would_fix", "check_mode": 1}, "records[2] (h).check_mode: must be true or false"),
-    ({"host": "h", "status": "fixed", "action": "reboot"}, "must be one of none, import, would_import, remove, "
-                                                          "would_remove, restart, would_restart"),
+    ({"host": "h", "status": "fixed", "action": "reboot"},
+     "must be one of none, import, would_import, remove, would_remove, restart, would_restart"),
     ({"host": "h", "status": "fixed", "run_id": "other"},
      "records[2] (h).run_id: 'other' is not this run's run_id 'r1'"),
     ({"host": "h", "status": "fixed", "run_id": "../etc"}, "records[2] (h).run_id: must be 1 to 128 letters"),
