@@ -335,6 +335,26 @@ def test_reconnect_healthy_at_the_first_poll(corp, clock):
     assert clock.sleeps == [5]
 
 
+def test_machine_that_is_not_a_directaccess_client_is_not_restarted_or_polled(corp, clock):
+    root, _issuing = corp
+    host = FakeWindowsHost()
+    skipped = "not a DirectAccess client: no IP-HTTPS client configuration, so iphlpsvc was left alone"
+    host.overrides["ca_import"] = {"restart_scheduled": False, "restart_skipped": skipped}
+    result = run(host, certificates=[root.pem], reconnect=True)
+    assert host.scripts_run() == ["ca_import"]
+    assert not result.get("failed") and clock.sleeps == []
+    assert result["restart_skipped"] == skipped and result["imported"]
+
+
+def test_removal_with_reconnect_never_waits_for_zero(corp, clock):
+    root, _issuing = corp
+    host = FakeWindowsHost(root=[root.thumbprint])
+    result = run(host, certificates=[{"store": "Root", "thumbprint": root.thumbprint}], state="absent",
+                 reconnect=True)
+    assert host.scripts_run() == ["ca_import"] and host.restarts == 1
+    assert not result.get("failed") and [e["thumbprint"] for e in result["removed"]] == [root.thumbprint]
+
+
 def test_reconnect_rides_out_a_dropped_connection(corp, clock):
     root, _issuing = corp
     host = FakeWindowsHost(polls=[
