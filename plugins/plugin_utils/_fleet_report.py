@@ -389,6 +389,12 @@ def _last_change(winner: dict, past: list[dict]) -> dict | None:
             "removed": [dict(entry) for entry in change["removed"]]}
 
 
+def deployed_by_host(records: t.Iterable[dict]) -> dict[str, list[dict]]:
+    """Per host, what these (validated) records' runs put there and no later rollback took back."""
+    deployed = {host: _deployed_on_host(past) for host, past in _history(records).items()}
+    return {host: entries for host, entries in deployed.items() if entries}
+
+
 def _deployed_on_host(past: list[dict]) -> list[dict]:
     """What these runs put on the host and did not take back, oldest record first.
 

@@ -17,6 +17,7 @@ import typing as t
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._fleet_report import (
     FleetReportError,
     check_run_id,
+    deployed_by_host,
     record_filename,
     render_json,
     validate_record,
@@ -84,40 +85,11 @@ def read_run(folder: str) -> tuple[list[dict], list[dict]]:
     return records, rejected
 
 
-def _key(entry: t.Mapping) -> tuple:
-    return (entry.get("store"), entry.get("thumbprint"))
-
 
 def imports_of_run(records: t.Iterable[dict]) -> dict[str, list[dict]]:
     """Per host, what one run may have put on it: what it imported, and what an import it sent may have added.
 
-    ``attempted`` counts because a reply can be lost and a run can be interrupted after the host acted; a
-    removal by thumbprint of a certificate that is not there changes nothing.
+    ``attempted`` counts where the import may have landed (a lost reply, an interrupted run); a removal by
+    thumbprint of a certificate that is not there changes nothing.
     """
-    per_host: dict[str, list[dict]] = {}
-    for record in records:
-        if record.get("check_mode") or record.get("mode") in ("check", "preflight", "diagnose", "rollback"):
-            continue
-        seen: dict[tuple, dict] = {}
-        for entry in list(record.get("imported") or []) + list(record.get("attempted") or []):
-            seen.setdefault(_key(entry), {"store": entry["store"], "thumbprint": entry["thumbprint"],
-                                          "subject": entry.get("subject")})
-        if seen:
-            per_host[record["host"]] = sorted(seen.values(), key=lambda e: (e["store"] != "Root", e["thumbprint"]))
-    return per_host
-
-
-def deployed_per_host(records: t.Iterable[dict]) -> dict[str, list[dict]]:
-    """Per host, what this collection's runs put there and no later rollback took back, oldest run first."""
-    ordered = sorted((r for r in records if not r.get("check_mode") and r.get("mode") not in ("check", "preflight")),
-                     key=lambda r: (r.get("recorded_at") or "", r.get("run_id") or ""))
-    deployed: dict[str, dict[tuple, dict]] = {}
-    for record in ordered:
-        held = deployed.setdefault(record["host"], {})
-        if record.get("mode") == "rollback":
-            for entry in record.get("removed") or []:
-                held.pop(_key(entry), None)
-            continue
-        for entry in imports_of_run([record]).get(record["host"], []):
-            held.setdefault(_key(entry), dict(entry, run_id=record["run_id"]))
-    return {host: list(held.values()) for host, held in deployed.items() if held}
+    return deployed_by_host(records)

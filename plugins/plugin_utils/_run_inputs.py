@@ -22,7 +22,6 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils._fleet_report
 )
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._journal import (
     JournalError,
-    deployed_per_host,
     imports_of_run,
     open_run,
     read_run,
@@ -130,13 +129,18 @@ def rollback_plan(report_dir: str, run: str, report: str) -> tuple[dict[str, lis
                         found, bad = read_run(os.path.join(runs, name))
                         records += found
                         rejected += bad
+                plan = imports_of_run(records)
             else:
+                # A report copied away from its runs: it carries each host's deployed certificates itself.
                 with open(full, encoding="utf-8") as handle:
-                    records = list((json.load(handle) or {}).get("records") or [])
-            plan, source = deployed_per_host(records), full
+                    winners = (json.load(handle) or {}).get("records") or []
+                plan = {r["host"]: [{key: e[key] for key in ("store", "thumbprint", "subject")}
+                                    for e in r["deployed_on_host"]]
+                        for r in winners if r.get("deployed_on_host")}
+            source = full
     except JournalError as exc:
         raise RunInputError(str(exc)) from None
-    except (OSError, ValueError, AttributeError) as exc:
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
         raise RunInputError(f"iphttps_rollback_report: {report} is not a readable fleet report: {exc}") from None
     if rejected:
         listed = "; ".join(f"{bad['path']}: {bad['reason']}" for bad in rejected[:3])

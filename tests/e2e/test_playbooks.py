@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab.client_state import ClientState
+
 LAB_FLEET = Path(__file__).resolve().parent / "fleet_playbooks.yml"
 
 
@@ -157,22 +159,6 @@ def test_second_remediation_changes_nothing(lab, cas, remediated, tmp_path):
     assert stores_now(lab) == fixed_stores
 
 
-def test_rollback_removes_exactly_what_the_run_imported(lab, remediated, initial_stores, tmp_path):
-    out, _commands = remediated
-    runs = [str(out / "runs" / "fix-slice0"), str(out / "runs" / "fix-slice1")]
-    for run_dir in runs:
-        lab.playbook("directaccess.iphttps.rollback",
-                     extra_vars={"iphttps_rollback_run": run_dir, "iphttps_report_dir": str(tmp_path / "rollback")})
-    assert stores_now(lab) == initial_stores
-    records = by_host(report(tmp_path / "rollback"))
-    for host in lab.hosts_in("untrusted_root") + lab.hosts_in("missing_intermediate"):
-        assert records[host]["status"] == "removed"
-        assert len(records[host]["removed"]) == 1
-    # Hosts the run imported nothing on are said to be untouched, never counted as removed.
-    for host in lab.hosts_in("healthy") + lab.hosts_in("name_mismatch"):
-        assert records[host]["status"] == "nothing_to_remove", records[host]
-
-
 def test_rollback_check_mode_removes_nothing_and_says_would_remove(lab, remediated, tmp_path):
     out, _commands = remediated
     before = stores_now(lab)
@@ -181,6 +167,25 @@ def test_rollback_check_mode_removes_nothing_and_says_would_remove(lab, remediat
     assert stores_now(lab) == before, run.stdout
     statuses = {r["status"] for r in report(tmp_path / "plan")["records"]}
     assert "removed" not in statuses and "would_remove" in statuses
+
+
+def test_rollback_removes_exactly_what_the_run_imported(lab, remediated, initial_stores, tmp_path):
+    out, _commands = remediated
+    runs = [str(out / "runs" / "fix-slice0"), str(out / "runs" / "fix-slice1")]
+    for run_dir in runs:
+        lab.playbook("directaccess.iphttps.rollback",
+                     extra_vars={"iphttps_rollback_run": run_dir, "iphttps_report_dir": str(tmp_path / "rollback")})
+    assert stores_now(lab) == initial_stores
+    # Each rollback run's own records: the hosts it removed from, and the hosts it left untouched.
+    statuses: dict[str, list[str]] = {}
+    for path in sorted((tmp_path / "rollback" / "runs").glob("*/[!.]*.json")):  # .run.json is no record
+        record = json.loads(path.read_text())
+        statuses.setdefault(record["host"], []).append(record["status"])
+    for host in lab.hosts_in("untrusted_root") + lab.hosts_in("missing_intermediate"):
+        assert sorted(statuses[host]) == ["nothing_to_remove", "removed"], statuses[host]
+    # Hosts the run imported nothing on are said to be untouched, never counted as removed.
+    for host in lab.hosts_in("healthy") + lab.hosts_in("name_mismatch"):
+        assert statuses[host] == ["nothing_to_remove", "nothing_to_remove"], statuses[host]
 
 
 def test_rollback_needs_one_named_run(lab, tmp_path):
@@ -232,6 +237,9 @@ def test_bad_inputs_fail_before_touching_any_host(lab, cas, tmp_path, bad, needl
 
 def test_import_without_restart_is_pending_then_converges(lab, cas, initial_stores, tmp_path):
     host = lab.hosts_in("untrusted_root")[0]
+    # Earlier tests rolled this host back without a restart: let IP-HTTPS see its stores as they are now.
+    ClientState(lab.directory / "state", host).restart_iphlpsvc()
+    assert lab.state(host)["iphttps_state"]["last_error_code"] == 0x800B0109
     first = tmp_path / "first"
     lab.playbook("directaccess.iphttps.remediate", limit=host,
                  extra_vars=dict(cas, iphttps_report_dir=str(first), iphttps_reconnect=False))

@@ -124,3 +124,18 @@ def test_rollback_refuses_a_run_with_an_unreadable_record(in_tmp):
     (in_tmp / "report" / "runs" / "fix-1" / "pc2.json").write_text('{"host": "pc2", "run_')
     with pytest.raises(RunInputError, match="cannot be read"):
         opened(mode="rollback", rollback_run="fix-1")
+
+
+def test_rollback_by_a_report_copied_away_from_its_runs_uses_what_it_deployed(in_tmp):
+    (in_tmp / "copy").mkdir()
+    (in_tmp / "copy" / "report.json").write_text(json.dumps({"records": [
+        {"host": "pc1", "status": "healthy", "deployed_on_host": [dict(ROOT, run_id="fix-1")]},
+        {"host": "pc2", "status": "healthy", "deployed_on_host": []}]}))
+    plan = opened(mode="rollback", rollback_report="copy/report.json")["rollback"]
+    assert plan == {"pc1": [ROOT]}
+
+
+def test_rollback_by_a_malformed_report_names_it(in_tmp):
+    (in_tmp / "bad.json").write_text(json.dumps({"records": [{"host": "pc1", "deployed_on_host": [{"x": 1}]}]}))
+    with pytest.raises(RunInputError, match="iphttps_rollback_report: bad.json is not a readable fleet report"):
+        opened(mode="rollback", rollback_report="bad.json")
