@@ -29,7 +29,11 @@ options:
       path:
         description:
           - A file on the controller with PEM (one or many certificates), DER, or PKCS#7 (C(.p7b)) content.
-          - A relative path is searched in the role's or playbook's C(files) folder first.
+          - A relative path is searched in the role's or playbook's C(files) folder first, then from the working
+            directory of C(ansible-playbook).
+          - The P(directaccess.iphttps.remediate#role) role checks every C(path) from the working directory before
+            any host is touched (in AWX, the project directory), so give paths from there when using the
+            collection's playbooks.
         type: path
       content:
         description: PEM text or base64 DER.
@@ -72,6 +76,17 @@ options:
       - This does not affect O(sources[].tls), whose chain is vetted against O(pins) instead.
     type: bool
     default: true
+attributes:
+  check_mode:
+    description: Changes nothing; fetches, vets and returns the same in check mode.
+    support: full
+  diff_mode:
+    description: Nothing changes, so there is no diff.
+    support: none
+  platform:
+    description: Runs on the controller; it never opens a connection to the host.
+    platforms: all
+    support: full
 notes:
   - Downloads are limited to 10 MiB each; AIA walks stop after 8 levels.
   - C(ldap://) AIA entries are skipped; clients off the corporate network cannot reach them either.
@@ -82,11 +97,11 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Approved CA certificates from files in the playbook's files/ folder
+- name: Approved CA certificates from files (the playbook's files/ folder, then the working directory)
   directaccess.iphttps.ca_bundle:
     sources:
-      - path: corp-root-2026.pem
-      - path: corp-issuing-ca.p7b
+      - path: cas/corp-root-2026.pem
+      - path: cas/corp-issuing-ca.p7b
     pins:
       - "5B:3E:...:9A"
   run_once: true

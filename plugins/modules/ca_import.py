@@ -12,12 +12,22 @@ version_added: 0.1.0
 description:
   - Puts roots into C(LocalMachine\\Root) and intermediates into C(LocalMachine\\CA), as a Group Policy
     certificate deployment does, in one WinRM command, idempotently by thumbprint.
-  - The store follows from the certificate (self-signed CA to Root, other CAs to CA); a given C(store) that
-    disagrees is an error. Non-CA certificates are refused.
+  - The store follows from the certificate (self-signed CA to Root, other CAs to CA). There is no C(store) option;
+    an entry of O(certificates) that carries a C(store) or C(thumbprint) key (as
+    RV(directaccess.iphttps.ca_bundle#module:certificates) entries do) must agree with the certificate, or the task
+    fails. Non-CA certificates are refused.
   - The host recomputes every thumbprint from the bytes it received and refuses a mismatch.
+  - With O(state=absent), an entry may name a certificate by C(store) and C(thumbprint) alone (no C(pem)), as a
+    fleet report record lists what a run imported. Exactly those entries are removed, nothing else.
   - With O(reconnect), and only when something changed, the same command schedules a restart of the IP Helper
-    service (C(iphlpsvc)) in a process detached from the WinRM shell, then the action reconnects and polls
-    C(Get-NetIPHttpsState) until C(LastErrorCode) is 0, the way C(win_reboot) waits for a reboot.
+    service (C(iphlpsvc)) in a process detached from the WinRM shell. For O(state=present) the action then
+    reconnects and polls C(Get-NetIPHttpsState) until C(LastErrorCode) is 0, the way C(win_reboot) waits for a
+    reboot. O(state=absent) never waits for 0x0, because once the CA is gone IP-HTTPS is expected to fail.
+  - On a machine without an IP-HTTPS client configuration (not a DirectAccess client) the certificates are still
+    imported or removed as asked, but C(iphlpsvc) is not restarted and nothing is polled; RV(restart_skipped)
+    says why.
+  - For a whole fleet, the P(directaccess.iphttps.remediate#role) role (the C(remediate) and C(rollback)
+    playbooks) imports only what each host lacks and journals it, so a rollback can take back exactly that.
 options:
   certificates:
     description:
@@ -32,13 +42,19 @@ options:
     default: present
   reconnect:
     description:
-      - After a change, restart C(iphlpsvc) and wait for IP-HTTPS to report C(LastErrorCode) 0.
+      - After a change, restart C(iphlpsvc); with O(state=present), then wait for IP-HTTPS to report
+        C(LastErrorCode) 0. With O(state=absent) the restart is not waited for.
+      - Without it, imported certificates take effect only at the next C(iphlpsvc) restart; until then IP-HTTPS
+        keeps reporting its old error. Running the task again with O(reconnect) does not restart by itself when
+        nothing changes; the P(directaccess.iphttps.remediate#role) role restarts such hosts (status
+        V(restart_pending)).
+      - Skipped on a machine without an IP-HTTPS client configuration; see RV(restart_skipped).
       - Restarting C(iphlpsvc) tears down IP-HTTPS, Teredo and 6to4. A WinRM session that rides on one of them
         drops for a moment; that is expected inside the wait and not a failure.
     type: bool
     default: false
   reconnect_timeout:
-    description: Seconds to wait for C(LastErrorCode) 0 after the restart.
+    description: Seconds to wait for C(LastErrorCode) 0 after the restart. Must be positive.
     type: int
     default: 120
   restart_delay:
@@ -47,10 +63,11 @@ options:
         the host before the tunnel goes down.
       - If the reply is lost anyway, the action reconnects and runs the same idempotent import again to learn the
         true state, then waits for the restart as usual.
+      - Must not be negative.
     type: int
     default: 5
   poll_interval:
-    description: Seconds between polls after the first one.
+    description: Seconds between polls after the first one. Must be positive.
     type: int
     default: 5
 attributes:
@@ -58,7 +75,9 @@ attributes:
     description: Reads the stores and reports what would be imported or removed; touches nothing.
     support: full
   diff_mode:
-    description: Shows the thumbprints per store before and after.
+    description:
+      - The thumbprints per store before and after; in check mode, after is what the stores would hold. The result
+        carries RV(diff) whether or not C(--diff) is given.
     support: full
   platform:
     description: Windows targets reached over WinRM (Windows PowerShell 5.1).
@@ -85,36 +104,77 @@ EXAMPLES = r"""
     reconnect_timeout: 120
   register: imported
 
-- name: Take back exactly what an earlier run imported
+- name: Import only what this client lacks (client_info ran with the same bundle)
   directaccess.iphttps.ca_import:
-    certificates: "{{ earlier_bundle.certificates }}"
+    certificates: "{{ bundle.certificates | selectattr('thumbprint', 'in',
+                      client.diagnosis.missing | map(attribute='thumbprint')) | list }}"
+    reconnect: true
+  when: client.diagnosis.fixable | default(false)
+
+# Never pass the bundle with state=absent to undo a run: that also removes the CAs the client already had.
+# Remove only what the run recorded, by store and thumbprint. For a whole fleet use the rollback playbook,
+# which reads every host's record, including imports whose reply was lost or whose run was interrupted:
+#   ansible-playbook directaccess.iphttps.rollback -i inventory.yml -e iphttps_rollback_run=<run_id>
+- name: Take back exactly what an earlier run imported on this host
+  directaccess.iphttps.ca_import:
+    # Entries with store and thumbprint and no pem are removed by thumbprint; nothing else is touched.
+    certificates: "{{ earlier_record.imported + earlier_record.attempted }}"
     state: absent
+  vars:
+    # This host's record in the run's journal, <report_dir>/runs/<run_id>/<host>.json, read on the controller.
+    # An absolute path: the file lookup looks for a relative one in the playbook's files/ folder.
+    earlier_record: "{{ lookup('ansible.builtin.file', '/srv/iphttps-report/runs/CHG0012345/' ~ inventory_hostname ~ '.json')
+                        | from_json }}"
+  when: (earlier_record.imported + earlier_record.attempted) | length > 0
 """
 
 RETURN = r"""
+changed:
+  description:
+    - Whether a store changed. Also true after a lost reply, when the first attempt may have changed the host.
+  returned: always
+  type: bool
 imported:
   description: Certificates added (or, in check mode, that would be added), each with C(store), C(thumbprint), C(subject).
   returned: always
   type: list
   elements: dict
 removed:
-  description: Certificates removed with O(state=absent).
+  description: Certificates removed (or, in check mode, that would be removed) with O(state=absent).
   returned: always
   type: list
   elements: dict
 already_present:
-  description: Certificates that were already in their store.
+  description: With O(state=present), certificates that were already in their store.
   returned: always
   type: list
   elements: dict
+absent:
+  description: With O(state=absent), certificates that were not in their store (nothing to remove).
+  returned: always
+  type: list
+  elements: dict
+restart_scheduled:
+  description:
+    - Whether the detached C(iphlpsvc) restart was scheduled. False in check mode, without O(reconnect), when
+      nothing changed, and on a machine that is not a DirectAccess client.
+  returned: always
+  type: bool
+restart_skipped:
+  description:
+    - Why a restart that O(reconnect) asked for was not scheduled, or null. A machine without an IP-HTTPS client
+      configuration is not a DirectAccess client; its C(iphlpsvc) is left alone and nothing is polled.
+  returned: always
+  type: str
+  sample: "not a DirectAccess client: no IP-HTTPS client configuration, so iphlpsvc was left alone"
 iphttps:
   description:
     - The IP-HTTPS state after the reconnect (C(interface_status), C(last_error_code), C(last_error)), or null
-      when no reconnect took place.
+      when nothing was polled (no reconnect, O(state=absent), or the restart was skipped).
   returned: always
   type: dict
 polls:
-  description: How many state polls the reconnect took (0 without a reconnect).
+  description: How many state polls the reconnect took (0 without a reconnect and with O(state=absent)).
   returned: always
   type: int
 elapsed:
@@ -124,13 +184,14 @@ elapsed:
 reconnect_notes:
   description:
     - What happened to the connection while waiting, for example polls that found the tunnel down, or an import
-      reply that was lost and recovered by running the import again.
-  returned: when a connection dropped
+      reply that was lost and recovered by running the import again; also why the restart ran inside the WMI
+      provider host's job.
+  returned: when there is something to say
   type: list
   elements: str
 diff:
   description: The thumbprints per store (C(Root), C(CA)) before and after; in check mode, after is what would be.
-  returned: always
+  returned: when the host reported its stores
   type: dict
   contains:
     before:
@@ -139,4 +200,8 @@ diff:
     after:
       description: Store name to sorted thumbprints after the task.
       type: dict
+msg:
+  description: Why the task failed or the host is unreachable; it lists what was changed before the failure.
+  returned: on failure or when unreachable
+  type: str
 """

@@ -18,7 +18,8 @@ description:
   - Among several IP-HTTPS client profiles, the activated one that names a server is used; otherwise the first.
   - It makes a TLS handshake (TLS 1.2, 1.1 or 1.0) to the IP-HTTPS server and records the certificates and the
     Windows chain engine's status flags; and lists the thumbprints in C(LocalMachine\\Root) and
-    C(LocalMachine\\CA), with full certificates as O(store_certificates) asks.
+    C(LocalMachine\\CA), with full certificates as O(store_certificates) asks; and reads the state, start mode
+    and process id of the IP Helper service (C(iphlpsvc)) from C(Win32_Service).
   - On the controller, the last error is decoded (see the P(directaccess.iphttps.iphttps_error#filter) filter) and
     the chain is analysed the way M(directaccess.iphttps.trust_check) does.
   - A machine that is not a DirectAccess client, or whose IP-HTTPS interface is not active, is a state, not a failure.
@@ -170,10 +171,62 @@ store_certificates:
       that M(directaccess.iphttps.trust_check) can anchor on them.
   returned: always
   type: dict
-diagnosis:
+iphlpsvc:
   description:
-    - The M(directaccess.iphttps.trust_check) result (trusted, verdict, missing, fixable, path, reasons),
-      or null on a host that is not a DirectAccess client.
+    - The IP Helper service (C(iphlpsvc)), which carries IP-HTTPS, as C(Win32_Service) describes it; null when it
+      could not be read. A stopped or disabled service means IP-HTTPS cannot run, whatever the stores hold.
   returned: always
   type: dict
+  contains:
+    state:
+      description: C(Win32_Service.State), for example V(Running) or V(Stopped).
+      type: str
+      sample: Running
+    start_mode:
+      description: C(Win32_Service.StartMode), for example V(Auto), V(Manual) or V(Disabled).
+      type: str
+      sample: Auto
+    process_id:
+      description: C(Win32_Service.ProcessId) of the service's host process; expected to be 0 while it is stopped.
+      type: int
+diagnosis:
+  description:
+    - The M(directaccess.iphttps.trust_check) result for the chain the client received, judged against its own
+      stores and O(bundle); null on a host that is not a DirectAccess client.
+  returned: always
+  type: dict
+  contains:
+    trusted:
+      description: Whether the client trusts the chain as its stores stand.
+      type: bool
+    verdict:
+      description: The main problem, or V(trusted); see RV(directaccess.iphttps.trust_check#module:verdict).
+      type: str
+      sample: untrusted_root
+    missing:
+      description:
+        - The certificates the client lacks, each with C(thumbprint), C(sha256), C(subject), C(store),
+          C(in_bundle) and C(aia_urls); see RV(directaccess.iphttps.trust_check#module:missing).
+      type: list
+      elements: dict
+    fixable:
+      description: True only when importing certificates from O(bundle) fixes the chain.
+      type: bool
+    path:
+      description: The chain that was built, leaf first.
+      type: list
+      elements: dict
+    reasons:
+      description: Short sentences for people.
+      type: list
+      elements: str
+    problems:
+      description:
+        - Every problem found on the chosen path, each with C(code), C(verdict), C(index), C(subject),
+          C(thumbprint) and C(message); see RV(directaccess.iphttps.trust_check#module:problems).
+      type: list
+      elements: dict
+    checked_at:
+      description: The point in time the validity checks used, ISO 8601 UTC.
+      type: str
 """

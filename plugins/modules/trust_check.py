@@ -58,6 +58,17 @@ options:
       - The point in time for validity checks, as ISO 8601 (for example C(2026-11-28T12:00:00Z)).
       - A time without a zone is read as UTC. Defaults to now.
     type: str
+attributes:
+  check_mode:
+    description: Changes nothing; runs the same in check mode.
+    support: full
+  diff_mode:
+    description: Nothing changes, so there is no diff.
+    support: none
+  platform:
+    description: Runs on the controller; it never opens a connection to the host.
+    platforms: all
+    support: full
 notes:
   - Revocation is not checked here.
   - The analysis mirrors Windows chain building as documented by Microsoft; it was tested against
@@ -120,6 +131,10 @@ missing:
     in_bundle:
       description: Whether O(bundle) holds it.
       type: bool
+    aia_urls:
+      description: The AIA caIssuers URLs of the certificate it issued, where the client could fetch it.
+      type: list
+      elements: str
 fixable:
   description:
     - True only when the problem is trust (V(untrusted_root) or V(missing_intermediate)) and every missing
@@ -136,4 +151,37 @@ reasons:
   returned: always
   type: list
   elements: str
+problems:
+  description:
+    - Every problem found on the chosen path (and a name mismatch of the leaf), machine-readable; RV(verdict) is the
+      most severe of them. Empty when the chain is trusted or only lacks certificates.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    code:
+      description:
+        - What is wrong. One of V(empty), V(too_long), V(issuer_unknown), V(name_chaining), V(bad_signature),
+          V(expired), V(not_yet_valid), V(not_ca), V(path_length), V(key_usage), V(eku), V(name_mismatch).
+      type: str
+    verdict:
+      description: The verdict this problem leads to.
+      type: str
+    index:
+      description: Position in RV(path) where the problem was found (0 is the leaf), or null.
+      type: int
+    subject:
+      description: Subject of that certificate, or null.
+      type: str
+    thumbprint:
+      description: Windows thumbprint of that certificate, or null.
+      type: str
+    message:
+      description: The problem in a sentence.
+      type: str
+checked_at:
+  description: The point in time the validity checks used (O(at), or now), ISO 8601 UTC.
+  returned: always
+  type: str
+  sample: "2026-11-28T12:00:00Z"
 """
