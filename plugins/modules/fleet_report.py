@@ -123,7 +123,8 @@ EXAMPLES = r"""
     records: "{{ ansible_play_batch | map('extract', hostvars, 'iphttps_record') | list }}"
     expected_hosts: "{{ ansible_play_hosts_all }}"
     report_dir: /srv/change-records/CHG0012345
-    run_id: "awx-{{ tower_job_id }}"
+    # awx_job_id exists only under AWX / Automation Controller; elsewhere name the run yourself.
+    run_id: "{{ 'awx-' ~ awx_job_id if awx_job_id is defined else 'chg0012345' }}"
     mode: remediate
     title: CHG0012345 - DirectAccess IP-HTTPS trust
   run_once: true

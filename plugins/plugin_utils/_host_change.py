@@ -96,8 +96,9 @@ def apply(connection: t.Any, plan: t.Sequence[dict], *, state: str = "present", 
                         f"Changed before the failure: {done}. A re-run converges.")
     if outcome.get("restart_error"):
         return dict(result, failed=True, elapsed=_since(started),
-                    msg=f"{outcome['restart_error']}. Changed: {done}. Restart iphlpsvc on the host, "
-                        "or run again with reconnect.")
+                    msg=f"{outcome['restart_error']}. Changed: {done}. Restart iphlpsvc on the host, or run the "
+                        "remediate playbook: it restarts iphlpsvc where the chain is trusted but IP-HTTPS still "
+                        "reports the old error.")
     # After a lost reply the interrupted attempt may have scheduled the restart: wait for it too.
     scheduled = result["restart_scheduled"] or (recovered_note is not None and restart and not check_mode
                                                 and outcome.get("restart_skipped") is None)

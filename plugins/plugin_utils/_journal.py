@@ -85,7 +85,6 @@ def read_run(folder: str) -> tuple[list[dict], list[dict]]:
     return records, rejected
 
 
-
 def imports_of_run(records: t.Iterable[dict]) -> dict[str, list[dict]]:
     """Per host, what one run may have put on it: what it imported, and what an import it sent may have added.
 

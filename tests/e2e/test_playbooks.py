@@ -213,9 +213,9 @@ def test_serial_batches_are_one_run_that_rolls_back_whole(lab, cas, initial_stor
 
 
 def test_remediate_without_ca_sources_fails_before_touching_any_host(lab, tmp_path):
-    run, commands = commands_during(lab, lambda: lab.playbook(
-        "directaccess.iphttps.remediate", extra_vars={"iphttps_report_dir": str(tmp_path / "none"),
-                                                       "iphttps_ca_source": [{"path": "misspelt.pem"}]}))
+    # A misspelt variable (iphttps_ca_source) leaves iphttps_ca_sources at its empty default.
+    misspelt = {"iphttps_report_dir": str(tmp_path / "none"), "iphttps_ca_source": [{"path": "misspelt.pem"}]}
+    run, commands = commands_during(lab, lambda: lab.playbook("directaccess.iphttps.remediate", extra_vars=misspelt))
     assert run.rc != 0 and "iphttps_ca_sources" in run.stdout
     assert sum(commands.values()) == 0
 

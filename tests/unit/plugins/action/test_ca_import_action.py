@@ -8,23 +8,18 @@ it recognises each script by the identity line in the decoded -EncodedCommand, a
 from __future__ import annotations
 
 import base64
-import functools
-import hashlib
-import json
 import re
 
 import pytest
 import requests
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
-from ansible.plugins.shell.powershell import ShellModule
 
 from ansible_collections.directaccess.iphttps.plugins.action import ca_import
+from ansible_collections.directaccess.iphttps.tests.unit.plugins.action.fake_windows import FakeWindowsHost, state
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.action.runner import run_action
-from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _action_args, _windows_scripts
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _action_args
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
 
-PREFIX = "PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand "
-IDENTITY = re.compile(r"^# directaccess\.iphttps script: (\w+) ")
 UNTRUSTED_ROOT = 0x800B0109
 OTHER_ROOT = "CABD2A79A1076A31F21D253635CB039D4329A5E8"
 
@@ -34,110 +29,6 @@ def corp():
     root = pki.make_root("Contoso Root CA", key_type="ecdsa")
     issuing = pki.make_intermediate("Contoso Issuing CA", root, key_type="ecdsa")
     return root, issuing
-
-
-def state(code: int | None) -> dict:
-    iphttps = None if code is None else {"interface_status": "IPHTTPS interface active" if code == 0 else
-                                         "failed to connect to the IPHTTPS server; waiting to reconnect",
-                                         "last_error_code": code}
-    return {"script": "iphttps_state", "version": 1, "service_status": "Running", "iphttps_state": iphttps}
-
-
-class FakeWindowsHost:
-    """One WinRM connection to a DirectAccess client with LocalMachine Root and CA stores."""
-
-    def __init__(self, root=(), ca=(), polls=(), fail_on=None, fail_kind="error"):
-        self._shell = ShellModule()
-        self.stores = {"Root": set(root), "CA": set(ca)}
-        self.polls = list(polls)      # answers to iphttps_state, in order
-        self.fail_on = fail_on        # thumbprint whose store operation fails
-        self.fail_kind = fail_kind
-        self.overrides = {}           # script name -> extra fields for its document
-        self.commands: list[tuple[str, dict]] = []
-        self.restarts = 0
-        self.resets = 0
-
-    def exec_command(self, cmd, in_data=None, sudoable=True):
-        assert cmd.startswith(PREFIX)
-        loader = base64.b64decode(cmd[len(PREFIX):]).decode("utf-16-le")
-        name = IDENTITY.match(loader).group(1)
-        params = json.loads(in_data)
-        assert params.pop(_windows_scripts.SOURCE_KEY) == _windows_scripts.load_script(name)
-        self.commands.append((name, params))
-        reply = getattr(self, name)(params)
-        if isinstance(reply, BaseException):
-            raise reply
-        if isinstance(reply, tuple):
-            return reply
-        reply.update(self.overrides.get(name, {}))
-        return 0, json.dumps(reply).encode(), b""
-
-    def reset(self):
-        self.resets += 1
-
-    def listing(self):
-        return {name: sorted(thumbs) for name, thumbs in self.stores.items()}
-
-    def ca_import(self, params):
-        doc = {"script": "ca_import", "version": 1, "changed": False, "imported": [], "removed": [],
-               "already_present": [], "absent": [], "failed": None, "stores_before": self.listing(),
-               "stores_after": None, "restart_scheduled": False, "restart_error": None}
-        for item in params["certificates"]:
-            entry = {"store": item["store"], "thumbprint": item["thumbprint"]}
-            # The script recomputes the thumbprint from the bytes it received; a removal may send none.
-            assert params["state"] == "absent" and not item["der_base64"] or \
-                hashlib.sha1(base64.b64decode(item["der_base64"])).hexdigest().upper() == item["thumbprint"]
-            if item["thumbprint"] == self.fail_on:
-                message = "Access is denied." if self.fail_kind == "access_denied" else "The store is read-only."
-                doc["failed"] = dict(entry, kind=self.fail_kind, message=message)
-                break
-            present = item["thumbprint"] in self.stores[item["store"]]
-            if params["state"] == "absent":
-                if not present:
-                    doc["absent"].append(entry)
-                    continue
-            elif present:
-                doc["already_present"].append(entry)
-                continue
-            if not params["check_mode"]:
-                change = self.stores[item["store"]].discard if params["state"] == "absent" else \
-                    self.stores[item["store"]].add
-                change(item["thumbprint"])
-            doc["removed" if params["state"] == "absent" else "imported"].append(entry)
-            doc["changed"] = True
-        doc["stores_after"] = self.listing()
-        if params["restart_iphlpsvc"] and doc["changed"] and not params["check_mode"] and not doc["failed"]:
-            self.restarts += 1
-            doc["restart_scheduled"] = True
-        return doc
-
-    def iphttps_state(self, params):
-        return self.polls.pop(0)
-
-    def scripts_run(self):
-        return [name for name, _params in self.commands]
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """Polls run on a fake clock: no real sleeping, and the waits can be checked."""
-    fake = FakeClock()
-    monkeypatch.setattr(_windows_scripts, "poll_script",
-                        functools.partial(_windows_scripts.poll_script, sleep=fake.sleep, clock=fake))
-    return fake
 
 
 def run(host, check_mode=False, **args):
@@ -153,7 +44,7 @@ def test_imports_roots_first_with_subjects_and_diff(corp):
     params = host.commands[0][1]
     assert params == {
         "state": "present", "check_mode": False, "restart_iphlpsvc": False, "restart_even_if_unchanged": False,
-            "restart_delay_seconds": 5,
+        "restart_delay_seconds": 5,
         "certificates": [
             {"store": "Root", "thumbprint": root.thumbprint, "der_base64": base64.b64encode(root.der).decode()},
             {"store": "CA", "thumbprint": issuing.thumbprint, "der_base64": base64.b64encode(issuing.der).decode()},

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 
 import pytest
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.directaccess.iphttps.plugins.action import remediate_host
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.action.runner import run_action
-from ansible_collections.directaccess.iphttps.tests.unit.plugins.action.test_ca_import_action import (  # noqa: F401
-    FakeWindowsHost,
-    clock,
-    state,
-)
+from ansible_collections.directaccess.iphttps.tests.unit.plugins.action.fake_windows import FakeWindowsHost, state
 
 URL = "https://da.contoso.com:443/IPHTTPS"
 UNTRUSTED_ROOT = 0x800B0109
@@ -75,8 +72,8 @@ def _records(folder):
     runs = os.path.join(folder, "runs", RUN)
     if not os.path.isdir(runs):
         return {}
-    return {name: json.load(open(os.path.join(runs, name), encoding="utf-8"))
-            for name in os.listdir(runs) if not name.startswith(".")}
+    return {path.name: json.loads(path.read_text(encoding="utf-8"))
+            for path in pathlib.Path(runs).iterdir() if not path.name.startswith(".")}
 
 
 def run(host, tmp_path, check_mode=False, hostname="pc1", **args):

@@ -1,0 +1,115 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A stand-in for the Windows side of a WinRM connection, shared by the action plugin tests.
+
+It answers as the scripts' header comments promise (ca_import.ps1, iphttps_state.ps1) and recognises
+each script by the identity line in the decoded -EncodedCommand, as the lab does.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+
+from ansible.plugins.shell.powershell import ShellModule
+
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _windows_scripts
+
+PREFIX = "PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand "
+IDENTITY = re.compile(r"^# directaccess\.iphttps script: (\w+) ")
+
+
+def state(code: int | None) -> dict:
+    iphttps = None if code is None else {"interface_status": "IPHTTPS interface active" if code == 0 else
+                                         "failed to connect to the IPHTTPS server; waiting to reconnect",
+                                         "last_error_code": code}
+    return {"script": "iphttps_state", "version": 1, "service_status": "Running", "iphttps_state": iphttps}
+
+
+class FakeWindowsHost:
+    """One WinRM connection to a DirectAccess client with LocalMachine Root and CA stores."""
+
+    def __init__(self, root=(), ca=(), polls=(), fail_on=None, fail_kind="error"):
+        self._shell = ShellModule()
+        self.stores = {"Root": set(root), "CA": set(ca)}
+        self.polls = list(polls)      # answers to iphttps_state, in order
+        self.fail_on = fail_on        # thumbprint whose store operation fails
+        self.fail_kind = fail_kind
+        self.overrides = {}           # script name -> extra fields for its document
+        self.commands: list[tuple[str, dict]] = []
+        self.restarts = 0
+        self.resets = 0
+
+    def exec_command(self, cmd, in_data=None, sudoable=True):
+        assert cmd.startswith(PREFIX)
+        loader = base64.b64decode(cmd[len(PREFIX):]).decode("utf-16-le")
+        name = IDENTITY.match(loader).group(1)
+        params = json.loads(in_data)
+        assert params.pop(_windows_scripts.SOURCE_KEY) == _windows_scripts.load_script(name)
+        self.commands.append((name, params))
+        reply = getattr(self, name)(params)
+        if isinstance(reply, BaseException):
+            raise reply
+        if isinstance(reply, tuple):
+            return reply
+        reply.update(self.overrides.get(name, {}))
+        return 0, json.dumps(reply).encode(), b""
+
+    def reset(self):
+        self.resets += 1
+
+    def listing(self):
+        return {name: sorted(thumbs) for name, thumbs in self.stores.items()}
+
+    def ca_import(self, params):
+        doc = {"script": "ca_import", "version": 1, "changed": False, "imported": [], "removed": [],
+               "already_present": [], "absent": [], "failed": None, "stores_before": self.listing(),
+               "stores_after": None, "restart_scheduled": False, "restart_error": None}
+        for item in params["certificates"]:
+            entry = {"store": item["store"], "thumbprint": item["thumbprint"]}
+            # The script recomputes the thumbprint from the bytes it received; a removal may send none.
+            assert params["state"] == "absent" and not item["der_base64"] or \
+                hashlib.sha1(base64.b64decode(item["der_base64"])).hexdigest().upper() == item["thumbprint"]
+            if item["thumbprint"] == self.fail_on:
+                message = "Access is denied." if self.fail_kind == "access_denied" else "The store is read-only."
+                doc["failed"] = dict(entry, kind=self.fail_kind, message=message)
+                break
+            present = item["thumbprint"] in self.stores[item["store"]]
+            if params["state"] == "absent":
+                if not present:
+                    doc["absent"].append(entry)
+                    continue
+            elif present:
+                doc["already_present"].append(entry)
+                continue
+            if not params["check_mode"]:
+                change = self.stores[item["store"]].discard if params["state"] == "absent" else \
+                    self.stores[item["store"]].add
+                change(item["thumbprint"])
+            doc["removed" if params["state"] == "absent" else "imported"].append(entry)
+            doc["changed"] = True
+        doc["stores_after"] = self.listing()
+        if params["restart_iphlpsvc"] and doc["changed"] and not params["check_mode"] and not doc["failed"]:
+            self.restarts += 1
+            doc["restart_scheduled"] = True
+        return doc
+
+    def iphttps_state(self, params):
+        return self.polls.pop(0)
+
+    def scripts_run(self):
+        return [name for name, _params in self.commands]
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
