@@ -37,16 +37,15 @@ class ActionModule(ActionBase):
     _requires_connection = False
 
     def _read_file(self, path: str) -> bytes:
-        try:
-            # Relative paths resolve like copy's src: the role's or playbook's files/ first.
-            resolved = self._find_needle("files", path)
-        except AnsibleError as exc:
-            # A playbook run by its collection name has its files/ inside the collection, so the
-            # operator's own relative path is also tried from the working directory.
-            if os.path.isabs(path) or not os.path.isfile(path):
-                raise AnsibleActionFail(f"sources path {path}: {exc.message}; not found in the "
-                                        f"working directory {os.getcwd()} either") from None
-            resolved = os.path.abspath(path)
+        # Every relative path of the collection starts at the working directory (docs/getting-started.md);
+        # a playbook's or role's files/ folder is only the fallback, as copy's src would look.
+        resolved = os.path.abspath(os.path.expanduser(path))
+        if not os.path.isfile(resolved):
+            try:
+                resolved = self._find_needle("files", path)
+            except AnsibleError as exc:
+                raise AnsibleActionFail(f"sources path {path}: not found in the working directory {os.getcwd()}, "
+                                        f"nor in a files/ folder ({exc.message})") from None
         with open(resolved, "rb") as handle:
             return handle.read()
 
