@@ -14,10 +14,10 @@ import json
 import os
 import typing as t
 
-from ansible_collections.directaccess.iphttps.plugins.plugin_utils._fleet_report import (
+# _record, not _fleet_report: every forked worker imports this module to write one record.
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._record import (
     FleetReportError,
     check_run_id,
-    deployed_by_host,
     record_filename,
     render_json,
     validate_record,
@@ -91,4 +91,6 @@ def imports_of_run(records: t.Iterable[dict]) -> dict[str, list[dict]]:
     ``attempted`` counts where the import may have landed (a lost reply, an interrupted run); a removal by
     thumbprint of a certificate that is not there changes nothing.
     """
+    from ansible_collections.directaccess.iphttps.plugins.plugin_utils._fleet_report import deployed_by_host
+
     return deployed_by_host(records)

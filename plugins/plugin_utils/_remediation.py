@@ -34,9 +34,7 @@ class HostRun:
     def _journal(self, record: dict, *, probe: bool = False) -> None:
         try:
             if probe:
-                from ansible_collections.directaccess.iphttps.plugins.plugin_utils._fleet_report import (
-                    validate_record,
-                )
+                from ansible_collections.directaccess.iphttps.plugins.plugin_utils._record import validate_record
                 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._journal import run_folder
 
                 validate_record(record, f"the record of host {self.host!r}")

@@ -64,3 +64,18 @@ def test_killed_during_the_import_keeps_every_record_and_rolls_back_exactly(lab,
     undo = lab.playbook("directaccess.iphttps.rollback", extra_vars={
         "iphttps_rollback_run": str(report_dir / "runs" / run_id), "iphttps_report_dir": str(tmp_path / "undo")})
     assert stores_now(lab) == before, undo.stdout
+
+
+def test_a_failed_fix_fails_the_job_and_the_report_still_runs(lab, tmp_path):
+    pki = lab.pki
+    host = lab.hosts_in("non_admin")[0]
+    report_dir = tmp_path / "report"
+    run = lab.playbook("directaccess.iphttps.remediate", limit=host, extra_vars={
+        "iphttps_ca_sources": [{"path": str(pki / "root.pem")}, {"path": str(pki / "issuing.pem")}],
+        "iphttps_ca_pins": [(pki / "root.sha256").read_text().strip()], "iphttps_report_dir": str(report_dir)})
+    # Every host of the play failed, yet the report, the summary and the record are there.
+    assert run.rc == 2, run.stdout
+    record = json.loads((report_dir / "report.json").read_text())["records"][0]
+    assert (record["host"], record["status"]) == (host, "fix_failed")
+    assert "administrator" in record["reason"]
+    assert f"{host}  0x800B0109" in run.stdout and "report.html" in run.stdout
