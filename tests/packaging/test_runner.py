@@ -25,8 +25,7 @@ AWX_JOB_ID = 4711
 # The prompt AWX answers with a Machine credential's password when it adds --ask-pass.
 SSH_PASSWORD_PROMPT = r"SSH password:\s*?$"
 UNTRUSTEDROOT = 0x800B0109
-CA_IMPORT = "directaccess.iphttps.ca_import"
-CLIENT_INFO = "directaccess.iphttps.client_info"
+REMEDIATE_HOST = "directaccess.iphttps.remediate_host"
 # The project's playbook: AWX job templates name a playbook file in a project, so the project
 # imports the collection's playbook by its fully qualified name.
 PROJECT_PLAYBOOK = """\
@@ -138,13 +137,12 @@ def test_stats_count_one_change_one_ignored_unreachable_and_no_failure(job):
 
 def test_untrusted_root_host_got_the_root_and_ended_at_0x0(job):
     hosts, lab = job["hosts"], job["lab"]
-    imported = events_of(job, "runner_on_ok", CA_IMPORT)
-    assert set(imported) == {hosts["untrusted_root"]}
-    result = imported[hosts["untrusted_root"]]["res"]
-    assert result["changed"] is True
+    done = events_of(job, "runner_on_ok", REMEDIATE_HOST)
+    assert {host for host, event in done.items() if event["res"]["changed"]} == {hosts["untrusted_root"]}
+    result = done[hosts["untrusted_root"]]["res"]
     root = windows_thumbprint(lab.pki / "root.pem")
-    assert [(cert["store"], cert["thumbprint"]) for cert in result["imported"]] == [("Root", root)]
-    assert result["iphttps"]["last_error_code"] == 0
+    assert [(cert["store"], cert["thumbprint"]) for cert in result["record"]["imported"]] == [("Root", root)]
+    assert (result["status"], result["record"]["error_after"]["code"]) == ("fixed", 0)
 
     before, after = job["before"][hosts["untrusted_root"]], lab.state(hosts["untrusted_root"])
     assert before["iphttps_state"]["last_error_code"] == UNTRUSTEDROOT
@@ -154,10 +152,11 @@ def test_untrusted_root_host_got_the_root_and_ended_at_0x0(job):
 
 def test_name_mismatch_and_healthy_hosts_were_not_imported_into(job):
     hosts, lab = job["hosts"], job["lab"]
-    skipped = events_of(job, "runner_on_skipped", CA_IMPORT)
-    assert set(skipped) == {hosts["healthy"], hosts["name_mismatch"], hosts["stopped_host"]}
+    done = events_of(job, "runner_on_ok", REMEDIATE_HOST)
     for scenario in ("healthy", "name_mismatch"):
         name = hosts[scenario]
+        record = done[name]["res"]["record"]
+        assert (record["action"], record["imported"], done[name]["res"]["changed"]) == ("none", [], False)
         before, after = job["before"][name], lab.state(name)
         assert (after["root_store"], after["ca_store"]) == (before["root_store"], before["ca_store"]), scenario
         assert after["iphlpsvc"]["restarts"] == before["iphlpsvc"]["restarts"], scenario
@@ -166,7 +165,7 @@ def test_name_mismatch_and_healthy_hosts_were_not_imported_into(job):
 def test_stopped_host_is_unreachable_at_detection(job):
     unreachable = events_of(job, "runner_on_unreachable")
     assert set(unreachable) == {job["hosts"]["stopped_host"]}
-    assert unreachable[job["hosts"]["stopped_host"]]["task_action"] == CLIENT_INFO
+    assert unreachable[job["hosts"]["stopped_host"]]["task_action"] == REMEDIATE_HOST
 
 
 def test_set_stats_summary_is_in_the_artifacts_and_matches_the_report(job):
