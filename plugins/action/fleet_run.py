@@ -49,7 +49,10 @@ class ActionModule(ActionBase):
                 now=datetime.datetime.now(datetime.timezone.utc))
         except RunInputError as exc:
             raise AnsibleActionFail(f"fleet_run: {exc}. No host was touched.") from None
+        warnings = opened.pop("warnings")
         result.update(opened, changed=False)
+        if warnings:
+            result["warnings"] = warnings
         return result
 
 

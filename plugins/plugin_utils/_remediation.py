@@ -45,9 +45,16 @@ class HostRun:
             raise RemediationError(f"{exc}; nothing was sent to the host") from None
 
     def run(self) -> tuple[dict, dict]:
-        if self.args["mode"] == "rollback":
-            return self._rollback()
-        record, change = self._remediate()
+        try:
+            if self.args["mode"] == "rollback":
+                return self._rollback()
+            record, change = self._remediate()
+        except RemediationError as exc:
+            # Nothing was sent for the change; the host's record says why rather than "unreachable".
+            self._journal(dict(self.record, status="failed", reason="The task's inputs could not be used for this "
+                                                                    "host; nothing was changed.", detail=str(exc),
+                               remedy="Fix what the detail names (usually the CA bundle), then run again."))
+            raise
         self._journal(record)
         return record, change
 
@@ -131,9 +138,11 @@ class HostRun:
     def _plan(self, record: dict) -> list[dict]:
         from ansible_collections.directaccess.iphttps.plugins.plugin_utils._import_plan import PlanError, plan_import
 
+        from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import thumbprint, to_pem
+
         wanted = {m["thumbprint"] for m in record["missing"]}
-        chosen = [entry for entry in self.args["bundle"]
-                  if isinstance(entry, t.Mapping) and str(entry.get("thumbprint", "")).upper() in wanted]
+        # The bundle as parsed for the diagnosis, whatever form it came in (ca_bundle entries, PEM text).
+        chosen = [to_pem(cert) for cert in self.bundle if thumbprint(cert) in wanted]
         if not chosen:
             raise RemediationError("the diagnosis is fixable but the bundle holds none of the missing certificates "
                                    f"({', '.join(sorted(wanted))}); pass ca_bundle's certificates as bundle")

@@ -170,9 +170,15 @@ def open_fleet_run(args: t.Mapping, *, check_mode: bool, awx_job_id: str | None,
                             "the diagnose playbook to only look")
     if mode == "preflight":
         opened["candidate_chain"] = _candidate_chain(args["candidate_chain_file"])
+    warnings = []
     if mode == "rollback":
         opened["rollback"], opened["rollback_source"] = rollback_plan(args["report_dir"], args["rollback_run"],
                                                                       args["rollback_report"])
+        outside = sorted(set(opened["rollback"]) - set(args.get("hosts") or []))
+        if outside and args.get("hosts"):
+            warnings.append(f"rollback: {len(outside)} host(s) with imports to take back are not in this play's "
+                            f"hosts and stay as they are: {', '.join(outside[:10])}"
+                            + (" ..." if len(outside) > 10 else ""))
     record_mode = "check" if mode == "remediate" and check_mode else mode
     started = format_timestamp(now)
     try:
@@ -183,4 +189,4 @@ def open_fleet_run(args: t.Mapping, *, check_mode: bool, awx_job_id: str | None,
     except JournalError as exc:
         raise RunInputError(str(exc)) from None
     return dict(opened, run_id=run_id, run_dir=folder, report_dir=report_dir, mode=record_mode,
-                check_mode=check_mode, started_at=started, title=title)
+                check_mode=check_mode, started_at=started, title=title, warnings=warnings)

@@ -206,3 +206,20 @@ def test_rollback_of_a_host_the_run_never_touched_does_not_contact_it(rollover, 
     host = FakeClient(rollover)
     result = run(host, tmp_path, mode="rollback", remove=[])
     assert result["status"] == "nothing_to_remove" and host.commands == []
+
+
+def test_bundle_as_pem_text_is_imported_like_ca_bundle_entries(rollover, tmp_path, clock):
+    old_root, new_root, issuing, leaf = rollover
+    host = FakeClient(rollover, polls=[state(0)])
+    result = run(host, tmp_path, bundle=[new_root.pem + issuing.pem])
+    assert result["status"] == "fixed"
+    assert [e["thumbprint"] for e in result["record"]["imported"]] == [new_root.thumbprint]
+
+
+def test_unusable_input_fails_the_host_with_a_record_and_changes_nothing(rollover, tmp_path):
+    host = FakeClient(rollover)
+    with pytest.raises(AnsibleActionFail, match="candidate_chain"):
+        run(host, tmp_path, mode="preflight", candidate_chain="not a certificate")
+    record = _records(tmp_path)["pc1.json"]
+    assert record["status"] == "failed" and "candidate_chain" in record["detail"]
+    assert host.scripts_run() == ["client_info"]

@@ -139,3 +139,12 @@ def test_rollback_by_a_malformed_report_names_it(in_tmp):
     (in_tmp / "bad.json").write_text(json.dumps({"records": [{"host": "pc1", "deployed_on_host": [{"x": 1}]}]}))
     with pytest.raises(RunInputError, match="iphttps_rollback_report: bad.json is not a readable fleet report"):
         opened(mode="rollback", rollback_report="bad.json")
+
+
+def test_rollback_warns_about_hosts_outside_the_play(in_tmp):
+    write_record("report", record("pc1", "fix-1"))
+    write_record("report", record("pc9", "fix-1"))
+    result = opened(mode="rollback", rollback_run="fix-1", hosts=["pc1"])
+    assert sorted(result["rollback"]) == ["pc1", "pc9"]
+    assert result["warnings"] == ["rollback: 1 host(s) with imports to take back are not in this play's hosts and "
+                                  "stay as they are: pc9"]
