@@ -12,7 +12,6 @@ import typing as t
 
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _host_record as records
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _windows_scripts as scripts
-from ansible_collections.directaccess.iphttps.plugins.plugin_utils._host_change import apply
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._journal import JournalError, write_record
 
 
@@ -126,6 +125,9 @@ class HostRun:
             self._journal(dict(record, status="in_progress", action="import", attempted=planned,
                                reason=f"An import of {len(plan)} certificate(s) was sent; its outcome was not "
                                       "recorded, so the run was interrupted. They may be on the host."))
+        # Imported only where a change is made: every worker compiles what it imports.
+        from ansible_collections.directaccess.iphttps.plugins.plugin_utils._host_change import apply
+
         down = records.service_down(client) is not None
         change = apply(self.connection, plan, state="present", check_mode=self.check_mode,
                        restart=self.args["reconnect"], force_restart=not plan or down,
@@ -166,6 +168,8 @@ class HostRun:
             plan = plan_import([dict(e, pem=None) for e in asked], "absent")
         except PlanError as exc:
             raise RemediationError(str(exc).replace("certificates", "remove", 1)) from None
+        from ansible_collections.directaccess.iphttps.plugins.plugin_utils._host_change import apply
+
         # A removal never waits for 0x0: once the CA is gone IP-HTTPS is expected to fail.
         change = apply(self.connection, plan, state="absent", check_mode=self.check_mode,
                        restart=self.args["reconnect"], wait_for_zero=False, restart_delay=self.args["restart_delay"],
