@@ -335,11 +335,106 @@ def to_pem(cert) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
+def _extension_errors() -> tuple:
+    # What cryptography raises when it parses a certificate's extensions on first access:
+    # malformed DER (ValueError), a repeated extension, unsupported forms (TypeError).
+    return (ValueError, TypeError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+
+
 def _extension(cert, ext_class):
+    """The extension's value, or None when it is absent or the extensions cannot be parsed.
+
+    Unparseable extensions are reported by extension_fault(); every reader here tolerates them,
+    so one malformed certificate never crashes a diagnosis.
+    """
     try:
         return cert.extensions.get_extension_for_class(ext_class).value
     except x509.ExtensionNotFound:
         return None
+    except _extension_errors():
+        return None
+
+
+def _der_encode(tag: int, body: bytes) -> bytes:
+    if len(body) < 0x80:
+        return bytes((tag, len(body))) + body
+    size = len(body).to_bytes((len(body).bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(size))) + size + body
+
+
+def _der_elements(raw: bytes, start: int, end: int):
+    """(tag, element_start, value_start, value_end) of each DER element in raw[start:end], or None."""
+    elements, pos = [], start
+    while pos < end:
+        header = _der_header(raw, pos)
+        if header is None or header[2] > end:
+            return None
+        elements.append((header[0], pos, header[1], header[2]))
+        pos = header[2]
+    return elements
+
+
+def _oid_string(body: bytes) -> str:
+    parts, value = [], 0
+    for byte in body:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            parts.append(value)
+            value = 0
+    if not parts:
+        return "?"
+    first = min(parts[0] // 40, 2)
+    return ".".join(str(p) for p in [first, parts[0] - 40 * first] + parts[1:])
+
+
+def _failing_extension_oid(cert) -> str | None:
+    """OID of the first extension that cryptography cannot parse on its own.
+
+    cryptography's error does not always name the extension, so each extension is loaded alone
+    in a copy of the certificate (the copy's signature is irrelevant: it is only parsed).
+    """
+    der = cert.public_bytes(serialization.Encoding.DER)
+    outer = _der_elements(der, 0, len(der))
+    if not outer or outer[0][0] != 0x30:
+        return None
+    cert_parts = _der_elements(der, outer[0][2], outer[0][3])
+    if not cert_parts or len(cert_parts) != 3:
+        return None
+    tbs = cert_parts[0]
+    fields = _der_elements(der, tbs[2], tbs[3])
+    if not fields or fields[-1][0] != 0xA3:
+        return None
+    wrapper = _der_elements(der, fields[-1][2], fields[-1][3])
+    if not wrapper:
+        return None
+    extensions = _der_elements(der, wrapper[0][2], wrapper[0][3]) or []
+    head = der[tbs[2]:fields[-1][1]]
+    tail = der[cert_parts[1][1]:cert_parts[2][3]]
+    for _tag, ext_start, value_start, value_end in extensions:
+        inner = _der_elements(der, value_start, value_end)
+        oid = _oid_string(der[inner[0][2]:inner[0][3]]) if inner and inner[0][0] == 0x06 else None
+        single = _der_encode(0xA3, _der_encode(0x30, der[ext_start:value_end]))
+        copy = _der_encode(0x30, _der_encode(0x30, head + single) + tail)
+        try:
+            alone = x509.load_der_x509_certificate(copy)
+        except ValueError:  # the copy itself does not load: this extension cannot be singled out
+            continue
+        try:
+            alone.extensions
+        except _extension_errors():
+            return oid
+    return None
+
+
+def extension_fault(cert) -> dict | None:
+    """None when the extensions parse; else {'oid': dotted OID or None, 'reason': text}."""
+    try:
+        cert.extensions
+    except x509.DuplicateExtension as exc:
+        return {"oid": exc.oid.dotted_string, "reason": "appears more than once"}
+    except _extension_errors() as exc:
+        return {"oid": _failing_extension_oid(cert), "reason": f"cannot be parsed ({exc})"}
+    return None
 
 
 def basic_constraints(cert):
@@ -404,9 +499,12 @@ def is_signed_by(cert, issuer) -> bool:
         signature = cert.signature
         tbs = cert.tbs_certificate_bytes
         if isinstance(key, rsa.RSAPublicKey):
+            # PKCS#1 v1.5 or the certificate's RSA-PSS parameters.
             key.verify(signature, tbs, cert.signature_algorithm_parameters, cert.signature_hash_algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, tbs, cert.signature_algorithm_parameters)
+            # Built from the hash: cryptography gives no parameters for ecdsa-with-SHA1, which
+            # Windows accepts under enterprise roots (the SHA-1 deprecation covers its root program).
+            key.verify(signature, tbs, ec.ECDSA(cert.signature_hash_algorithm))
         elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
             key.verify(signature, tbs)
         elif isinstance(key, dsa.DSAPublicKey):

@@ -7,25 +7,33 @@ imports. Callers must check _certificate.HAS_CRYPTOGRAPHY before use.
 
 Windows differs from strict Web-PKI verifiers (DirectAccess planning guide, IP-HTTPS certificate):
 issuers are matched by key identifier or by name plus signature, roots without SKI/AKI are fine,
-a subject CN without SAN is fine, and alternative paths (cross-certificates, renewed CAs) are
+a subject CN is used when there is no SAN extension, and alternative paths (cross-certificates, renewed CAs) are
 tried until one ends at a trusted root. Revocation is not checked here.
 
 Verdicts of diagnose(), most severe first (the first that applies wins):
 
-1. ``no_chain``: the server sent nothing, the path is longer than MAX_DEPTH, a link's issuer
+1. ``malformed``: a certificate in the path has an extension cryptography cannot parse, or the
+   same extension twice; the problem names the certificate and the extension OID.
+2. ``no_chain``: the server sent nothing, the path is longer than MAX_DEPTH, a link's issuer
    name does not match the issuer's subject, or the top certificate has an empty issuer name
    and no issuer was found, so there is nothing to name.
-2. ``bad_signature``: a certificate's key identifier points at an issuer whose key does not
+3. ``weak_crypto``: an RSA key under 1024 bits anywhere in the path (advisory 2661254), or an
+   MD5/MD2 signature other than a root's own self-signature. SHA-1 (RSA and ECDSA) is accepted.
+4. ``bad_signature``: a certificate's key identifier points at an issuer whose key does not
    verify its signature (tampered or corrupt certificate).
-3. ``expired`` / ``not_yet_valid``: some certificate in the path is outside its validity window.
-4. ``wrong_usage``: an issuer is not a CA (basicConstraints), a pathLenConstraint or keyUsage
-   (keyCertSign) is violated, or an EKU extension in the path excludes Server Authentication.
-5. ``name_mismatch``: the leaf's CN and SAN DNS names do not cover server_name.
-6. ``untrusted_root``: the path ends at a self-signed root the client does not trust, or stops
+5. ``unsupported_critical_extension``: a certificate carries a critical extension CryptoAPI does
+   not process (CERT_E_CRITICAL); the problem names the OID.
+6. ``expired`` / ``not_yet_valid``: some certificate in the path is outside its validity window.
+7. ``wrong_usage``: an issuer is not a CA (basicConstraints), a pathLenConstraint or keyUsage
+   (keyCertSign) is violated, the leaf's keyUsage has neither digitalSignature nor
+   keyEncipherment, or an EKU extension in the path excludes Server Authentication.
+8. ``name_mismatch``: the leaf's SAN dNSName entries (or, without a SAN extension, its subject
+   CN) do not cover server_name; an IP address needs an iPAddress SAN entry.
+9. ``untrusted_root``: the path ends at a self-signed root the client does not trust, or stops
    at an issuer that was found nowhere (then the missing entry has thumbprint None).
-7. ``missing_intermediate``: the path ends at a trusted root, but the client lacks an
-   intermediate (not sent by the server, not in its CA or Root store).
-8. ``trusted``.
+10. ``missing_intermediate``: the path ends at a trusted root, but the client lacks an
+    intermediate (not sent by the server, not in its CA or Root store).
+11. ``trusted``.
 
 Where this is stricter or looser than CryptoAPI, and why:
 
@@ -50,6 +58,7 @@ from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate 
     basic_constraints,
     describe,
     extended_key_usages,
+    extension_fault,
     is_self_issued,
     is_signed_by,
     name_key,
@@ -63,6 +72,8 @@ from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate 
 
 try:
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
 except ImportError:  # reported through _certificate.HAS_CRYPTOGRAPHY
     pass
@@ -77,11 +88,48 @@ MAX_PATHS = 64
 
 VERDICTS = (
     "trusted", "untrusted_root", "missing_intermediate", "name_mismatch", "wrong_usage",
-    "expired", "not_yet_valid", "bad_signature", "no_chain",
+    "expired", "not_yet_valid", "unsupported_critical_extension", "weak_crypto", "bad_signature",
+    "no_chain", "malformed",
 )
 # Problems decide the verdict in this order; trust (untrusted_root, missing_intermediate) comes
 # only after all of them, so a name mismatch with a missing root is a name mismatch.
-PROBLEM_PRECEDENCE = ("no_chain", "bad_signature", "expired", "not_yet_valid", "wrong_usage", "name_mismatch")
+PROBLEM_PRECEDENCE = ("malformed", "no_chain", "weak_crypto", "bad_signature", "unsupported_critical_extension",
+                      "expired", "not_yet_valid", "wrong_usage", "name_mismatch")
+
+# Extensions CryptoAPI processes, so it accepts them marked critical; any other critical
+# extension fails the chain (CERT_TRUST_HAS_NOT_SUPPORTED_CRITICAL_EXT, surfacing as CERT_E_CRITICAL).
+# RFC 5280 standard extensions, the pre-RFC basicConstraints (2.5.29.10) and the Microsoft
+# application-policy extensions that CryptoAPI evaluates like EKU and policies.
+SUPPORTED_CRITICAL_EXTENSIONS = {
+    "2.5.29.10": "basicConstraints (pre-RFC 5280)",
+    "2.5.29.14": "subjectKeyIdentifier",
+    "2.5.29.15": "keyUsage",
+    "2.5.29.17": "subjectAltName",
+    "2.5.29.18": "issuerAltName",
+    "2.5.29.19": "basicConstraints",
+    "2.5.29.30": "nameConstraints",
+    "2.5.29.31": "cRLDistributionPoints",
+    "2.5.29.32": "certificatePolicies",
+    "2.5.29.33": "policyMappings",
+    "2.5.29.35": "authorityKeyIdentifier",
+    "2.5.29.36": "policyConstraints",
+    "2.5.29.37": "extKeyUsage",
+    "2.5.29.54": "inhibitAnyPolicy",
+    "1.3.6.1.5.5.7.1.1": "authorityInfoAccess",
+    "1.3.6.1.4.1.311.21.10": "Microsoft application policies",
+    "1.3.6.1.4.1.311.21.11": "Microsoft application policy mappings",
+    "1.3.6.1.4.1.311.21.12": "Microsoft application policy constraints",
+}
+# Signature hashes Windows rejects (MD5 and MD2 outside a root's own self-signature; MD4 too).
+# SHA-1 is accepted: Microsoft's SHA-1 deprecation covers roots in its own program, not the
+# enterprise roots DirectAccess uses.
+WEAK_SIGNATURE_ALGORITHMS = {
+    "1.2.840.113549.1.1.2": "md2WithRSAEncryption",
+    "1.2.840.113549.1.1.3": "md4WithRSAEncryption",
+    "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
+}
+# Microsoft security advisory 2661254: RSA keys shorter than 1024 bits are blocked.
+MIN_RSA_BITS = 1024
 
 SOURCES = ("server", "intermediate_store", "root_store", "bundle")
 # Label for a certificate found in several places: the client's own stores say most.
@@ -113,9 +161,22 @@ def _host_of(server_name: str) -> str:
     return text.rstrip(".").lower()
 
 
+def _a_label(name: str) -> str | None:
+    """The name in A-label (IDNA) form, lower case, without a trailing dot; None if not encodable."""
+    name = name.strip().rstrip(".")
+    if name.isascii():
+        return name.lower()
+    try:
+        return ".".join(label if label == "*" else label.encode("idna").decode("ascii")
+                        for label in name.split(".")).lower()
+    except UnicodeError:
+        return None
+
+
 def _dns_matches(pattern: str, host: str) -> bool:
-    pattern = pattern.strip().rstrip(".").lower()
-    if not pattern:
+    """``host`` must already be in A-label form (see _a_label)."""
+    pattern = _a_label(pattern)
+    if not pattern or not host:
         return False
     if pattern == host:
         return True
@@ -128,30 +189,43 @@ def _dns_matches(pattern: str, host: str) -> bool:
 
 
 def match_server_name(cert, server_name: str) -> str | None:
-    """Return 'cn' or 'san' for the field that covers server_name, or None when neither does."""
+    """Return 'san' or 'cn' for the field that covers server_name, or None when it is not covered.
+
+    Windows' SSL chain policy, like RFC 6125 6.4.4 and Wine's crypt32: when the certificate has a
+    subjectAltName extension only its dNSName entries count, and the subject CN only when there is
+    no such extension. An IP address matches iPAddress entries only, never a dNSName or the CN.
+    Internationalised names are compared in A-label form.
+    """
     host = _host_of(server_name)
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         address = None
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    except (ValueError, TypeError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+        return None  # reported as malformed by the checks
+    if address is not None:
+        if san is not None and address in san.get_values_for_type(x509.IPAddress):
+            return "san"
+        return None
+    host = _a_label(host)
+    if san is not None:
+        return "san" if any(_dns_matches(name, host) for name in san.get_values_for_type(x509.DNSName)) else None
     # Every CN is tried: several CNs are rare, and which one Windows uses is not documented.
     names_cn = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-    if any(_dns_matches(name, host) for name in names_cn):
-        return "cn"
-    if any(_dns_matches(name, host) for name in san_dns_names(cert)):
-        return "san"
-    if address is not None:
-        try:
-            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        except x509.ExtensionNotFound:
-            return None
-        if address in san.get_values_for_type(x509.IPAddress):
-            return "san"
-    return None
+    return "cn" if any(_dns_matches(name, host) for name in names_cn) else None
+
+
+def _cn_covers(cert, server_name: str) -> bool:
+    host = _a_label(_host_of(server_name))
+    return any(_dns_matches(str(a.value), host) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME))
 
 
 def server_name_matches(cert, server_name: str) -> bool:
-    """IP-HTTPS name rule: subject CN or a SAN DNS name, case-insensitive, left-most wildcard."""
+    """IP-HTTPS name rule: SAN dNSName (or the CN without SAN), case-insensitive, left-most wildcard."""
     return match_server_name(cert, server_name) is not None
 
 
@@ -195,6 +269,83 @@ def _check_certificates(items, name: str) -> list:
     return result
 
 
+def _name_mismatch(leaf, server_name: str) -> dict:
+    host = _host_of(server_name)
+    if _has_san(leaf):
+        where = "SAN entries" + (" (IP address entries, as the name is an address)" if _is_address(host) else "")
+        note = " The subject CN is not used when the certificate has a subjectAltName extension."
+    else:
+        where, note = "subject CN", ""
+    return _problem("name_mismatch", "name_mismatch", 0, leaf,
+                    f"The server certificate's {where} do not cover {host!r}.{note}")
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _has_san(cert) -> bool:
+    try:
+        cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except (x509.ExtensionNotFound, ValueError, TypeError, x509.DuplicateExtension,
+            x509.UnsupportedGeneralNameType):
+        return False
+    return True
+
+
+def _key_usage(cert):
+    try:
+        return cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except (x509.ExtensionNotFound, ValueError, TypeError, x509.DuplicateExtension,
+            x509.UnsupportedGeneralNameType):
+        return None
+
+
+def _extension_label(oid: str | None) -> str:
+    if oid is None:
+        return "an extension"
+    known = SUPPORTED_CRITICAL_EXTENSIONS.get(oid)
+    return f"extension {oid} ({known})" if known else f"extension {oid}"
+
+
+def _extension_problems(index: int, cert) -> list[dict]:
+    """malformed (cannot be parsed, or repeated) or unsupported_critical_extension problems."""
+    subject = cert.subject.rfc4514_string()
+    fault = extension_fault(cert)
+    if fault is not None:
+        problem = _problem("malformed_extension", "malformed", index, cert,
+                           f"Certificate '{subject}' ({thumbprint(cert)}): {_extension_label(fault['oid'])} "
+                           f"{fault['reason']}.")
+        problem["extension"] = fault["oid"]
+        return [problem]
+    problems = []
+    for extension in cert.extensions:
+        oid = extension.oid.dotted_string
+        if extension.critical and oid not in SUPPORTED_CRITICAL_EXTENSIONS:
+            problem = _problem("critical_extension", "unsupported_critical_extension", index, cert,
+                               f"Certificate '{subject}' has critical extension {oid}, which Windows does not "
+                               "support (CERT_E_CRITICAL).")
+            problem["extension"] = oid
+            problems.append(problem)
+    return problems
+
+
+def _weak_key_problem(index: int, cert) -> dict | None:
+    try:
+        key = cert.public_key()
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        return _problem("weak_key", "weak_crypto", index, cert,
+                        f"Certificate '{cert.subject.rfc4514_string()}' has a {key.key_size}-bit RSA key; Windows "
+                        f"blocks RSA keys under {MIN_RSA_BITS} bits (Microsoft security advisory 2661254).")
+    return None
+
+
 def _worst(problems: list[dict]) -> str | None:
     found = {p["verdict"] for p in problems}
     for verdict in PROBLEM_PRECEDENCE:
@@ -227,6 +378,12 @@ def validate_path(path, at=None, *, check_eku: bool = True, server_name: str | N
     problems: list[dict] = []
 
     for index, cert in enumerate(path):
+        problems.extend(_extension_problems(index, cert))
+        weak = _weak_key_problem(index, cert)
+        if weak is not None:
+            problems.append(weak)
+
+    for index, cert in enumerate(path):
         subject = cert.subject.rfc4514_string()
         if cert.not_valid_before_utc > moment:
             problems.append(_problem("not_yet_valid", "not_yet_valid", index, cert,
@@ -243,7 +400,15 @@ def validate_path(path, at=None, *, check_eku: bool = True, server_name: str | N
                 "name_chaining", "no_chain", index, child,
                 f"Certificate '{child.subject.rfc4514_string()}' names issuer '{child.issuer.rfc4514_string()}', "
                 f"but the next certificate is '{parent.subject.rfc4514_string()}'."))
-        if not is_signed_by(child, parent):
+        weak_hash = WEAK_SIGNATURE_ALGORITHMS.get(child.signature_algorithm_oid.dotted_string)
+        if weak_hash is not None:
+            # Not verified: Windows rejects the algorithm itself. A root's own self-signature is
+            # never checked, so an old MD5 or MD2 root stays usable.
+            problems.append(_problem(
+                "weak_signature", "weak_crypto", index, child,
+                f"Certificate '{child.subject.rfc4514_string()}' is signed with {weak_hash}, which Windows "
+                "rejects outside a root's own self-signature."))
+        elif not is_signed_by(child, parent):
             problems.append(_problem(
                 "bad_signature", "bad_signature", index, child,
                 f"The signature on '{child.subject.rfc4514_string()}' does not verify with the key of "
@@ -268,13 +433,18 @@ def validate_path(path, at=None, *, check_eku: bool = True, server_name: str | N
                 problems.append(_problem("path_length", "wrong_usage", index, issuer,
                                          f"'{subject}' allows {constraints.path_length} intermediate CA(s) below it "
                                          f"(pathLenConstraint) but the path has {below}."))
-        try:
-            usage = issuer.extensions.get_extension_for_class(x509.KeyUsage).value
-        except x509.ExtensionNotFound:
-            usage = None
+        usage = _key_usage(issuer)
         if usage is not None and not usage.key_cert_sign:
             problems.append(_problem("key_usage", "wrong_usage", index, issuer,
                                      f"'{subject}' issues certificates but its keyUsage lacks keyCertSign."))
+
+    # With check_eku the path is judged for TLS server use (the leaf's keyUsage matters too).
+    leaf_usage = _key_usage(path[0]) if check_eku else None
+    if leaf_usage is not None and not (leaf_usage.digital_signature or leaf_usage.key_encipherment):
+        # A TLS server key must sign (ECDHE) or decrypt the key exchange (RSA).
+        problems.append(_problem("leaf_key_usage", "wrong_usage", 0, path[0],
+                                 "The server certificate's keyUsage has neither digitalSignature nor "
+                                 "keyEncipherment, so it cannot be used for TLS."))
 
     if check_eku:
         for index, cert in enumerate(path):
@@ -286,9 +456,7 @@ def validate_path(path, at=None, *, check_eku: bool = True, server_name: str | N
                                          f"({SERVER_AUTH_OID})."))
 
     if server_name is not None and match_server_name(path[0], server_name) is None:
-        problems.append(_problem("name_mismatch", "name_mismatch", 0, path[0],
-                                 f"The server certificate's subject CN and SAN DNS names do not cover "
-                                 f"{_host_of(server_name)!r}."))
+        problems.append(_name_mismatch(path[0], server_name))
 
     return {"valid": not problems, "verdict": _worst(problems), "problems": problems}
 
@@ -418,6 +586,18 @@ def _split_store(items, name: str) -> tuple[list, set]:
     return certs, thumbs
 
 
+def _name_fault(cert) -> str | None:
+    """Why the certificate's subject or issuer name cannot be read (cryptography parses them lazily)."""
+    for field in ("subject", "issuer"):
+        try:
+            name = getattr(cert, field)
+            name.rfc4514_string()
+            name_key(name)
+        except (ValueError, TypeError) as exc:
+            return f"its {field} name cannot be parsed ({exc})"
+    return None
+
+
 class _Context:
     def __init__(self, server_chain, root_store, intermediate_store, bundle):
         self.server_chain = _check_certificates(server_chain, "server_chain")
@@ -425,14 +605,26 @@ class _Context:
         ca_certs, self.ca_thumbs = _split_store(intermediate_store, "intermediate_store")
         bundle_certs = _check_certificates(bundle if bundle is not None else (), "bundle")
         self.pool = _Pool()
-        self.server_thumbs = {self.pool.add(c, "server") for c in self.server_chain}
+        # Certificates whose names cannot be parsed cannot take part in path building: the leaf
+        # makes the diagnosis 'malformed', any other is left out with a note.
+        self.leaf_fault = _name_fault(self.server_chain[0]) if self.server_chain else None
+        self.ignored: list[str] = []
+        self.server_thumbs = {self._add(c, "server") for c in self.server_chain}
         for cert in ca_certs:
-            self.pool.add(cert, "intermediate_store")
+            self._add(cert, "intermediate_store")
         for cert in root_certs:
-            self.pool.add(cert, "root_store")
-        self.bundle_thumbs = {self.pool.add(c, "bundle") for c in bundle_certs}
+            self._add(cert, "root_store")
+        self.bundle_thumbs = {self._add(c, "bundle") for c in bundle_certs}
         # What Windows can use while building: the server's certificates and its own stores.
         self.available = self.server_thumbs | self.ca_thumbs | self.anchors
+
+    def _add(self, cert, source: str) -> str:
+        fault = _name_fault(cert)
+        if fault is None:
+            return self.pool.add(cert, source)
+        thumb = thumbprint(cert)
+        self.ignored.append(f"Certificate {thumb} from {source} was left out of path building: {fault}.")
+        return thumb
 
     def source(self, thumb: str) -> str:
         sources = set(self.pool.sources.get(thumb, ()))
@@ -515,7 +707,9 @@ def _evaluate(path: list, end: str, ctx: _Context, at, server_name) -> dict:
     verdicts = {p["verdict"] for p in problems}
     rank = (
         "no_chain" in verdicts,
-        "bad_signature" in verdicts,
+        "malformed" in verdicts,
+        bool(verdicts & {"bad_signature", "weak_crypto"}),
+        "unsupported_critical_extension" in verdicts,
         bool(verdicts & {"expired", "not_yet_valid"}),
         _END_RANK[end],
         "wrong_usage" in verdicts,
@@ -527,7 +721,7 @@ def _evaluate(path: list, end: str, ctx: _Context, at, server_name) -> dict:
     return {"path": path, "end": end, "problems": problems, "missing": missing, "rank": rank}
 
 
-def _reasons(best: dict, verdict: str, name_via: str | None, ctx: _Context) -> list[str]:
+def _reasons(best: dict, verdict: str, name_via: str | None, server_name, ctx: _Context) -> list[str]:
     path, end, missing = best["path"], best["end"], best["missing"]
     reasons = [p["message"] for p in best["problems"]]
     top = path[-1]
@@ -564,7 +758,7 @@ def _reasons(best: dict, verdict: str, name_via: str | None, ctx: _Context) -> l
                                "from the client.")
     if verdict == "trusted":
         reasons.append(f"The chain ends at trusted root '{top.subject.rfc4514_string()}' ({thumbprint(top)}).")
-    if name_via == "san":
+    if name_via == "san" and not _cn_covers(path[0], server_name):
         reasons.append("The name matches a SAN DNS name only; the DirectAccess planning guide expects the public "
                        "FQDN in the subject CN.")
     return reasons
@@ -589,6 +783,13 @@ def diagnose(server_chain, server_name: str | None = None, root_store=(), interm
         result["reasons"] = ["The server sent no certificate."]
         result["problems"] = [_problem("empty", "no_chain", None, None, "The server sent no certificate.")]
         return result
+    if ctx.leaf_fault is not None:
+        thumb = thumbprint(ctx.server_chain[0])
+        message = f"The server certificate ({thumb}) is malformed: {ctx.leaf_fault}."
+        problem = {"code": "malformed_name", "verdict": "malformed", "index": 0, "subject": None,
+                   "thumbprint": thumb, "message": message, "extension": None}
+        result.update({"verdict": "malformed", "problems": [problem], "reasons": [message] + ctx.ignored})
+        return result
     leaf = ctx.server_chain[0]
     candidates = [_evaluate(path, end, ctx, moment, server_name) for path, end in _build_paths(leaf, ctx.pool, ctx.anchors)]
     best = min(candidates, key=lambda c: c["rank"])
@@ -598,9 +799,7 @@ def diagnose(server_chain, server_name: str | None = None, root_store=(), interm
     if server_name is not None:
         name_via = match_server_name(leaf, server_name)
         if name_via is None:
-            problems.append(_problem("name_mismatch", "name_mismatch", 0, leaf,
-                                     f"The server certificate's subject CN and SAN DNS names do not cover "
-                                     f"{_host_of(server_name)!r}."))
+            problems.append(_name_mismatch(leaf, server_name))
     best["problems"] = problems
     verdict = _worst(problems)
     if verdict is None:
@@ -616,7 +815,7 @@ def diagnose(server_chain, server_name: str | None = None, root_store=(), interm
         "missing": best["missing"],
         "fixable": fixable,
         "path": _path_entries(best["path"], best["end"], ctx),
-        "reasons": _reasons(best, verdict, name_via, ctx),
+        "reasons": _reasons(best, verdict, name_via, server_name, ctx) + ctx.ignored,
         "problems": problems,
     })
     return result

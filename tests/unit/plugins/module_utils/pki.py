@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
@@ -115,7 +115,7 @@ def issue(cn: str | None = None, *, issuer: Issued | None = None, subject: x509.
           aki_value: bytes | None = None, aia_ca_issuers=(), crl_urls=(),
           not_before: datetime.datetime | None = None, not_after: datetime.datetime | None = None,
           valid_days: int = 365, signing_key=None, hash_algorithm=None, serial: int | None = None,
-          extra_extensions=()) -> Issued:
+          extra_extensions=(), public_key=None, rsa_padding=None) -> Issued:
     """Build and sign one certificate.
 
     issuer: the signing CA (None: self-signed). subject/issuer_name override the DNs.
@@ -124,7 +124,9 @@ def issue(cn: str | None = None, *, issuer: Issued | None = None, subject: x509.
     iterable of flag names (key_cert_sign, crl_sign, digital_signature, ...). eku: iterable of
     ObjectIdentifier or dotted strings; None omits the extension. ski/aki: include the key
     identifiers (aki defaults to True when issued by another certificate); aki_value forces the
-    AKI keyid. basic_constraints=False omits that extension.
+    AKI keyid. basic_constraints=False omits that extension. public_key puts another public key in
+    the certificate (for keys cryptography will not generate, see small_rsa_public_key); rsa_padding
+    signs with RSA-PSS when given padding.PSS.
     """
     key = key if key is not None else new_key(key_type, key_size)
     subject = subject if subject is not None else name(cn)
@@ -142,6 +144,8 @@ def issue(cn: str | None = None, *, issuer: Issued | None = None, subject: x509.
             issuer_has_ski = True
         except x509.ExtensionNotFound:
             issuer_has_ski = False
+        except (ValueError, x509.DuplicateExtension):  # a deliberately malformed issuer
+            issuer_has_ski = True
     if signing_key is not None:
         signer = signing_key
     if aki is None:
@@ -154,7 +158,7 @@ def issue(cn: str | None = None, *, issuer: Issued | None = None, subject: x509.
     builder = (x509.CertificateBuilder()
                .subject_name(subject)
                .issuer_name(issuer_name)
-               .public_key(key.public_key())
+               .public_key(public_key if public_key is not None else key.public_key())
                .serial_number(serial if serial is not None else x509.random_serial_number())
                .not_valid_before(not_before)
                .not_valid_after(not_after))
@@ -183,7 +187,8 @@ def issue(cn: str | None = None, *, issuer: Issued | None = None, subject: x509.
     if alt_names:
         builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
     if ski:
-        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(
+            public_key if public_key is not None else key.public_key()), critical=False)
     if aki or aki_value is not None:
         keyid = aki_value if aki_value is not None else _ski(issuer_public)
         builder = builder.add_extension(
@@ -205,7 +210,115 @@ def issue(cn: str | None = None, *, issuer: Issued | None = None, subject: x509.
         algorithm = None
     else:
         algorithm = hash_algorithm if hash_algorithm is not None else hashes.SHA256()
+    if rsa_padding is not None:
+        return Issued(builder.sign(signer, algorithm, rsa_padding=rsa_padding), key)
     return Issued(builder.sign(signer, algorithm), key)
+
+
+def pss_padding(hash_algorithm=None):
+    """RSA-PSS padding as AD CS uses it (MGF1 with the same hash, salt as long as the digest)."""
+    hash_algorithm = hash_algorithm or hashes.SHA256()
+    return padding.PSS(mgf=padding.MGF1(hash_algorithm), salt_length=hash_algorithm.digest_size)
+
+
+def _is_probable_prime(n: int) -> bool:
+    if n < 2:
+        return False
+    for p in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37):
+        if n % p == 0:
+            return n == p
+    d, r = n - 1, 0
+    while d % 2 == 0:
+        d //= 2
+        r += 1
+    for a in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37):
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(r - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def small_rsa_public_key(bits: int = 512):
+    """An RSA public key shorter than cryptography will generate (it refuses under 1024 bits)."""
+    import secrets
+    half = bits // 2
+    primes = []
+    while len(primes) < 2:
+        candidate = secrets.randbits(half) | (1 << (half - 1)) | (1 << (half - 2)) | 1
+        if _is_probable_prime(candidate) and (candidate - 1) % 65537 and candidate not in primes:
+            primes.append(candidate)
+    return rsa.RSAPublicNumbers(65537, primes[0] * primes[1]).public_key()
+
+
+# ---------------------------------------------------------------------------------------------
+# DER surgery for what CertificateBuilder refuses: SHA-1 and MD5 signatures, repeated extensions
+# ---------------------------------------------------------------------------------------------
+
+SIGNATURE_ALGORITHMS = {
+    # name: (AlgorithmIdentifier DER, hash or None when nothing can sign with it)
+    "sha1_rsa": (bytes.fromhex("300d06092a864886f70d0101050500"), hashes.SHA1()),
+    "md5_rsa": (bytes.fromhex("300d06092a864886f70d0101040500"), hashes.MD5()),
+    "md2_rsa": (bytes.fromhex("300d06092a864886f70d0101020500"), None),
+    "sha1_ecdsa": (bytes.fromhex("300906072a8648ce3d0401"), hashes.SHA1()),
+    "sha256_rsa": (bytes.fromhex("300d06092a864886f70d01010b0500"), hashes.SHA256()),
+    "sha256_ecdsa": (bytes.fromhex("300a06082a8648ce3d040302"), hashes.SHA256()),
+}
+
+
+def der_tlv(tag: int, body: bytes) -> bytes:
+    if len(body) < 0x80:
+        return bytes((tag, len(body))) + body
+    size = len(body).to_bytes((len(body).bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(size))) + size + body
+
+
+def der_children(raw: bytes) -> list[bytes]:
+    """The DER elements inside one constructed element (whole TLVs)."""
+    def header(pos):
+        first = raw[pos + 1]
+        if first < 0x80:
+            return pos + 2, first
+        count = first & 0x7F
+        return pos + 2 + count, int.from_bytes(raw[pos + 2:pos + 2 + count], "big")
+    start, length = header(0)
+    children, pos = [], start
+    while pos < start + length:
+        body, size = header(pos)
+        children.append(raw[pos:body + size])
+        pos = body + size
+    return children
+
+
+def resign(cert: x509.Certificate, signer_key, algorithm: str, tbs_edit=None) -> x509.Certificate:
+    """The certificate signed again by ``signer_key`` with ``algorithm`` (SIGNATURE_ALGORITHMS).
+
+    tbs_edit(bytes) -> bytes may change the to-be-signed DER first (for example an OID). For md2
+    the signature is random bytes: nothing signs MD2 any more, and only a root's own self-signature
+    may use it, which is never verified.
+    """
+    import os
+    alg_der, hash_algorithm = SIGNATURE_ALGORITHMS[algorithm]
+    der = cert.public_bytes(serialization.Encoding.DER)
+    tbs = der_children(der)[0]
+    fields = der_children(tbs)
+    index = 2 if fields[0][0] == 0xA0 else 1
+    fields[index] = alg_der
+    tbs = der_tlv(0x30, b"".join(fields))
+    if tbs_edit is not None:
+        tbs = tbs_edit(tbs)
+    if hash_algorithm is None:
+        signature = os.urandom(256)
+    elif isinstance(signer_key, ec.EllipticCurvePrivateKey):
+        signature = signer_key.sign(tbs, ec.ECDSA(hash_algorithm))
+    else:
+        signature = signer_key.sign(tbs, padding.PKCS1v15(), hash_algorithm)
+    return x509.load_der_x509_certificate(der_tlv(0x30, tbs + alg_der + der_tlv(0x03, b"\x00" + signature)))
 
 
 def make_root(cn: str = "Contoso Root CA", **kwargs) -> Issued:
