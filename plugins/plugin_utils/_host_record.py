@@ -22,6 +22,11 @@ VERDICT_REMEDIES = {
     "no_chain": "The client could not get a chain from the IP-HTTPS server; see the error code's remedy.",
     "untrusted_root": "Add the root CA to the bundle (ca_bundle sources and pins), then run remediate again.",
     "missing_intermediate": "Add the intermediate CA to the bundle, or make the server send it, then run remediate again.",
+    "unsupported_critical_extension": ("Reissue the named certificate without the critical extension Windows does not "
+                                       "support (or with it marked non-critical); no import helps."),
+    "malformed": "Reissue the named certificate: an extension in it cannot be parsed or appears twice; no import helps.",
+    "weak_crypto": ("Reissue the named certificate with an RSA key of 2048 bits or more (or ECDSA) and a SHA-256 "
+                    "signature; Windows rejects RSA keys under 1024 bits and MD5/MD2 signatures."),
 }
 RESTART_REMEDY = "Run remediate (with iphttps_reconnect true): it restarts iphlpsvc and checks for 0x0."
 SERVICE_REMEDY = ("Start the IP Helper service (iphlpsvc) and set it to start automatically, or run remediate with "
