@@ -64,7 +64,6 @@ from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate 
     name_key,
     names_match,
     normalize_fingerprint,
-    san_dns_names,
     sha256_fingerprint,
     subject_key_id,
     thumbprint,

@@ -235,7 +235,7 @@ def _is_probable_prime(n: int) -> bool:
         x = pow(a, d, n)
         if x in (1, n - 1):
             continue
-        for _ in range(r - 1):
+        for _square in range(r - 1):
             x = pow(x, 2, n)
             if x == n - 1:
                 break

@@ -7,7 +7,7 @@ import random
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
     basic_constraints,
@@ -391,9 +391,9 @@ def _mutants(cert, count, seed):
     der = cert.public_bytes(serialization.Encoding.DER)
     rng = random.Random(seed)
     produced = []
-    for _ in range(count * 20):
+    for _attempt in range(count * 20):
         mutated = bytearray(der)
-        for _ in range(rng.randint(1, 3)):
+        for _flip in range(rng.randint(1, 3)):
             mutated[rng.randrange(len(mutated))] = rng.randrange(256)
         try:
             produced.append(x509.load_der_x509_certificate(bytes(mutated)))
