@@ -226,12 +226,7 @@ def read_counts(state_dir: str | os.PathLike[str]) -> dict[str, int]:
 
     Returns an empty dict when no endpoint has written the file yet.
     """
-    path = os.path.join(os.fspath(state_dir), "counts.json")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        return {}
+    return _read_state_file(state_dir, "counts.json")
 
 
 def read_latency(state_dir: str | os.PathLike[str]) -> dict[str, dict]:
@@ -240,9 +235,13 @@ def read_latency(state_dir: str | os.PathLike[str]) -> dict[str, dict]:
     What the latency model charged each host: how many commands were delayed and the seconds
     of delay applied in total.  Empty when no endpoint there has a ``command_cost``.
     """
-    path = os.path.join(os.fspath(state_dir), "latency.json")
+    return _read_state_file(state_dir, "latency.json")
+
+
+def _read_state_file(state_dir: str | os.PathLike[str], name: str) -> dict:
+    """A JSON file the endpoints keep in ``state_dir``; empty when none has written it yet."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(os.path.join(os.fspath(state_dir), name), encoding="utf-8") as handle:
             return json.load(handle)
     except FileNotFoundError:
         return {}
