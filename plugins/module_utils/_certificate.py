@@ -212,7 +212,7 @@ def _load_der(der: bytes, source: str, where: str) -> list:
         raise _fail(source, f"{where} is truncated: the data ends before the DER structure does")
     try:
         return [x509.load_der_x509_certificate(der)]
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError
         pass
     try:
         return _parse_pkcs7_der(der)
@@ -228,7 +228,7 @@ def _load_der(der: bytes, source: str, where: str) -> list:
 def _load_cert_der(der: bytes, source: str, where: str):
     try:
         return x509.load_der_x509_certificate(der)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is no ValueError
         _refuse_non_certificate(der, source, where)
         raise _fail(source, f"{where} cannot be parsed as a certificate (truncated or corrupt): {exc}") from None
 

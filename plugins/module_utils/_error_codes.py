@@ -160,8 +160,9 @@ _TABLE = (
         0x800B010F, 'CERT_E_CN_NO_MATCH', 'name',
         "The certificate's name does not match the host name the client connected to (generic Windows "
         'meaning).',
-        'Reissue the IP-HTTPS certificate with the public FQDN of the IP-HTTPS URL as the subject CN. '
-        'DirectAccess clients check the subject name, not the SAN list.',
+        'Reissue the IP-HTTPS certificate with the public FQDN of the IP-HTTPS URL as the subject CN and, '
+        'when the certificate has a subjectAltName, as a SAN DNS name too: with a SAN present Windows '
+        'matches only the SAN.',
     ),
     ErrorCode(
         0x103, 'ERROR_NO_MORE_ITEMS', 'name',

@@ -528,3 +528,14 @@ def test_import_guard_without_cryptography(monkeypatch):
     assert module.HAS_CRYPTOGRAPHY is False
     assert "cryptography" in module.CRYPTOGRAPHY_IMPORT_ERROR
     assert certificate.HAS_CRYPTOGRAPHY is True and certificate.CRYPTOGRAPHY_IMPORT_ERROR is None
+
+
+def test_certificate_with_an_unknown_version_is_refused_not_a_crash(contoso):
+    # The version field [0] INTEGER 2 (v3) set to 5: cryptography raises InvalidVersion, which is no ValueError.
+    data = der(contoso.root.cert)
+    marker = b"\xa0\x03\x02\x01\x02"
+    assert marker in data
+    bad = data.replace(marker, b"\xa0\x03\x02\x01\x05", 1)
+    refused(bad, "cannot be parsed|not a certificate")
+    pem = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bad) + b"-----END CERTIFICATE-----\n"
+    refused(pem, "cannot be parsed|not a certificate")
