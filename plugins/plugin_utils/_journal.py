@@ -50,14 +50,19 @@ def open_run(report_dir: str, run_id: str, metadata: t.Mapping) -> str:
     return folder
 
 
-def write_record(report_dir: str, record: t.Mapping) -> str:
-    """Validate one record and write it over the host's file in its run's folder; returns the path."""
+def check_record(report_dir: str, record: t.Mapping) -> tuple[dict, str]:
+    """The validated record and the path of its file, without writing anything."""
     try:
         checked = validate_record(record, f"record of {record.get('host')!r}")
     except FleetReportError as exc:
         raise JournalError(str(exc)) from None
-    folder = run_folder(report_dir, checked["run_id"])
-    path = os.path.join(folder, record_filename(checked["host"]))
+    return checked, os.path.join(run_folder(report_dir, checked["run_id"]), record_filename(checked["host"]))
+
+
+def write_record(report_dir: str, record: t.Mapping) -> str:
+    """Validate one record and write it over the host's file in its run's folder; returns the path."""
+    checked, path = check_record(report_dir, record)
+    folder = os.path.dirname(path)
     try:
         os.makedirs(folder, exist_ok=True)
         write_atomic(path, render_json(checked))

@@ -12,7 +12,11 @@ import typing as t
 
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _host_record as records
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _windows_scripts as scripts
-from ansible_collections.directaccess.iphttps.plugins.plugin_utils._journal import JournalError, write_record
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._journal import (
+    JournalError,
+    check_record,
+    write_record,
+)
 
 
 class RemediationError(ValueError):
@@ -33,14 +37,10 @@ class HostRun:
     def _journal(self, record: dict, *, probe: bool = False) -> None:
         try:
             if probe:
-                from ansible_collections.directaccess.iphttps.plugins.plugin_utils._record import validate_record
-                from ansible_collections.directaccess.iphttps.plugins.plugin_utils._journal import run_folder
-
-                validate_record(record, f"the record of host {self.host!r}")
-                run_folder(self.args["report_dir"], record["run_id"])
-                return
-            self.journal_path = write_record(self.args["report_dir"], record)
-        except (JournalError, ValueError) as exc:
+                check_record(self.args["report_dir"], record)
+            else:
+                self.journal_path = write_record(self.args["report_dir"], record)
+        except JournalError as exc:
             raise RemediationError(f"{exc}; nothing was sent to the host") from None
 
     def run(self) -> tuple[dict, dict]:
@@ -138,9 +138,8 @@ class HostRun:
         return done, change
 
     def _plan(self, record: dict) -> list[dict]:
-        from ansible_collections.directaccess.iphttps.plugins.plugin_utils._import_plan import PlanError, plan_import
-
         from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import thumbprint, to_pem
+        from ansible_collections.directaccess.iphttps.plugins.plugin_utils._import_plan import PlanError, plan_import
 
         wanted = {m["thumbprint"] for m in record["missing"]}
         # The bundle as parsed for the diagnosis, whatever form it came in (ca_bundle entries, PEM text).
