@@ -20,6 +20,7 @@ ARGUMENT_SPEC = dict(
     root_store=dict(type="list", elements="raw", default=[]),
     intermediate_store=dict(type="list", elements="raw", default=[]),
     bundle=dict(type="list", elements="raw", default=[]),
+    disallowed_store=dict(type="list", elements="raw", default=[]),
     at=dict(type="str"),
 )
 
@@ -45,6 +46,7 @@ class ActionModule(ActionBase):
                 intermediate_store=store_entries(args["intermediate_store"], "intermediate_store"),
                 bundle=certificates(args["bundle"], "bundle"),
                 at=point_in_time(args["at"]),
+                disallowed=store_entries(args["disallowed_store"], "disallowed_store"),
             )
         except InputError as exc:
             raise AnsibleActionFail(str(exc)) from None

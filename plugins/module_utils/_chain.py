@@ -17,23 +17,25 @@ Verdicts of diagnose(), most severe first (the first that applies wins):
 2. ``no_chain``: the server sent nothing, the path is longer than MAX_DEPTH, a link's issuer
    name does not match the issuer's subject, or the top certificate has an empty issuer name
    and no issuer was found, so there is nothing to name.
-3. ``weak_crypto``: an RSA key under 1024 bits anywhere in the path (advisory 2661254), or an
+3. ``explicitly_distrusted``: a certificate in the path is in the client's LocalMachine\\Disallowed
+   store (TRUST_E_EXPLICIT_DISTRUST); importing into Root or CA cannot override that.
+4. ``weak_crypto``: an RSA key under 1024 bits anywhere in the path (advisory 2661254), or an
    MD5/MD2 signature other than a root's own self-signature. SHA-1 (RSA and ECDSA) is accepted.
-4. ``bad_signature``: a certificate's key identifier points at an issuer whose key does not
+5. ``bad_signature``: a certificate's key identifier points at an issuer whose key does not
    verify its signature (tampered or corrupt certificate).
-5. ``unsupported_critical_extension``: a certificate carries a critical extension CryptoAPI does
+6. ``unsupported_critical_extension``: a certificate carries a critical extension CryptoAPI does
    not process (CERT_E_CRITICAL); the problem names the OID.
-6. ``expired`` / ``not_yet_valid``: some certificate in the path is outside its validity window.
-7. ``wrong_usage``: an issuer is not a CA (basicConstraints), a pathLenConstraint or keyUsage
+7. ``expired`` / ``not_yet_valid``: some certificate in the path is outside its validity window.
+8. ``wrong_usage``: an issuer is not a CA (basicConstraints), a pathLenConstraint or keyUsage
    (keyCertSign) is violated, the leaf's keyUsage has neither digitalSignature nor
    keyEncipherment, or an EKU extension in the path excludes Server Authentication.
-8. ``name_mismatch``: the leaf's SAN dNSName entries (or, without a SAN extension, its subject
+9. ``name_mismatch``: the leaf's SAN dNSName entries (or, without a SAN extension, its subject
    CN) do not cover server_name; an IP address needs an iPAddress SAN entry.
-9. ``untrusted_root``: the path ends at a self-signed root the client does not trust, or stops
-   at an issuer that was found nowhere (then the missing entry has thumbprint None).
-10. ``missing_intermediate``: the path ends at a trusted root, but the client lacks an
+10. ``untrusted_root``: the path ends at a self-signed root the client does not trust, or stops
+    at an issuer that was found nowhere (then the missing entry has thumbprint None).
+11. ``missing_intermediate``: the path ends at a trusted root, but the client lacks an
     intermediate (not sent by the server, not in its CA or Root store).
-11. ``trusted``.
+12. ``trusted``.
 
 Where this is stricter or looser than CryptoAPI, and why:
 
@@ -88,11 +90,11 @@ MAX_PATHS = 64
 VERDICTS = (
     "trusted", "untrusted_root", "missing_intermediate", "name_mismatch", "wrong_usage",
     "expired", "not_yet_valid", "unsupported_critical_extension", "weak_crypto", "bad_signature",
-    "no_chain", "malformed",
+    "explicitly_distrusted", "no_chain", "malformed",
 )
 # Problems decide the verdict in this order; trust (untrusted_root, missing_intermediate) comes
 # only after all of them, so a name mismatch with a missing root is a name mismatch.
-PROBLEM_PRECEDENCE = ("malformed", "no_chain", "weak_crypto", "bad_signature", "unsupported_critical_extension",
+PROBLEM_PRECEDENCE = ("malformed", "no_chain", "explicitly_distrusted", "weak_crypto", "bad_signature", "unsupported_critical_extension",
                       "expired", "not_yet_valid", "wrong_usage", "name_mismatch")
 
 # Extensions CryptoAPI processes, so it accepts them marked critical; any other critical
@@ -598,8 +600,10 @@ def _name_fault(cert) -> str | None:
 
 
 class _Context:
-    def __init__(self, server_chain, root_store, intermediate_store, bundle):
+    def __init__(self, server_chain, root_store, intermediate_store, bundle, disallowed=()):
         self.server_chain = _check_certificates(server_chain, "server_chain")
+        # Only thumbprints matter: Windows refuses a chain through any certificate in Disallowed.
+        self.distrusted = _split_store(disallowed, "disallowed")[1]
         root_certs, self.anchors = _split_store(root_store, "root_store")
         ca_certs, self.ca_thumbs = _split_store(intermediate_store, "intermediate_store")
         bundle_certs = _check_certificates(bundle if bundle is not None else (), "bundle")
@@ -691,6 +695,19 @@ def _path_entries(path: list, end: str, ctx: _Context) -> list[dict]:
     return entries
 
 
+def _distrust_problems(path: list, ctx: _Context) -> list[dict]:
+    problems = []
+    for index, cert in enumerate(path):
+        thumb = thumbprint(cert)
+        if thumb in ctx.distrusted:
+            what = "The server certificate" if index == 0 else f"CA certificate '{cert.subject.rfc4514_string()}'"
+            problems.append(_problem(
+                "explicit_distrust", "explicitly_distrusted", index, cert,
+                f"{what} ({thumb}) is in the client's Untrusted Certificates store (Cert:\\LocalMachine\\Disallowed): "
+                "Windows refuses every chain through it, and importing it into Root or CA does not override that."))
+    return problems
+
+
 def _evaluate(path: list, end: str, ctx: _Context, at, server_name) -> dict:
     checked = validate_path(path, at, check_eku=True, server_name=None,
                             top_is_anchor=end == "anchored", _self_signed=ctx.pool.self_signed)
@@ -702,11 +719,15 @@ def _evaluate(path: list, end: str, ctx: _Context, at, server_name) -> dict:
         problems.append(_problem("issuer_unknown", "no_chain", len(path) - 1, path[-1],
                                  f"Certificate '{path[-1].subject.rfc4514_string()}' has an empty issuer name "
                                  "and no certificate signed it."))
+    problems.extend(_distrust_problems(path, ctx))
     missing = _missing(path, end, ctx)
     verdicts = {p["verdict"] for p in problems}
     rank = (
         "no_chain" in verdicts,
         "malformed" in verdicts,
+        # A path through a distrusted certificate is the last resort: another path (a
+        # cross-certificate, a renewed CA) that avoids it is preferred.
+        "explicitly_distrusted" in verdicts,
         bool(verdicts & {"bad_signature", "weak_crypto"}),
         "unsupported_critical_extension" in verdicts,
         bool(verdicts & {"expired", "not_yet_valid"}),
@@ -764,16 +785,17 @@ def _reasons(best: dict, verdict: str, name_via: str | None, server_name, ctx: _
 
 
 def diagnose(server_chain, server_name: str | None = None, root_store=(), intermediate_store=(),
-             bundle=(), at=None) -> dict:
+             bundle=(), at=None, disallowed=()) -> dict:
     """Say whether a Windows client would trust the IP-HTTPS server chain, and what it lacks.
 
     ``server_chain``: certificates the server sends, leaf first. ``root_store`` and
     ``intermediate_store``: the client's LocalMachine Root and CA stores as certificates and/or
     SHA-1 thumbprints. ``bundle``: candidate CA certificates that could be imported.
+    ``disallowed``: the client's LocalMachine Disallowed store, as certificates and/or thumbprints.
     See the module docstring for verdicts and their precedence.
     """
     moment = _utc(at)
-    ctx = _Context(server_chain, root_store, intermediate_store, bundle)
+    ctx = _Context(server_chain, root_store, intermediate_store, bundle, disallowed)
     result = {
         "trusted": False, "verdict": "no_chain", "missing": [], "fixable": False, "path": [],
         "reasons": [], "problems": [], "checked_at": _iso(moment),

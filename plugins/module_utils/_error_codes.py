@@ -37,6 +37,7 @@ CATEGORIES = (
     'ok',
     'trust',
     'revocation',
+    'distrust',
     'name',
     'expiry',
     'usage',
@@ -118,6 +119,15 @@ _TABLE = (
         '(generic Windows meaning).',
         'Import the intermediate CA certificates into Cert:\\LocalMachine\\CA (and the root into '
         'Cert:\\LocalMachine\\Root if it is missing too), ' + _RESTART_IPHLPSVC,
+    ),
+    # --- explicit distrust: an import cannot override the Disallowed store ---
+    ErrorCode(
+        0x800B0111, 'TRUST_E_EXPLICIT_DISTRUST', 'distrust',
+        'A certificate in the IP-HTTPS chain is explicitly distrusted on the client: it is in the '
+        'Untrusted Certificates store (Cert:\\LocalMachine\\Disallowed).',
+        'Importing into Root does not help: Disallowed wins. If the distrust is a mistake, remove the certificate '
+        'from Cert:\\LocalMachine\\Disallowed (and from the Group Policy that put it there); otherwise reissue the '
+        'IP-HTTPS certificate from a CA that is not distrusted. client_info names the certificate.',
     ),
     # --- revocation ---
     ErrorCode(

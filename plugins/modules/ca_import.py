@@ -87,6 +87,9 @@ notes:
   - Needs local administrator rights on the host; access denied is reported as such.
   - A refused or lost connection before the import makes the host C(unreachable), not C(failed).
   - If an import stops part-way, the failure message and RV(imported) say exactly what was added; a re-run converges.
+  - With O(state=present), a certificate the host lists in C(LocalMachine\\Disallowed) (Untrusted Certificates) is
+    refused before anything is written, and the task fails saying so: Windows refuses every chain through a
+    distrusted certificate whatever Root holds, so the import would fix nothing. O(state=absent) still removes it.
   - Tested against the project's lab, which imitates the script's contract on loopback; not run on Windows by
     this project.
 seealso:

@@ -162,9 +162,26 @@ da_connection_status:
       description: The substatus number, or null.
       type: int
 stores:
-  description: Thumbprints in C(LocalMachine\\Root) (C(Root)) and C(LocalMachine\\CA) (C(CA)).
+  description: Thumbprints in C(LocalMachine\\Root) (C(Root)), C(LocalMachine\\CA) (C(CA)) and
+    C(LocalMachine\\Disallowed) (C(Disallowed)).
   returned: always
   type: dict
+  contains:
+    Root:
+      description: Trusted Root Certification Authorities.
+      type: list
+      elements: str
+    CA:
+      description: Intermediate Certification Authorities.
+      type: list
+      elements: str
+    Disallowed:
+      description:
+        - Untrusted Certificates. A certificate of the IP-HTTPS path listed here makes the diagnosis
+          C(explicitly_distrusted), and M(directaccess.iphttps.ca_import) refuses to import it.
+        - Empty when the host ran an older client_info script that did not read it.
+      type: list
+      elements: str
 store_certificates:
   description:
     - Full certificates (PEM) of C(Root) and C(CA) store entries, by store, as O(store_certificates) chose them, so

@@ -45,6 +45,14 @@ options:
     type: list
     elements: raw
     default: []
+  disallowed_store:
+    description:
+      - What the client's C(LocalMachine\\Disallowed) (Untrusted Certificates) store holds, in the same forms as
+        O(root_store); RV(directaccess.iphttps.client_info#module:stores.Disallowed) gives it.
+      - A certificate of the path found here makes the verdict C(explicitly_distrusted), which no import fixes.
+    type: list
+    elements: raw
+    default: []
   bundle:
     description:
       - Candidate certificates that could be imported, usually the RV(directaccess.iphttps.ca_bundle#module:certificates)

@@ -151,7 +151,8 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
     }
 
     stores_raw = raw.get("stores") or {}
-    stores = {name: _thumbprints(stores_raw.get(name), f"stores.{name}") for name in ("Root", "CA")}
+    # Disallowed: thumbprints only (script v2 did not send it, which reads as empty).
+    stores = {name: _thumbprints(stores_raw.get(name), f"stores.{name}") for name in ("Root", "CA", "Disallowed")}
     store_certs: dict[str, list] = {"Root": [], "CA": []}
     for index, entry in enumerate(raw.get("store_certificates") or []):
         name = entry.get("store")
@@ -187,6 +188,7 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         root_store=store_entries("Root"),
         intermediate_store=store_entries("CA"),
         bundle=list(bundle),
+        disallowed=stores["Disallowed"],
     )
     if not chain and report["server_chain_error"]:
         # diagnose() can only say the server sent nothing; in fact the client never got the chain.

@@ -46,7 +46,8 @@ REPORT_VERSION = 2
 # trust_check's verdicts (docs/verdicts.md), in the order shown. Others are accepted and shown after them,
 # so a verdict added to trust_check later does not break the report.
 KNOWN_VERDICTS = ("trusted", "untrusted_root", "missing_intermediate", "name_mismatch", "wrong_usage", "expired",
-                  "not_yet_valid", "unsupported_critical_extension", "weak_crypto", "bad_signature", "malformed",
+                  "not_yet_valid", "unsupported_critical_extension", "weak_crypto", "bad_signature", "explicitly_distrusted",
+                  "malformed",
                   "no_chain")
 NO_VERDICT = "none"
 

@@ -88,6 +88,13 @@ def apply(connection: t.Any, plan: t.Sequence[dict], *, state: str = "present", 
         result["reconnect_notes"] = notes
     done = _joined(result["imported"] + result["removed"])
     failed = outcome.get("failed")
+    if failed and failed.get("kind") == "distrusted":
+        # Refused before anything was written: a re-run would refuse again.
+        return dict(result, failed=True, distrusted=[failed.get("thumbprint")], elapsed=_since(started),
+                    msg=f"ca_import refused {failed.get('store')}\\{failed.get('thumbprint')}: {failed.get('message')}. "
+                        "Nothing was changed. Importing cannot override an explicit distrust: remove the "
+                        "certificate from Disallowed if the distrust is a mistake, or reissue from a CA that is "
+                        "not distrusted.")
     if failed:
         reason = "access denied: the WinRM account needs local administrator rights" \
             if failed.get("kind") == "access_denied" else failed.get("message")

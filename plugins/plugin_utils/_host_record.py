@@ -25,6 +25,9 @@ VERDICT_REMEDIES = {
     "unsupported_critical_extension": ("Reissue the named certificate without the critical extension Windows does not "
                                        "support (or with it marked non-critical); no import helps."),
     "malformed": "Reissue the named certificate: an extension in it cannot be parsed or appears twice; no import helps.",
+    "explicitly_distrusted": ("A certificate of the chain is in the client's Untrusted Certificates store "
+                              "(LocalMachine\\Disallowed); importing into Root cannot override that. Remove it from "
+                              "Disallowed if the distrust is a mistake, or reissue from a CA that is not distrusted."),
     "weak_crypto": ("Reissue the named certificate with an RSA key of 2048 bits or more (or ECDSA) and a SHA-256 "
                     "signature; Windows rejects RSA keys under 1024 bits and MD5/MD2 signatures."),
 }

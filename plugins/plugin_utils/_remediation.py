@@ -104,7 +104,8 @@ class HostRun:
         stores = {name: client["store_certificates"][name] + client["stores"][name] for name in ("Root", "CA")}
         return diagnose(chain, server_name=server_name_of(client["iphttps"]["server_url"]),
                         root_store=store_entries(stores["Root"], "root_store"),
-                        intermediate_store=store_entries(stores["CA"], "intermediate_store"), bundle=self.bundle)
+                        intermediate_store=store_entries(stores["CA"], "intermediate_store"), bundle=self.bundle,
+                        disallowed=client["stores"].get("Disallowed", []))
 
     # -- remediate --
 

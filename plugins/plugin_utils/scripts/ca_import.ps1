@@ -9,7 +9,8 @@
 #   restart_scheduled bool, restart_error null|str, restart_note null|str, restart_skipped null|str,
 #   service_status str (iphlpsvc's status when the script ran) }
 # The restart is skipped on a machine without an IP-HTTPS client configuration: it is not a DirectAccess client.
-# failed.kind is access_denied when the store refused the account (E_ACCESSDENIED), else error.
+# failed.kind is access_denied when the store refused the account (E_ACCESSDENIED), distrusted when a certificate to
+# import is in LocalMachine\Disallowed (then nothing is imported), else error.
 # restart_note says the restart was scheduled without leaving the WMI provider host's job object.
 # Windows PowerShell 5.1; keep it plain. The controller decides what goes where.
 $ErrorActionPreference = 'Stop'
@@ -71,7 +72,22 @@ function Test-IPHttpsClient {
     return $false
 }
 
-foreach ($item in @($params.certificates)) {
+# Windows refuses every chain through a certificate in Disallowed, whatever Root holds: importing one fixes
+# nothing and hides the cause. Checked for all of them first, so a refusal leaves the stores untouched.
+$items = @($params.certificates)
+if ($params.state -ne 'absent') {
+    $disallowed = @(Get-StoreThumbprints 'Disallowed')
+    foreach ($item in $items) {
+        $thumb = ([string]$item.thumbprint).ToUpperInvariant()
+        if ($disallowed -contains $thumb) {
+            $result.failed = [ordered]@{ store = [string]$item.store; thumbprint = $thumb; kind = 'distrusted'; message = "certificate $thumb is in the Untrusted Certificates store (LocalMachine\Disallowed); Windows would still refuse it, so nothing was imported" }
+            $items = @()
+            break
+        }
+    }
+}
+
+foreach ($item in $items) {
     $entry = [ordered]@{ store = [string]$item.store; thumbprint = ([string]$item.thumbprint).ToUpperInvariant() }
     try {
         if (@('Root', 'CA') -notcontains $entry.store) { throw "store must be Root or CA, not '$($entry.store)'" }

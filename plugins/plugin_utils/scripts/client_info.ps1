@@ -7,7 +7,8 @@
 #   da_connection_status null|{ status, status_name, substatus, substatus_name },
 #   server_chain (base64 DER: the leaf, then the rest of X509Chain.ChainElements),
 #   chain_policy_extra_store (base64 DER), server_chain_error, chain_status (X509Chain flags),
-#   stores { Root: [thumbprint], CA: [thumbprint] }, store_certificates [{ store, thumbprint, der_base64 }],
+#   stores { Root: [thumbprint], CA: [thumbprint], Disallowed: [thumbprint] },
+#   store_certificates [{ store, thumbprint, der_base64 }] (Root and CA entries only),
 #   iphlpsvc null|{ state, start_mode, process_id } (Win32_Service: State "Running"/"Stopped"..., StartMode
 #   "Auto"/"Manual"/"Disabled", ProcessId 0 while stopped) }
 # store_certificates "chain" returns the full certificates of the Root and CA entries named as subject or
@@ -33,7 +34,7 @@ $result = [ordered]@{
     chain_policy_extra_store = @()
     server_chain_error = $null
     chain_status = @()
-    stores = [ordered]@{ Root = @(); CA = @() }
+    stores = [ordered]@{ Root = @(); CA = @(); Disallowed = @() }
     store_certificates = @()
     iphlpsvc = $null
 }
@@ -208,14 +209,16 @@ foreach ($b64 in @($result.server_chain) + @($result.chain_policy_extra_store)) 
     $chainNames[$c.Subject] = $true
 }
 $fullCertificates = New-Object -TypeName System.Collections.ArrayList
-foreach ($storeName in @('Root', 'CA')) {
+# Disallowed (Untrusted Certificates) overrides Root: a chain through any of its entries fails with
+# TRUST_E_EXPLICIT_DISTRUST, so the controller needs its thumbprints, never its certificates.
+foreach ($storeName in @('Root', 'CA', 'Disallowed')) {
     $store = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Store -ArgumentList $storeName, 'LocalMachine'
     $store.Open('ReadOnly')
     try {
         $thumbs = New-Object -TypeName System.Collections.ArrayList
         foreach ($cert in $store.Certificates) {
             [void]$thumbs.Add($cert.Thumbprint.ToUpperInvariant())
-            if ($storeMode -eq 'all' -or $chainNames.ContainsKey($cert.Subject)) {
+            if ($storeName -ne 'Disallowed' -and ($storeMode -eq 'all' -or $chainNames.ContainsKey($cert.Subject))) {
                 [void]$fullCertificates.Add([ordered]@{
                     store = $storeName
                     thumbprint = $cert.Thumbprint.ToUpperInvariant()

@@ -30,9 +30,10 @@ def state(code: int | None) -> dict:
 class FakeWindowsHost:
     """One WinRM connection to a DirectAccess client with LocalMachine Root and CA stores."""
 
-    def __init__(self, root=(), ca=(), polls=(), fail_on=None, fail_kind="error"):
+    def __init__(self, root=(), ca=(), polls=(), fail_on=None, fail_kind="error", disallowed=()):
         self._shell = ShellModule()
         self.stores = {"Root": set(root), "CA": set(ca)}
+        self.disallowed = set(disallowed)  # LocalMachine\Disallowed thumbprints
         self.polls = list(polls)      # answers to iphttps_state, in order
         self.fail_on = fail_on        # thumbprint whose store operation fails
         self.fail_kind = fail_kind
@@ -66,7 +67,16 @@ class FakeWindowsHost:
         doc = {"script": "ca_import", "version": 1, "changed": False, "imported": [], "removed": [],
                "already_present": [], "absent": [], "failed": None, "stores_before": self.listing(),
                "stores_after": None, "restart_scheduled": False, "restart_error": None}
-        for item in params["certificates"]:
+        items = list(params["certificates"])
+        # As ca_import.ps1: a distrusted certificate to import refuses the whole import before any change.
+        refused = [i for i in items if params["state"] != "absent" and i["thumbprint"] in self.disallowed]
+        if refused:
+            doc["failed"] = {"store": refused[0]["store"], "thumbprint": refused[0]["thumbprint"], "kind": "distrusted",
+                             "message": f"certificate {refused[0]['thumbprint']} is in the Untrusted Certificates "
+                                        "store (LocalMachine\\Disallowed); Windows would still refuse it, so nothing "
+                                        "was imported"}
+            items = []
+        for item in items:
             entry = {"store": item["store"], "thumbprint": item["thumbprint"]}
             # The script recomputes the thumbprint from the bytes it received; a removal may send none.
             assert params["state"] == "absent" and not item["der_base64"] or \

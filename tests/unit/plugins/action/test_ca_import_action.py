@@ -355,3 +355,25 @@ def test_restart_note_from_the_host_is_kept_with_poll_notes(corp, clock):
     assert result["reconnect_notes"][0].startswith("Windows refused CREATE_BREAKAWAY_FROM_JOB")
     assert "tunnel down" in result["reconnect_notes"][1]
     assert result["iphttps"]["last_error_code"] == 0
+
+
+def test_distrusted_certificate_is_refused_and_nothing_is_imported(corp, clock):
+    root, issuing = corp
+    host = FakeWindowsHost(root=[OTHER_ROOT], disallowed=[issuing.thumbprint])
+    result = run(host, certificates=[root.pem, issuing.pem], reconnect=True)
+    assert result["failed"] is True and result["changed"] is False
+    assert result["imported"] == []
+    msg = result["msg"]
+    assert f"refused CA\\{issuing.thumbprint}" in msg and "LocalMachine\\Disallowed" in msg
+    assert "Nothing was changed" in msg and "re-run converges" not in msg
+    # The root came first in the request, yet it was not imported either: the refusal is all or nothing.
+    assert host.stores == {"Root": {OTHER_ROOT}, "CA": set()}
+    assert host.restarts == 0 and host.scripts_run() == ["ca_import"]
+
+
+def test_distrusted_certificate_can_still_be_removed(corp):
+    root, _issuing = corp
+    host = FakeWindowsHost(root=[root.thumbprint], disallowed=[root.thumbprint])
+    result = run(host, certificates=[root.pem], state="absent")
+    assert not result.get("failed") and result["changed"] is True
+    assert host.stores["Root"] == set()

@@ -84,7 +84,7 @@ def test_untrusted_client_is_diagnosed_in_one_command(rollover):
     assert result["iphttps"]["state_source"] == "cmdlet"
     assert result["da_connection_status"] == {"status": "Error", "status_code": 2,
                                               "substatus": "CouldNotContactDirectAccessServer", "substatus_code": 7}
-    assert result["stores"] == {"Root": [rollover[0].thumbprint], "CA": []}
+    assert result["stores"] == {"Root": [rollover[0].thumbprint], "CA": [], "Disallowed": []}
     diagnosis = result["diagnosis"]
     assert diagnosis["verdict"] == "untrusted_root"
     assert diagnosis["fixable"] is False

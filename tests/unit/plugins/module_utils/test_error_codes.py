@@ -49,6 +49,7 @@ CHAIN_EXTRAS = [
     (0x800B0102, 'CERT_E_VALIDITYPERIODNESTING', 'expiry'),
     (0x80092010, 'CRYPT_E_REVOKED', 'revocation'),
     (0x800B010D, 'CERT_E_UNTRUSTEDTESTROOT', 'config'),
+    (0x800B0111, 'TRUST_E_EXPLICIT_DISTRUST', 'distrust'),
 ]
 
 ALL_EXPECTED = FIELD_TABLE + CHAIN_EXTRAS
@@ -94,7 +95,7 @@ def test_names_are_unique():
 
 def test_categories_are_the_documented_set():
     assert CATEGORIES == (
-        'ok', 'trust', 'revocation', 'name', 'expiry', 'usage', 'network', 'proxy', 'tls',
+        'ok', 'trust', 'revocation', 'distrust', 'name', 'expiry', 'usage', 'network', 'proxy', 'tls',
         'client_auth', 'config', 'unknown',
     )
 

@@ -55,7 +55,7 @@ def test_not_configured_host_has_no_diagnosis(rollover):
     assert report["diagnosis"] is None
     assert report["computer_name"] == "CLIENT01"
     # The stores are still reported, in Windows' upper-case form.
-    assert report["stores"] == {"Root": sorted(OTHER_ROOTS), "CA": []}
+    assert report["stores"] == {"Root": sorted(OTHER_ROOTS), "CA": [], "Disallowed": []}
 
 
 def test_not_configured_host_still_decodes_a_stray_state():
@@ -172,12 +172,12 @@ def test_report_passes_the_host_facts_through(rollover):
     assert report["da_connection_status"] == {"status": "Error", "status_code": 2,
                                               "substatus": "CouldNotContactDirectAccessServer", "substatus_code": 7}
     assert report["server_chain_error"] is None
-    assert report["stores"] == {"Root": [new_root.thumbprint], "CA": [issuing.thumbprint]}
+    assert report["stores"] == {"Root": [new_root.thumbprint], "CA": [issuing.thumbprint], "Disallowed": []}
 
 
 def test_missing_optional_fields_are_tolerated():
     report = build_report({"script": "client_info", "iphttps_configuration": {"server_url": URL}})
-    assert report["stores"] == {"Root": [], "CA": []}
+    assert report["stores"] == {"Root": [], "CA": [], "Disallowed": []}
     assert report["server_chain"] == []
     assert report["server_chain_source"] is None
     assert report["da_connection_status"] is None
@@ -228,6 +228,25 @@ def test_store_certificate_without_data_is_a_report_error():
 def test_unusable_store_thumbprint_is_a_report_error():
     raw = raw_doc(root=[OTHER_ROOTS[0], "not-a-thumbprint"])
     with pytest.raises(ReportError, match=r"unusable thumbprint at stores\.Root\[1\]: 'not-a-thumbprint'"):
+        build_report(raw)
+
+
+def test_disallowed_store_makes_the_chain_explicitly_distrusted(rollover):
+    _old_root, new_root, issuing, leaf = rollover
+    raw = raw_doc(chain=[leaf, issuing], root=[new_root.thumbprint],
+                  store_certificates=[store_cert("Root", new_root)], code=0x800B0111)
+    raw["stores"]["Disallowed"] = [issuing.thumbprint.lower()]
+    report = build_report(raw, [new_root.cert])
+    assert report["stores"]["Disallowed"] == [issuing.thumbprint]
+    assert report["diagnosis"]["verdict"] == "explicitly_distrusted"
+    assert report["diagnosis"]["fixable"] is False
+    assert report["iphttps"]["last_error"]["name"] == "TRUST_E_EXPLICIT_DISTRUST"
+
+
+def test_unusable_disallowed_thumbprint_is_a_report_error():
+    raw = raw_doc()
+    raw["stores"]["Disallowed"] = ["zz"]
+    with pytest.raises(ReportError, match=r"stores\.Disallowed\[0\]"):
         build_report(raw)
 
 
