@@ -94,6 +94,10 @@ from .pki import cert_pem, thumbprint
 
 STATE_FORMAT = 1
 STORES = {"Root": "root_store", "CA": "ca_store"}
+# LocalMachine\Disallowed: read by client_info, never written by the collection. Optional in state files
+# written before it existed.
+DISALLOWED = "disallowed_store"
+TRUST_E_EXPLICIT_DISTRUST = 0x800B0111
 SERVICE_STATUSES = ("Running", "Stopped")
 DEFAULT_TIMEOUT = 2.0
 
@@ -259,6 +263,29 @@ def verify_iphttps_server(server_url: str, connect_to: str, root_store: Mapping[
     return best[1]
 
 
+def distrust_outcome(state: IPHttpsState, iphttps: Mapping, record: Mapping, timeout: float) -> IPHttpsState:
+    """TRUST_E_EXPLICIT_DISTRUST when the chain the client builds runs through a Disallowed certificate.
+
+    Assumed (docs/lab.md): the distrust is reported before any other chain error, and a certificate the
+    chain cannot reach (a root in Disallowed but not in Root) does not count.
+    """
+    disallowed = record.get(DISALLOWED) or {}
+    if not disallowed or state.last_error_code not in (ERROR_SUCCESS, *_VERIFY_CODES.values(), TRUST_E_FAIL):
+        return state
+    from .handlers import capture_server_chain, chain_elements  # handlers imports this module
+
+    url = urlsplit(iphttps["server_url"])
+    try:
+        sent = capture_server_chain(iphttps["connect_to"], url.hostname, url.port or 443, timeout)
+    except Exception:  # pylint: disable=broad-exception-caught
+        return state  # the handshake that just worked failed now: keep what it said
+    for der in chain_elements(sent, record["root_store"], record["ca_store"]):
+        thumb = thumbprint(x509.load_der_x509_certificate(der))
+        if thumb in disallowed:
+            return _failed(TRUST_E_EXPLICIT_DISTRUST, f"certificate {thumb} of the chain is in Disallowed")
+    return state
+
+
 # --- the persisted record ------------------------------------------------------------------------
 
 def _now() -> str:
@@ -326,7 +353,8 @@ def _check_record(record, name: str, label: str) -> dict:
         fail("name", f"must be {name!r}, got {record.get('name')!r}")
     if not isinstance(record.get("scenario"), str):
         fail("scenario", "must be a string")
-    for field in STORES.values():
+    record.setdefault(DISALLOWED, {})
+    for field in (*STORES.values(), DISALLOWED):
         store = record.get(field)
         if not isinstance(store, dict):
             fail(field, "must be an object of thumbprint -> PEM")
@@ -389,7 +417,8 @@ class ClientState:
 
     @classmethod
     def create(cls, state_dir: str | os.PathLike, name: str, *, scenario: str = "",
-               root_store: Iterable = (), ca_store: Iterable = (), iphttps: Mapping | None = None,
+               root_store: Iterable = (), ca_store: Iterable = (), disallowed_store: Iterable = (),
+               iphttps: Mapping | None = None,
                iphlpsvc: str = "Running", tunnel: bool = False, reachable: bool = True,
                wrong_credentials: bool = False, overwrite: bool = False) -> ClientState:
         """Write a new state file; the stores are given as PEM certificates."""
@@ -402,6 +431,7 @@ class ClientState:
             "scenario": scenario,
             "root_store": dict(_parse_pem(pem, f"{name}: Root store") for pem in root_store),
             "ca_store": dict(_parse_pem(pem, f"{name}: CA store") for pem in ca_store),
+            DISALLOWED: dict(_parse_pem(pem, f"{name}: Disallowed store") for pem in disallowed_store),
             "iphttps": _check_iphttps(iphttps, f"{name}: iphttps"),
             "iphlpsvc": {"status": iphlpsvc, "restarts": 0},
             "tunnel": bool(tunnel),
@@ -519,8 +549,9 @@ class ClientState:
         iphttps = record["iphttps"]
         if iphttps is None or record["iphlpsvc"]["status"] != "Running":
             return None
-        return verify_iphttps_server(iphttps["server_url"], iphttps["connect_to"],
-                                     record["root_store"], record["ca_store"], timeout)
+        state = verify_iphttps_server(iphttps["server_url"], iphttps["connect_to"],
+                                      record["root_store"], record["ca_store"], timeout)
+        return distrust_outcome(state, iphttps, record, timeout)
 
     def refresh_iphttps_state(self, timeout: float = DEFAULT_TIMEOUT) -> IPHttpsState | None:
         """Connect now and record the result, as the client does when IP Helper (re)starts."""

@@ -58,7 +58,9 @@ from .client_state import (
     CERT_E_EXPIRED,
     CERT_E_UNTRUSTEDROOT,
     CERT_E_WRONG_USAGE,
+    TRUST_E_EXPLICIT_DISTRUST,
     ClientState,
+    distrust_outcome,
     parse_connect_to,
     verify_iphttps_server,
 )
@@ -96,6 +98,8 @@ _CHAIN_STATUS = {
     CERT_E_EXPIRED: ("NotTimeValid", "A required certificate is not within its validity period when verifying "
                                      "against the current system clock or the timestamp in the signed file."),
     CERT_E_WRONG_USAGE: ("NotValidForUsage", "The certificate is not valid for the requested usage."),
+    # X509ChainStatusFlags.ExplicitDistrust; the text is winerror.h's for TRUST_E_EXPLICIT_DISTRUST.
+    TRUST_E_EXPLICIT_DISTRUST: ("ExplicitDistrust", "The certificate was explicitly marked as untrusted by the user."),
 }
 
 # How [string] renders the MSFT_NetIPHttpsConfiguration enums of a Group Policy DirectAccess
@@ -433,7 +437,7 @@ class ClientHandler:
             "chain_policy_extra_store": [],
             "server_chain_error": None,
             "chain_status": [],
-            "stores": {"Root": [], "CA": []},
+            "stores": {"Root": [], "CA": [], "Disallowed": list(record.get("disallowed_store") or {})},
             "store_certificates": [],
             "iphlpsvc": self._service(record),
         }
@@ -489,6 +493,7 @@ class ClientHandler:
         # IP-HTTPS recorded at its last connection), so verify afresh with the same stores.
         verdict = verify_iphttps_server(iphttps["server_url"], iphttps["connect_to"], record["root_store"],
                                         record["ca_store"], timeout)
+        verdict = distrust_outcome(verdict, iphttps, record, timeout)
         status = _CHAIN_STATUS.get(verdict.last_error_code)
         if status is not None:
             result["chain_status"] = [{"status": status[0], "information": status[1]}]
@@ -528,7 +533,20 @@ class ClientHandler:
             "restart_skipped": None,
             "service_status": self.client.load()["iphlpsvc"]["status"],
         }
-        for item in _as_array(params.get("certificates")):
+        items = _as_array(params.get("certificates"))
+        if not absent:
+            # As the script: a certificate to import that is in Disallowed refuses the whole import first.
+            disallowed = self.client.load().get("disallowed_store") or {}
+            for item in items:
+                thumb = _ps_string(item.get("thumbprint") if isinstance(item, dict) else None).upper()
+                if thumb in disallowed:
+                    result["failed"] = {
+                        "store": _ps_string(item.get("store")), "thumbprint": thumb, "kind": "distrusted",
+                        "message": f"certificate {thumb} is in the Untrusted Certificates store "
+                                   "(LocalMachine\\Disallowed); Windows would still refuse it, so nothing was imported"}
+                    items = []
+                    break
+        for item in items:
             item = item if isinstance(item, dict) else {}
             entry = {"store": _ps_string(item.get("store")), "thumbprint": _ps_string(item.get("thumbprint")).upper()}
             try:

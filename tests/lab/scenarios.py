@@ -45,6 +45,7 @@ class HostTemplate:
     tunnel: bool = False
     wrong_credentials: bool = False
     administrator: bool = True  # False: the WinRM account is not a local administrator
+    disallowed_store: tuple[str, ...] = ()  # LocalMachine\Disallowed (Untrusted Certificates)
 
 
 _ROLLED_OVER = {"server_profile": "good", "root_store": ("old_root",), "ca_store": ()}
@@ -70,6 +71,10 @@ TEMPLATES: dict[str, HostTemplate] = {t.name: t for t in (
     HostTemplate("wrong_credentials", "untrusted_root; the inventory carries a wrong password",
                  wrong_credentials=True, **_ROLLED_OVER),
     HostTemplate("tunnel", "untrusted_root reached through its DirectAccess tunnel", tunnel=True, **_ROLLED_OVER),
+    HostTemplate("distrusted_intermediate", "trusts the root, but the issuing CA is in Disallowed: 0x800B0111; "
+                 "no import fixes it", "good", disallowed_store=("issuing",)),
+    HostTemplate("distrusted_root", "holds the pre-rollover root only and has the current root, which the server "
+                 "sends, in Disallowed: 0x800B0111; importing the root would not help", disallowed_store=("root",), **_ROLLED_OVER),
     HostTemplate("non_admin", "untrusted_root whose WinRM account is not a local administrator: it can read "
                  "the stores but not change them", administrator=False, **_ROLLED_OVER),
 )}
@@ -207,6 +212,7 @@ def provision_clients(fleet: Sequence[ClientSpec], pki: LabPKI, servers: Mapping
                 state_dir, spec.name, scenario=spec.scenario,
                 root_store=[pki.pem(name) for name in template.root_store],
                 ca_store=[pki.pem(name) for name in template.ca_store],
+                disallowed_store=[pki.pem(name) for name in template.disallowed_store],
                 iphttps=iphttps, iphlpsvc=template.iphlpsvc, tunnel=template.tunnel,
                 reachable=template.reachable, wrong_credentials=template.wrong_credentials)
         clients.append(client)

@@ -223,7 +223,7 @@ def test_client_info_of_a_client_whose_root_was_rolled_over(collection, make_han
     assert doc["chain_policy_extra_store"] == [der_b64(pki.cert(n)) for n in ("issuing", "root")]
     assert doc["server_chain_error"] is None
     assert [s["status"] for s in doc["chain_status"]] == ["UntrustedRoot"]
-    assert doc["stores"] == {"Root": [pki.thumbprint("old_root")], "CA": []}
+    assert doc["stores"] == {"Root": [pki.thumbprint("old_root")], "CA": [], "Disallowed": []}
     # The old root has the chain root's subject, so its certificate comes along for the analysis.
     assert doc["store_certificates"] == [{"store": "Root", "thumbprint": pki.thumbprint("old_root"),
                                           "der_base64": der_b64(pki.cert("old_root"))}]
@@ -234,6 +234,9 @@ def test_client_info_of_a_client_whose_root_was_rolled_over(collection, make_han
     ("missing_intermediate", 0x800B010A, ["PartialChain"], 1),
     ("expired_server_cert", 0x800B0101, ["NotTimeValid"], 3),
     ("name_mismatch", 0x800B010F, [], 3),
+    ("distrusted_intermediate", 0x800B0111, ["ExplicitDistrust"], 3),
+    # The server sends the current root, which is in Disallowed (and not in Root): distrust is reported first.
+    ("distrusted_root", 0x800B0111, ["ExplicitDistrust"], 3),
 ])
 def test_client_info_per_scenario(collection, make_handler, template, code, chain_status, chain_length):
     doc = run(collection, make_handler(template), "client_info", {"connect_timeout_ms": 2000})
@@ -351,6 +354,9 @@ def test_chain_status_follows_the_stores_not_the_last_connection(collection, mak
     ("name_mismatch", "name_mismatch", False),
     ("expired_server_cert", "expired", False),
     ("non_admin", "untrusted_root", True),
+    ("distrusted_intermediate", "explicitly_distrusted", False),
+    # The bundle's root is distrusted on this client: importing it would fix nothing.
+    ("distrusted_root", "explicitly_distrusted", False),
 ])
 def test_build_report_accepts_the_handler_output(collection, make_handler, pki, template, verdict, fixable):
     doc = run(collection, make_handler(template), "client_info", {"connect_timeout_ms": 2000})
@@ -458,6 +464,22 @@ def test_ca_import_bad_items_fail_with_the_scripts_message(collection, make_hand
     doc = run(collection, make_handler("untrusted_root"), "ca_import", {"state": "present", "certificates": [item]})
     assert doc["failed"]["kind"] == "error" and message in doc["failed"]["message"]
     assert doc["stores_after"] == doc["stores_before"]
+
+
+def test_ca_import_refuses_a_distrusted_certificate_and_changes_nothing(collection, make_handler, pki):
+    handler = make_handler("distrusted_root")
+    items = [import_item(pki, "issuing", "CA"), import_item(pki, "root", "Root")]
+    doc = run(collection, handler, "ca_import", {"state": "present", "check_mode": False, "restart_iphlpsvc": True,
+                                                 "restart_delay_seconds": 0, "certificates": items})
+    assert doc["failed"]["kind"] == "distrusted" and doc["failed"]["thumbprint"] == pki.thumbprint("root")
+    assert doc["changed"] is False and doc["imported"] == [] and doc["restart_scheduled"] is False
+    assert doc["stores_after"] == doc["stores_before"]
+    assert set(handler.client.certificates("CA")) == set()
+    # A removal is never refused.
+    removal = run(collection, handler, "ca_import", {"state": "absent", "check_mode": True,
+                                                     "certificates": [import_item(pki, "old_root", "Root")]})
+    assert removal["failed"] is None and removal["removed"] == [{"store": "Root",
+                                                                 "thumbprint": pki.thumbprint("old_root")}]
 
 
 def test_ca_import_by_a_non_administrator_is_denied(collection, make_handler, pki):

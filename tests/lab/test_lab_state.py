@@ -49,6 +49,8 @@ EXPECTED_AT_START = {
     "wrong_credentials": 0x800B0109,
     "tunnel": 0x800B0109,
     "non_admin": 0x800B0109,
+    "distrusted_intermediate": 0x800B0111,
+    "distrusted_root": 0x800B0111,
 }
 
 
@@ -294,6 +296,7 @@ def test_template_settings_reach_the_state_file(tmp_path, pki, servers):
         assert record["scenario"] == template.name
         assert set(record["root_store"]) == {pki.thumbprint(n) for n in template.root_store}
         assert set(record["ca_store"]) == {pki.thumbprint(n) for n in template.ca_store}
+        assert set(record["disallowed_store"]) == {pki.thumbprint(n) for n in template.disallowed_store}
         assert record["iphlpsvc"]["status"] == template.iphlpsvc
         assert (record["reachable"], record["tunnel"], record["wrong_credentials"]) == (
             template.reachable, template.tunnel, template.wrong_credentials)
@@ -498,7 +501,8 @@ def test_state_survives_reload_and_has_the_documented_shape(tmp_path, pki, serve
     again = ClientState(tmp_path / "state", "da-client-01")
     record = again.load()
     assert record == client.load()
-    assert set(record) == {"format", "name", "scenario", "root_store", "ca_store", "iphttps", "iphlpsvc",
+    assert set(record) == {"format", "name", "scenario", "root_store", "ca_store", "disallowed_store", "iphttps",
+                           "iphlpsvc",
                            "tunnel", "reachable", "wrong_credentials", "iphttps_state"}
     assert record["ca_store"] == {pki.thumbprint("issuing"): pki.pem("issuing")}
     assert (record["tunnel"], record["wrong_credentials"], record["reachable"]) == (True, True, True)
@@ -646,10 +650,14 @@ def test_names_flags_and_duplicates(plain_client, tmp_path):
 
 # --- scenarios ------------------------------------------------------------------------------------------
 
-def test_default_scenario_builds_a_fleet_of_every_template():
+def test_every_template_is_in_some_scenario_file():
+    used = {name for path in DEFAULT_SCENARIO.parent.glob("*.yml") for name, _count in load_scenario(path).counts}
+    assert used == set(TEMPLATES)
+
+
+def test_default_scenario_builds_its_fleet():
     fleet = build_fleet(DEFAULT_SCENARIO)
     scenario = load_scenario(DEFAULT_SCENARIO)
-    assert {name for name, _count in scenario.counts} == set(TEMPLATES)
     assert len(fleet) == sum(count for _name, count in scenario.counts)
     assert [spec.name for spec in fleet] == [f"da-client-{n:02d}" for n in range(1, len(fleet) + 1)]
     for name, count in scenario.counts:
@@ -716,3 +724,22 @@ def test_scenario_file_must_exist(tmp_path):
 def test_fleet_size_must_be_a_positive_integer(hosts):
     with pytest.raises(ScenarioError, match=r"default.yml: fleet size: hosts must be an integer >= 1"):
         build_fleet(DEFAULT_SCENARIO, hosts=hosts)
+
+
+def test_state_file_without_a_disallowed_store_still_loads(tmp_path, pki, servers):
+    # Written before the lab modelled Disallowed: a lab restart must not lose such a client.
+    client = make_client(tmp_path, pki, servers, "healthy")
+    record = json.loads(client.path.read_text(encoding="utf-8"))
+    del record["disallowed_store"]
+    client.path.write_text(json.dumps(record), encoding="utf-8")
+    assert client.load()["disallowed_store"] == {}
+    assert code(client.compute_iphttps_state(timeout=FAST)) == 0
+
+
+def test_removing_the_distrusted_ca_from_disallowed_lets_the_client_connect(tmp_path, pki, servers):
+    client = make_client(tmp_path, pki, servers, "distrusted_intermediate")
+    assert code(client.refresh_iphttps_state(timeout=FAST)) == 0x800B0111
+    record = json.loads(client.path.read_text(encoding="utf-8"))
+    record["disallowed_store"] = {}
+    client.path.write_text(json.dumps(record), encoding="utf-8")
+    assert code(client.restart_iphlpsvc(timeout=FAST)) == 0
