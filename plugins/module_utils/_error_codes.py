@@ -74,16 +74,23 @@ class ErrorCode(t.NamedTuple):
 _RESTART_IPHLPSVC = 'then restart the IP Helper service (Restart-Service iphlpsvc) so the client reconnects at once.'
 
 _REVOCATION_REMEDY = (
-    'DirectAccess enforces revocation checking for the IP-HTTPS certificate, so the CRL must be reachable '
-    'from the Internet. Publish a current CRL at a CRL distribution point (CDP) that Internet clients can '
-    'fetch over HTTP; check the proxy the SYSTEM account uses (netsh winhttp show proxy); then clear the '
-    "client's cached CRLs with 'certutil -urlcache * delete' and restart iphlpsvc."
+    'DirectAccess checks revocation of the IP-HTTPS certificate chain, so the CRL of every CA in it must be '
+    'current and reachable from the Internet; the usual cause is a CRL distribution point (CDP) whose host name '
+    'resolves only inside the corporate network. Publish the CRL at an HTTP CDP that Internet clients can reach, '
+    'renew an expired CRL on its CA (certutil -CRL), and check the proxy the SYSTEM account uses (netsh winhttp '
+    "show proxy); client_info names the URL the client cannot reach. Then clear the client's cached CRLs with "
+    "'certutil -urlcache * delete' and restart iphlpsvc. Importing CA certificates does not help."
+)
+
+_NO_REVOCATION_CHECK_REMEDY = (
+    'A certificate in the chain that names no CRL distribution point and no OCSP responder must be reissued from a '
+    'CA that adds an HTTP CDP Internet clients can reach. Otherwise: ' + _REVOCATION_REMEDY
 )
 
 _REISSUE_REVOKED_REMEDY = (
-    'A revoked certificate cannot be made valid again. Issue a new IP-HTTPS certificate (or a new CA '
-    'certificate if a CA was revoked), bind it to IP-HTTPS on the DirectAccess server, and check that the '
-    'CRL the clients download is current.'
+    'A revoked certificate cannot be made valid again, and no import or restart on the client helps. Issue a new '
+    'IP-HTTPS certificate (or a new CA certificate if a CA was revoked) to replace it, bind it to IP-HTTPS on the '
+    'DirectAccess server, and check that the CRL the clients download is current.'
 )
 
 _NAME_LOOKUP_REMEDY = (
@@ -132,14 +139,16 @@ _TABLE = (
     # --- revocation ---
     ErrorCode(
         0x80092013, 'CRYPT_E_REVOCATION_OFFLINE', 'revocation',
-        'The revocation server was offline: the client could not download the CRL from the CDP in the '
-        'certificate chain, or the CRL there is unpublished or expired.',
+        'The revocation server was offline: the client could not download the CRL from a CDP in the '
+        'certificate chain, the CRL there is unpublished or expired, or the client uses an old cached CRL '
+        '(KB 2980672).',
         _REVOCATION_REMEDY,
     ),
     ErrorCode(
         0x80092012, 'CRYPT_E_NO_REVOCATION_CHECK', 'revocation',
-        'The revocation status of a certificate in the chain could not be checked (generic Windows meaning).',
-        _REVOCATION_REMEDY,
+        'The revocation status of a certificate in the chain could not be checked, for example because it names '
+        'no CRL distribution point (generic Windows meaning).',
+        _NO_REVOCATION_CHECK_REMEDY,
     ),
     ErrorCode(
         0x800B010C, 'CERT_E_REVOKED', 'revocation',
