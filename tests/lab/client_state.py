@@ -42,6 +42,8 @@ server presents against this client's own stores, then maps the outcome to the
     complete chain ends at a root not in Root           0x800B0109 CERT_E_UNTRUSTEDROOT
     chain incomplete (issuer neither sent nor in CA)    0x800B010A CERT_E_CHAINING
     a certificate outside its validity period           0x800B0101 CERT_E_EXPIRED
+    a certificate is listed on its issuer's CRL         0x80092010 CRYPT_E_REVOKED
+    no current CRL for a certificate with a CDP         0x80092013 CRYPT_E_REVOCATION_OFFLINE
     no Server Authentication EKU                        0x800B0110 CERT_E_WRONG_USAGE
     any other chain failure (e.g. path length)          0x800B010B TRUST_E_FAIL
     subject CN is not the URL's host                    0x800B010F CERT_E_CN_NO_MATCH
@@ -53,6 +55,11 @@ server presents against this client's own stores, then maps the outcome to the
 
 Every failure reads "failed to connect to the IPHTTPS server; waiting to reconnect". Other
 socket errors are not mapped: they propagate, so a lab fault is never disguised as a client state.
+
+Revocation is checked only on a chain that verified to a trusted root, as CryptoAPI does, and
+before the name: each certificate but the root that names a CRL distribution point is checked
+against a CRL really fetched over HTTP from the lab's PKI web, through the names the client can
+resolve (``<state_dir>/network.json``, the outside view; ``revocation.py`` has the rules).
 
 The name is checked against the subject CN only, because the DirectAccess planning guide says
 the IP-HTTPS client uses the subject name and not the SAN. It is checked after the chain: a name
@@ -91,6 +98,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from .pki import cert_pem, thumbprint
+from .revocation import check_chain, read_routes
 
 STATE_FORMAT = 1
 STORES = {"Root": "root_store", "CA": "ca_store"}
@@ -188,8 +196,21 @@ def _is_self_signed(cert: x509.Certificate) -> bool:
     return True
 
 
-def _handshake(address: tuple[str, int], host: str, anchors: str, timeout: float) -> dict:
-    """One real TLS handshake verifying against ``anchors``; returns the peer certificate dict."""
+def _verified_chain(tls: ssl.SSLSocket) -> list[x509.Certificate]:
+    """The chain OpenSSL verified, leaf first, root last."""
+    public = getattr(tls, "get_verified_chain", None)  # Python 3.13+
+    if public is not None:
+        return [x509.load_der_x509_certificate(der) for der in public() or []]
+    # Python 3.10-3.12 have it only on the private object (the same data the 3.13 method returns).
+    import _ssl  # pylint: disable=import-outside-toplevel
+
+    chain = tls._sslobj.get_verified_chain() or []  # pylint: disable=protected-access
+    return [x509.load_der_x509_certificate(cert.public_bytes(_ssl.ENCODING_DER)) for cert in chain]
+
+
+def _handshake(address: tuple[str, int], host: str, anchors: str,
+               timeout: float) -> tuple[dict, list[x509.Certificate]]:
+    """One real TLS handshake verifying against ``anchors``; -> (peer certificate dict, verified chain)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     # The name is checked against the subject CN afterwards, the way the IP-HTTPS client does.
     context.check_hostname = False
@@ -201,7 +222,7 @@ def _handshake(address: tuple[str, int], host: str, anchors: str, timeout: float
         context.load_verify_locations(cadata=anchors)
     with socket.create_connection(address, timeout=timeout) as raw:
         with context.wrap_socket(raw, server_hostname=host) as tls:
-            return tls.getpeercert()
+            return tls.getpeercert(), _verified_chain(tls)
 
 
 def _chain_outcome(exc: ssl.SSLCertVerificationError) -> tuple[int, IPHttpsState]:
@@ -213,8 +234,13 @@ def _chain_outcome(exc: ssl.SSLCertVerificationError) -> tuple[int, IPHttpsState
 
 
 def verify_iphttps_server(server_url: str, connect_to: str, root_store: Mapping[str, str],
-                          ca_store: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT) -> IPHttpsState:
+                          ca_store: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT,
+                          routes: Mapping[str, str] | None = None, check_revocation: bool = True) -> IPHttpsState:
     """Connect like an IP-HTTPS client with these stores and report what it would see.
+
+    ``routes`` is the client's view of the network (host -> "address:port") for fetching CRLs;
+    None resolves nothing. ``check_revocation`` False skips revocation, as a chain built with
+    X509RevocationMode.NoCheck does.
 
     Why handshakes and not an offline verifier: OpenSSL through ``ssl`` is real verification and
     lenient where Windows is (CN-only names, no SAN, no AKI), while cryptography's PolicyBuilder
@@ -226,7 +252,8 @@ def verify_iphttps_server(server_url: str, connect_to: str, root_store: Mapping[
     material), and, if the client has CA-store certificates, one trusting Root plus the CA
     store's non-self-signed certificates, which without PARTIAL_CHAIN can extend a chain but
     never anchor one. The better result wins, as Windows picks the best path it can build.
-    Works the same on Python 3.11 and 3.13: no chain capture, no private ssl API.
+    The verified chain comes from ``get_verified_chain`` (public from Python 3.13, on the private
+    ssl object before), for the revocation check only.
     """
     host = _url_host(server_url)
     address = parse_connect_to(connect_to)
@@ -237,7 +264,7 @@ def verify_iphttps_server(server_url: str, connect_to: str, root_store: Mapping[
     best: tuple[int, IPHttpsState] | None = None
     for anchors in attempts:
         try:
-            peer = _handshake(address, host, anchors, timeout)
+            peer, chain = _handshake(address, host, anchors, timeout)
         except ssl.SSLCertVerificationError as exc:
             outcome = _chain_outcome(exc)
             if best is None or outcome[0] > best[0]:
@@ -255,6 +282,12 @@ def verify_iphttps_server(server_url: str, connect_to: str, root_store: Mapping[
             if exc.errno == errno.ENETUNREACH:
                 return _failed(WSAENETUNREACH, f"network unreachable: {exc}")
             raise
+        if check_revocation:
+            # CryptoAPI checks revocation only on chains that end in a trusted root, so an
+            # untrusted root is reported before any revocation failure.
+            failure = check_chain(chain, routes or {}, timeout)
+            if failure is not None:
+                return _failed(*failure)
         common_names = [value for rdn in peer.get("subject", ()) for key, value in rdn if key == "commonName"]
         if not any(name.lower() == host.lower() for name in common_names):
             return _failed(CERT_E_CN_NO_MATCH,
@@ -395,7 +428,9 @@ def list_clients(state_dir: str | os.PathLike) -> list[str]:
     directory = Path(state_dir)
     if not directory.is_dir():
         return []
-    return sorted(p.stem for p in directory.glob("*.json") if _NAME_RE.match(p.stem))
+    # The lab keeps its own files beside the clients' (wsman.py, revocation.py).
+    lab_files = {"counts", "latency", "network"}
+    return sorted(p.stem for p in directory.glob("*.json") if _NAME_RE.match(p.stem) and p.stem not in lab_files)
 
 
 class ClientState:
@@ -544,13 +579,16 @@ class ClientState:
         """Connect now with the current stores; records nothing. None: no IP-HTTPS interface."""
         return self._compute(self.load(), timeout)
 
-    @staticmethod
-    def _compute(record: dict, timeout: float) -> IPHttpsState | None:
+    def routes(self) -> dict[str, str]:
+        """How this client resolves CRL and OCSP hosts: the lab network's outside view."""
+        return read_routes(self.state_dir, "outside")
+
+    def _compute(self, record: dict, timeout: float) -> IPHttpsState | None:
         iphttps = record["iphttps"]
         if iphttps is None or record["iphlpsvc"]["status"] != "Running":
             return None
         state = verify_iphttps_server(iphttps["server_url"], iphttps["connect_to"],
-                                      record["root_store"], record["ca_store"], timeout)
+                                      record["root_store"], record["ca_store"], timeout, routes=self.routes())
         return distrust_outcome(state, iphttps, record, timeout)
 
     def refresh_iphttps_state(self, timeout: float = DEFAULT_TIMEOUT) -> IPHttpsState | None:

@@ -16,6 +16,13 @@ A profile says what a client meets when it connects:
   clients time out.
 - ``closed``: a port that is bound but not listening; the kernel refuses connections, and
   keeping it bound stops anything else from taking the port.
+- ``crl_ok``, ``crl_offline``, ``crl_stale``, ``crl_revoked``, ``crl_inside``: server certificates
+  from the lab PKI's revocation/ set, with the CRL issuing CA and the root. Each names a CRL
+  distribution point that the lab's PKI web (``revocation.py``) serves current, does not serve,
+  serves stale, serves with this certificate listed, or serves only inside.
+
+``start_servers`` also starts the PKI web (``ServerGroup.pki_web``) unless told not to, so a
+client provisioned against the group can reach the CRLs its server's certificates name.
 
 The TLS server completes handshakes, answers one minimal HTTP response and closes. It does not
 tunnel IPv6: the lab only needs what the client learns from the handshake.
@@ -32,6 +39,7 @@ import tempfile
 import threading
 
 from .pki import LabPKI
+from .revocation import PKIWeb
 
 # Bounds how long one connection may hold a handler thread, so stop() never waits long.
 _IO_TIMEOUT = 2.0
@@ -56,6 +64,16 @@ PROFILES: dict[str, ServerProfile] = {p.name: p for p in (
                   "server certificate issued for another name"),
     ServerProfile("blackhole", "blackhole", description="listens, never answers: clients time out"),
     ServerProfile("closed", "closed", description="bound, not listening: clients are refused"),
+    ServerProfile("crl_ok", "tls", "iphttps_crl", ("issuing_crl", "root"),
+                  "server certificate whose CDP and OCSP responder are published"),
+    ServerProfile("crl_offline", "tls", "iphttps_crl_offline", ("issuing_crl", "root"),
+                  "server certificate whose CDP host is down"),
+    ServerProfile("crl_stale", "tls", "iphttps_crl_stale", ("issuing_crl", "root"),
+                  "server certificate whose CDP serves a CRL past its nextUpdate"),
+    ServerProfile("crl_revoked", "tls", "iphttps_revoked", ("issuing_crl", "root"),
+                  "server certificate listed on its CA's CRL"),
+    ServerProfile("crl_inside", "tls", "iphttps_crl_inside", ("issuing_crl", "root"),
+                  "server certificate whose CDPs resolve only on the corporate network"),
 )}
 
 
@@ -186,12 +204,17 @@ class IPHttpsServer:
 
 
 class ServerGroup(dict):
-    """Running servers by profile name; stop() stops them all."""
+    """Running servers by profile name, and the PKI web beside them; stop() stops them all."""
+
+    pki_web: PKIWeb | None = None
 
     def stop(self) -> None:
         while self:
             _name, server = self.popitem()
             server.stop()
+        if self.pki_web is not None:
+            self.pki_web.stop()
+            self.pki_web = None
 
     def __enter__(self) -> ServerGroup:
         return self
@@ -200,10 +223,12 @@ class ServerGroup(dict):
         self.stop()
 
 
-def start_servers(pki: LabPKI, profiles=None, host: str = "127.0.0.1") -> ServerGroup:
-    """Start one server per profile name (default: every profile in PROFILES)."""
+def start_servers(pki: LabPKI, profiles=None, host: str = "127.0.0.1", pki_web: bool = True) -> ServerGroup:
+    """Start one server per profile name (default: every profile in PROFILES), and the PKI web."""
     group = ServerGroup()
     try:
+        if pki_web:
+            group.pki_web = PKIWeb(pki, host).start()
         for name in (PROFILES if profiles is None else profiles):
             group[name] = IPHttpsServer(pki, name, host).start()
     except BaseException:

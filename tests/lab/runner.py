@@ -10,8 +10,9 @@ servers and one ``WSManEndpoint`` per reachable client, each on its own loopback
 stays until ``down()`` sends SIGTERM. Layout of the lab directory::
 
     pki/              ensure_pki(): root.pem, issuing.pem, root.sha256, winrm-ca.pem, ...
-    state/            one <host>.json per client (kept across restarts), counts.json and, with a
-                      command cost, latency.json (what the latency model charged each host)
+    state/            one <host>.json per client (kept across restarts), counts.json, network.json
+                      (where the clients find the CRL and OCSP hosts) and, with a command cost,
+                      latency.json (what the latency model charged each host)
     credentials.json  the WinRM password of this lab (0600; made once, kept)
     lab.lock          held (flock) by the running daemon: one lab per directory
     lab.pid           the daemon's pid while it runs
@@ -485,6 +486,9 @@ class _Daemon:
             "inventory": str(inventory),
             "iphttps_servers": {name: {"server_url": server.server_url, "connect_to": server.connect_to}
                                 for name, server in self.servers.items()},
+            # Where the CRL and OCSP hosts of the lab PKI are served, as the Internet (outside, where
+            # the clients are) and the corporate network (inside) resolve them; also state/network.json.
+            "pki_web": {view: self.servers.pki_web.routes(view) for view in ("outside", "inside")},
             "hosts": hosts,
             "scenarios": scenarios,
             "notes": notes,

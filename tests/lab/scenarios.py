@@ -17,7 +17,9 @@ counts are used as they are. Hosts are named ``da-client-01``, ``da-client-02``,
 
 ``provision_clients()`` turns a fleet into client state files: new hosts get their template's
 stores and settings; hosts that already have state keep it (a lab restart loses nothing) and
-are only re-pointed at the port their IP-HTTPS server listens on now.
+are only re-pointed at the port their IP-HTTPS server listens on now. When the servers carry the
+lab's PKI web, it also writes the network those clients resolve CRL and OCSP hosts through
+(``revocation.py``).
 """
 
 from __future__ import annotations
@@ -77,6 +79,16 @@ TEMPLATES: dict[str, HostTemplate] = {t.name: t for t in (
                  "sends, in Disallowed: 0x800B0111; importing the root would not help", disallowed_store=("root",), **_ROLLED_OVER),
     HostTemplate("non_admin", "untrusted_root whose WinRM account is not a local administrator: it can read "
                  "the stores but not change them", administrator=False, **_ROLLED_OVER),
+    # Revocation: the chain is trusted; what differs is where its CRLs can be had.
+    HostTemplate("revocation_ok", "CDP and OCSP responder published on the Internet: 0x0", "crl_ok",
+                 ca_store=("issuing_crl",)),
+    HostTemplate("cdp_offline", "the CDP host is down: 0x80092013", "crl_offline", ca_store=("issuing_crl",)),
+    HostTemplate("crl_expired", "the CDP serves a CRL past its nextUpdate: 0x80092013", "crl_stale",
+                 ca_store=("issuing_crl",)),
+    HostTemplate("revoked_server_cert", "the server certificate is on its CA's CRL: 0x80092010", "crl_revoked",
+                 ca_store=("issuing_crl",)),
+    HostTemplate("cdp_inside_only", "the CDPs (LDAP, then HTTP) resolve only on the corporate network: "
+                 "0x80092013", "crl_inside", ca_store=("issuing_crl",)),
 )}
 
 _ENTRY_KEYS = {"template", "count"}
@@ -193,6 +205,9 @@ def provision_clients(fleet: Sequence[ClientSpec], pki: LabPKI, servers: Mapping
             raise ScenarioError(f"{name}: no running IP-HTTPS server for profile {profile!r}")
         return servers[profile]
 
+    pki_web = getattr(servers, "pki_web", None)
+    if pki_web is not None:
+        pki_web.write_network(state_dir)
     clients = []
     for spec in fleet:
         client = ClientState(state_dir, spec.name)

@@ -51,6 +51,11 @@ EXPECTED_AT_START = {
     "non_admin": 0x800B0109,
     "distrusted_intermediate": 0x800B0111,
     "distrusted_root": 0x800B0111,
+    "revocation_ok": 0,
+    "cdp_offline": 0x80092013,
+    "crl_expired": 0x80092013,
+    "revoked_server_cert": 0x80092010,
+    "cdp_inside_only": 0x80092013,
 }
 
 
