@@ -12,6 +12,7 @@ ARGUMENT_SPEC = dict(
     connect_timeout=dict(type="int", default=5),
     bundle=dict(type="list", elements="raw", default=[]),
     store_certificates=dict(type="str", choices=["chain", "all"], default="chain"),
+    revocation=dict(type="str", choices=["auto", "always", "never"], default="auto"),
 )
 
 
@@ -39,7 +40,8 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(str(exc)) from None
         try:
             raw = run_script(self._connection, "client_info", {"connect_timeout_ms": args["connect_timeout"] * 1000,
-                                                               "store_certificates": args["store_certificates"]})
+                                                               "store_certificates": args["store_certificates"],
+                                                               "revocation": args["revocation"]})
         except ScriptError as exc:
             raise AnsibleActionFail(str(exc)) from None
         except Exception as exc:  # pylint: disable=broad-exception-caught

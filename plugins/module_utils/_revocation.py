@@ -45,6 +45,7 @@ import re
 from urllib.parse import urlsplit
 
 from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
+    extension_fault,
     is_self_signed,
     issued_by,
     names_match,
@@ -459,6 +460,9 @@ def _judge_certificate(index: int, chain: list, pool: list, by_url: dict, now, p
         entry["message"] = (f"'{entry['subject']}' is a self-signed root; chain revocation checks leave the root "
                             "out.")
         return entry
+    fault = extension_fault(cert)
+    if fault is not None:  # otherwise an unparseable CDP would read as "no CDP"
+        raise ValueError(f"extension {fault['oid']} {fault['reason']}")
     issuer = _issuer_of(index, chain, pool)
     issuer_name = issuer.subject.rfc4514_string() if issuer is not None else cert.issuer.rfc4514_string()
     for point in crl_distribution_points(cert):
@@ -489,6 +493,18 @@ def _judge_certificate(index: int, chain: list, pool: list, by_url: dict, now, p
             entry["message"] += (f" The CRL at {url['url']} also names delta CRLs ({deltas}), which Windows fetches "
                                  "as well; the client did not report them.")
     return entry
+
+
+def _safely_judged(index: int, chain: list, pool: list, by_url: dict, now, proxy, problems: list) -> dict:
+    try:
+        return _judge_certificate(index, chain, pool, by_url, now, proxy)
+    except (ValueError, TypeError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        # A name or extension cryptography cannot parse: the chain diagnosis calls it 'malformed'.
+        problems.append(f"server_chain[{index}]: cannot be judged for revocation ({exc})")
+        return {"index": index, "subject": None, "thumbprint": thumbprint(chain[index]), "serial": None,
+                "outcome": "unknown", "windows_error": None, "urls": [],
+                "message": f"Certificate {thumbprint(chain[index])} cannot be read well enough to judge its "
+                           "revocation.", "remedy": ""}
 
 
 def _utc(at) -> datetime.datetime:
@@ -543,7 +559,7 @@ def evaluate(server_chain, revocation, *, pool=(), at=None) -> dict | None:
             problems.append(f"revocation.fetches[{index}]: a second answer for {fetch['url']}; the first is used")
         else:
             by_url[key] = fetch
-    certificates = [_judge_certificate(i, chain, pool, by_url, now, proxy) for i in range(len(chain))]
+    certificates = [_safely_judged(i, chain, pool, by_url, now, proxy, problems) for i in range(len(chain))]
     judged = [c for c in certificates if c["outcome"] != "not_checked"]
     outcome = next((o for o in _SEVERITY if any(c["outcome"] == o for c in judged)), "unknown")
     deciding = next((c for c in judged if c["outcome"] == outcome), None)

@@ -22,6 +22,12 @@ description:
     and process id of the IP Helper service (C(iphlpsvc)) from C(Win32_Service).
   - On the controller, the last error is decoded (see the P(directaccess.iphttps.iphttps_error#filter) filter) and
     the chain is analysed the way M(directaccess.iphttps.trust_check) does.
+  - "Revocation (see O(revocation)): in the same command the client fetches every CRL distribution point and OCSP
+    responder URL of the certificates in its chain, through the machine's WinHTTP proxy as Windows' own revocation
+    check does, and sends back what each URL answered, with CRLs up to 256 KiB. The controller checks each CRL:
+    signed by the issuer of the certificate that names it, C(thisUpdate)/C(nextUpdate) in force, and whether the
+    certificate is listed. OCSP responders are judged by reachability only (a plain GET). The controller fetches
+    nothing itself, and nothing fetched is ever imported."
   - A machine that is not a DirectAccess client, or whose IP-HTTPS interface is not active, is a state, not a failure.
 options:
   connect_timeout:
@@ -45,6 +51,17 @@ options:
     type: str
     choices: [chain, all]
     default: chain
+  revocation:
+    description:
+      - When the client fetches its chain's revocation URLs (RV(revocation)).
+      - V(auto) only when its IP-HTTPS last error is about revocation (C(0x80092013) CRYPT_E_REVOCATION_OFFLINE,
+        C(0x80092012) CRYPT_E_NO_REVOCATION_CHECK or C(0x80092010) CRYPT_E_REVOKED), so a healthy fleet sends no
+        extra requests.
+      - V(always) on every run, to find a CDP that will fail before clients do; V(never) not at all.
+      - Each URL gets a short timeout, so a chain with unreachable URLs adds a few seconds to the command.
+    type: str
+    choices: [auto, always, never]
+    default: auto
 attributes:
   check_mode:
     description: Read-only; runs the same in check mode.
@@ -77,6 +94,11 @@ EXAMPLES = r"""
   directaccess.iphttps.client_info:
     store_certificates: all
   register: client_stores
+
+- name: Name the CRL distribution point a client cannot reach, even while it still connects
+  directaccess.iphttps.client_info:
+    revocation: always
+  register: client_revocation
 
 - name: Show why a client cannot connect
   ansible.builtin.debug:
@@ -188,6 +210,61 @@ store_certificates:
       that M(directaccess.iphttps.trust_check) can anchor on them.
   returned: always
   type: dict
+revocation:
+  description:
+    - The client's fetches of the chain's CRL and OCSP URLs, judged on the controller; null when the client fetched
+      nothing (O(revocation=never), V(auto) without a revocation error, an older script, or not a DirectAccess
+      client).
+    - C(docs/verdicts.md) (Revocation) gives the Windows rules behind it.
+  returned: always
+  type: dict
+  contains:
+    outcome:
+      description:
+        - The worst outcome of any certificate. V(revoked) (a CRL in force lists it), V(offline) (every URL it names
+          failed), V(no_check) (it names no CRL or OCSP URL), V(unknown) (no usable answer, nothing proven broken),
+          V(good) (a current CRL signed by the issuer does not list it).
+      type: str
+      choices: [revoked, offline, no_check, unknown, good]
+    windows_error:
+      description: The error Windows reports for that outcome (C(code), C(hex), C(name)), or null.
+      type: dict
+    certificate:
+      description: The certificate that decides the outcome (C(index) into the path, C(subject), C(thumbprint)).
+      type: dict
+    urls:
+      description: The URLs of that certificate that failed, or the CRL that lists it.
+      type: list
+      elements: str
+    message:
+      description: What was found, for people.
+      type: str
+    remedy:
+      description: What to do about it; empty when nothing is wrong.
+      type: str
+    proxy:
+      description: The WinHTTP proxy the client fetched through (C(source), C(proxy) as host:port or null for
+        direct, C(bypass)).
+      type: dict
+    certificates:
+      description:
+        - Each certificate of the client's chain (the leaf, then the elements Windows built), with C(index),
+          C(subject), C(thumbprint), C(serial), C(outcome) (also V(not_checked) for a self-signed root),
+          C(windows_error), C(message), C(remedy) and C(urls).
+        - Each URL has C(url), C(kind) (V(crl) or V(ocsp)), C(reachable), C(status), C(size), C(error), C(message)
+          and C(result), one of V(current), V(lists_certificate), V(expired), V(not_yet_valid), V(wrong_signer),
+          V(indirect), V(unreadable), V(unreachable), V(http_error), V(internal_only) (an LDAP or file URL),
+          V(not_fetched), V(not_evaluated) or V(responder_reachable); CRLs add C(this_update), C(next_update) and
+          C(delta_crl_urls), a listed certificate C(revoked_at) and C(reason).
+      type: list
+      elements: dict
+    problems:
+      description: Parts of the client's answer that could not be used, each naming the field; they are left out.
+      type: list
+      elements: str
+    checked_at:
+      description: The time the CRLs were judged against, ISO 8601 UTC.
+      type: str
 iphlpsvc:
   description:
     - The IP Helper service (C(iphlpsvc)), which carries IP-HTTPS, as C(Win32_Service) describes it; null when it
@@ -214,7 +291,9 @@ diagnosis:
   type: dict
   contains:
     trusted:
-      description: Whether the client trusts the chain as its stores stand.
+      description:
+        - Whether the client trusts the chain as its stores stand; false with a V(revoked) or V(revocation_offline)
+          verdict.
       type: bool
     verdict:
       description: The main problem, or V(trusted); see RV(directaccess.iphttps.trust_check#module:verdict).
@@ -246,4 +325,13 @@ diagnosis:
     checked_at:
       description: The point in time the validity checks used, ISO 8601 UTC.
       type: str
+    revocation:
+      description:
+        - Null unless revocation matters. Otherwise C(outcome) and C(windows_error) of RV(revocation),
+          C(client_reports) (what the client's last error says, V(revoked), V(offline), V(no_check) or null),
+          C(chain_verdict) (the verdict of the trust analysis alone), C(certificate), C(urls) and C(remedy).
+        - The verdict is V(revoked) or V(revocation_offline), never fixable, when the chain is trusted (or lacks only
+          what an import adds) and the client's last error is a revocation error, or a CRL in force lists a
+          certificate of the chain. A host with a revocation error is never one an import or a restart fixes.
+      type: dict
 """

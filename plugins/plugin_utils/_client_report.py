@@ -20,6 +20,7 @@ from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate 
 )
 from ansible_collections.directaccess.iphttps.plugins.module_utils._chain import diagnose
 from ansible_collections.directaccess.iphttps.plugins.module_utils._error_codes import decode_error
+from ansible_collections.directaccess.iphttps.plugins.module_utils._revocation import apply_to_diagnosis, evaluate
 
 
 class ReportError(ValueError):
@@ -172,6 +173,8 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         # Store entries in full (those the chain names, or all of them), so trust_check can anchor on them.
         "store_certificates": {name: [to_pem(c) for c in certs] for name, certs in store_certs.items()},
         "iphlpsvc": _service(raw.get("iphlpsvc")),
+        # What the client fetched from the chain's CRL and OCSP URLs, judged here; null when it fetched nothing.
+        "revocation": None,
         "diagnosis": None,
     }
     if not iphttps["configured"]:
@@ -195,5 +198,8 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         why = f"The client could not capture the IP-HTTPS server's chain: {report['server_chain_error']}"
         diagnosis["reasons"] = [why]
         diagnosis["problems"] = [dict(problem, message=why) for problem in diagnosis["problems"]]
-    report["diagnosis"] = diagnosis
+    # cert_index points into the script's own server_chain (the leaf, then Windows' chain elements).
+    report["revocation"] = evaluate(_der_list(raw.get("server_chain"), "server_chain"), raw.get("revocation"),
+                                    pool=chain + store_certs["Root"] + store_certs["CA"])
+    report["diagnosis"] = apply_to_diagnosis(diagnosis, report["revocation"], (iphttps["last_error"] or {}).get("code"))
     return report

@@ -30,7 +30,14 @@ VERDICT_REMEDIES = {
                               "Disallowed if the distrust is a mistake, or reissue from a CA that is not distrusted."),
     "weak_crypto": ("Reissue the named certificate with an RSA key of 2048 bits or more (or ECDSA) and a SHA-256 "
                     "signature; Windows rejects RSA keys under 1024 bits and MD5/MD2 signatures."),
+    # The diagnosis' own remedy, naming the URL or certificate, is used when there is one.
+    "revocation_offline": ("Publish a current CRL of every CA in the chain where Internet clients can reach it over "
+                           "HTTP (a CDP that resolves only inside the corporate network is the usual cause); renew "
+                           "an expired CRL. No import or restart helps, so the host is left alone."),
+    "revoked": ("Replace the revoked certificate: issue a new one and bind it on the DirectAccess server. No import "
+                "or restart helps, so the host is left alone."),
 }
+REVOCATION_VERDICTS = ("revoked", "revocation_offline")
 RESTART_REMEDY = "Run remediate (with iphttps_reconnect true): it restarts iphlpsvc and checks for 0x0."
 SERVICE_REMEDY = ("Start the IP Helper service (iphlpsvc) and set it to start automatically, or run remediate with "
                   "iphttps_start_service true to let this collection start it.")
@@ -167,6 +174,9 @@ def assess(record: dict, client: t.Mapping, diagnosis: t.Mapping | None, mode: s
     remedy = VERDICT_REMEDIES.get(verdict) or last_error.get("remedy") or ""
     if verdict == "no_chain" and last_error.get("remedy"):
         remedy = last_error["remedy"]
+    if verdict in REVOCATION_VERDICTS:
+        # Never restart_pending or would_fix: an import or a restart cannot fix revocation.
+        remedy = ((diagnosis or {}).get("revocation") or {}).get("remedy") or remedy
     return dict(record, status="unfixable", reason=reasons, remedy=remedy)
 
 

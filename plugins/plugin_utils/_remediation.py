@@ -73,9 +73,10 @@ class HostRun:
             raise RemediationError(str(exc)) from None
         preflight = self.args["mode"] == "preflight"
         try:
+            # revocation auto: the client fetches its CRL and OCSP URLs only when its last error is about revocation.
             raw = scripts.run_script(self.connection, "client_info", {
                 "connect_timeout_ms": self.args["connect_timeout"] * 1000,
-                "store_certificates": "all" if preflight else "chain"})
+                "store_certificates": "all" if preflight else "chain", "revocation": "auto"})
         except scripts.ScriptError as exc:
             return None, records.not_read(self.record, {"failed": True, "msg": str(exc)})
         except Exception as exc:  # pylint: disable=broad-exception-caught

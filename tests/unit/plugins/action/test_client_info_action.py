@@ -73,7 +73,8 @@ def run(host, check_mode=False, **args):
 def test_untrusted_client_is_diagnosed_in_one_command(rollover):
     host = FakeWindowsHost(untrusted_client(rollover))
     result = run(host)
-    assert host.commands == [("client_info", {"connect_timeout_ms": 5000, "store_certificates": "chain"})]
+    assert host.commands == [("client_info", {"connect_timeout_ms": 5000, "store_certificates": "chain",
+                                              "revocation": "auto"})]
     assert result["changed"] is False
     assert not result.get("failed")
     assert result["computer_name"] == "CLIENT01"
@@ -96,7 +97,8 @@ def test_bundle_makes_the_diagnosis_name_the_fix(rollover):
     host = FakeWindowsHost(untrusted_client(rollover))
     bundle_entry = {"pem": new_root.pem, "store": "Root", "thumbprint": new_root.thumbprint}
     result = run(host, bundle=[bundle_entry], connect_timeout=12)
-    assert host.commands == [("client_info", {"connect_timeout_ms": 12000, "store_certificates": "chain"})]
+    assert host.commands == [("client_info", {"connect_timeout_ms": 12000, "store_certificates": "chain",
+                                              "revocation": "auto"})]
     diagnosis = result["diagnosis"]
     assert diagnosis["fixable"] is True
     assert [(m["store"], m["thumbprint"]) for m in diagnosis["missing"]] == [("Root", new_root.thumbprint)]
@@ -105,7 +107,8 @@ def test_bundle_makes_the_diagnosis_name_the_fix(rollover):
 def test_check_mode_runs_the_same_read_only_script(rollover):
     host = FakeWindowsHost(untrusted_client(rollover))
     result = run(host, check_mode=True)
-    assert host.commands == [("client_info", {"connect_timeout_ms": 5000, "store_certificates": "chain"})]
+    assert host.commands == [("client_info", {"connect_timeout_ms": 5000, "store_certificates": "chain",
+                                              "revocation": "auto"})]
     assert result["changed"] is False
     assert result["diagnosis"]["verdict"] == "untrusted_root"
 
@@ -118,7 +121,8 @@ def test_store_certificates_all_is_asked_of_the_host_and_every_entry_comes_back(
                                      for s, c in (("Root", old_root), ("Root", new_root), ("CA", issuing))])
     host = FakeWindowsHost(reply)
     result = run(host, store_certificates="all")
-    assert host.commands == [("client_info", {"connect_timeout_ms": 5000, "store_certificates": "all"})]
+    assert host.commands == [("client_info", {"connect_timeout_ms": 5000, "store_certificates": "all",
+                                              "revocation": "auto"})]
     assert result["store_certificates"] == {"Root": [old_root.pem, new_root.pem], "CA": [issuing.pem]}
     assert result["diagnosis"]["verdict"] == "trusted"
 
@@ -127,6 +131,22 @@ def test_store_certificates_must_be_chain_or_all():
     host = FakeWindowsHost({})
     with pytest.raises(AnsibleActionFail, match=r"store_certificates must be one of: chain, all, got: everything"):
         run(host, store_certificates="everything")
+    assert host.commands == []
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+def test_revocation_mode_is_passed_to_the_host(rollover, mode):
+    host = FakeWindowsHost(untrusted_client(rollover))
+    result = run(host, revocation=mode)
+    assert host.commands[0][1]["revocation"] == mode
+    # The v2-shaped answer has no revocation section: nothing was fetched.
+    assert result["revocation"] is None
+
+
+def test_revocation_must_be_auto_always_or_never():
+    host = FakeWindowsHost({})
+    with pytest.raises(AnsibleActionFail, match=r"revocation must be one of: auto, always, never, got: sometimes"):
+        run(host, revocation="sometimes")
     assert host.commands == []
 
 

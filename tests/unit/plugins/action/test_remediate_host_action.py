@@ -17,6 +17,7 @@ from ansible.errors import AnsibleActionFail
 from ansible_collections.directaccess.iphttps.plugins.action import remediate_host
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.action.runner import run_action
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.action.fake_windows import FakeWindowsHost, state
+from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
 
 URL = "https://da.contoso.com:443/IPHTTPS"
 UNTRUSTED_ROOT = 0x800B0109
@@ -223,3 +224,60 @@ def test_unusable_input_fails_the_host_with_a_record_and_changes_nothing(rollove
     record = _records(tmp_path)["pc1.json"]
     assert record["status"] == "failed" and "candidate_chain" in record["detail"]
     assert host.scripts_run() == ["client_info"]
+
+
+# --- revocation: remediate leaves the host alone ---
+
+CDP = "http://pki.contoso.com/issuing.crl"
+REVOCATION_OFFLINE, REVOKED = 0x80092013, 0x80092010
+
+
+@pytest.fixture(scope="module")
+def published():
+    """(root, root, issuing, leaf) in FakeClient's order, the client trusting the root; the leaf names CDP."""
+    root = pki.make_root("Contoso Root CA", key_type="ecdsa")
+    issuing = pki.make_intermediate("Contoso Issuing CA", root, key_type="ecdsa")
+    leaf = pki.make_leaf("da.contoso.com", issuing, key_type="ecdsa", crl_urls=[CDP])
+    return root, root, issuing, leaf
+
+
+def unreachable_cdp():
+    # client_info.ps1 v3's revocation section: the leaf's CDP did not answer through the WinHTTP proxy.
+    return {"proxy": {"source": "winhttp", "proxy": None, "bypass": None},
+            "fetches": [{"cert_index": 0, "kind": "crl", "url": CDP, "reachable": False, "status": None,
+                         "size": None, "error": "The remote name could not be resolved: 'pki.contoso.com'",
+                         "body_base64": None}]}
+
+
+def test_trusted_chain_with_an_offline_cdp_is_left_alone_with_the_url(published, tmp_path, clock):
+    host = FakeClient(published, code=REVOCATION_OFFLINE, polls=[state(0)])
+    host.overrides["client_info"] = {"version": 3, "revocation": unreachable_cdp()}
+    result = run(host, tmp_path, bundle=bundle(published[0], published[2]))
+    # One read; no import, no restart of iphlpsvc, no waiting for 0x0.
+    assert host.scripts_run() == ["client_info"] and host.restarts == 0
+    assert host.commands[0][1]["revocation"] == "auto"
+    record = result["record"]
+    assert (result["status"], record["verdict"], record["action"]) == ("unfixable", "revocation_offline", "none")
+    assert result["changed"] is False and "failed" not in result
+    assert CDP in record["remedy"] and "leaves the host alone" in record["remedy"]
+    assert CDP in record["reason"] and "0x80092013" in record["reason"]
+    assert _records(tmp_path)["pc1.json"]["status"] == "unfixable"
+
+
+def test_revoked_error_is_never_restart_pending(published, tmp_path, clock):
+    # Contrast: a trusted chain with an old trust error is restarted (see above); a revocation error is not.
+    host = FakeClient(published, code=REVOKED, polls=[state(0)])
+    diagnose = run(host, tmp_path, mode="diagnose", run_id=RUN + "d")
+    assert (diagnose["status"], diagnose["record"]["verdict"]) == ("unfixable", "revoked")
+    result = run(host, tmp_path, start_service=True)
+    assert result["status"] == "unfixable" and result["record"]["action"] == "none"
+    assert host.scripts_run() == ["client_info", "client_info"] and host.restarts == 0
+
+
+def test_fixable_root_with_a_revocation_error_is_not_imported(rollover, tmp_path, clock):
+    old_root, new_root, issuing, leaf = rollover
+    host = FakeClient(rollover, code=REVOCATION_OFFLINE, polls=[state(0)])
+    result = run(host, tmp_path, bundle=bundle(new_root, issuing))
+    assert result["status"] == "unfixable" and result["record"]["verdict"] == "revocation_offline"
+    assert host.scripts_run() == ["client_info"] and host.stores["Root"] == {old_root.thumbprint}
+    assert "untrusted_root" in result["record"]["reason"]

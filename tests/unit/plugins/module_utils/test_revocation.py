@@ -314,6 +314,16 @@ def test_direct_connection_is_said(chain):
     assert "direct, no proxy" in judged(result, 0)["message"]
 
 
+def test_certificate_with_a_malformed_extension_is_unknown_not_a_crash(chain):
+    root, issuing, leaf = chain
+    broken = pki.make_intermediate("Contoso Issuing CA", root, basic_constraints=False, extra_extensions=[
+        (x509.UnrecognizedExtension(x509.oid.ExtensionOID.BASIC_CONSTRAINTS, b"\x04\x01\x00"), True)])
+    result = evaluate([leaf.cert, broken.cert, root.cert], good_answer(root, issuing, leaf), at=NOW)
+    assert judged(result, 1)["outcome"] == "unknown" and judged(result, 1)["thumbprint"] == broken.thumbprint
+    assert any(p.startswith("server_chain[1]: cannot be judged for revocation (extension 2.5.29.19")
+               for p in result["problems"]), result["problems"]
+
+
 def test_not_run_is_none(chain):
     assert evaluate(server_chain(*chain), None) is None
 

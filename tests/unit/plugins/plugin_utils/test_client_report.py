@@ -3,8 +3,12 @@
 """client_info.ps1's raw answer turned into client_info's result; PKIs are generated here."""
 from __future__ import annotations
 
+import base64
+import datetime
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import thumbprint
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._client_report import (
@@ -12,6 +16,7 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils._client_repor
     build_report,
     server_name_of,
 )
+from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
 
 URL = "https://da.contoso.com:443/IPHTTPS"
 UNTRUSTED_ROOT = 2148204809  # 0x800B0109 as Get-NetIPHttpsState's uint32
@@ -368,3 +373,95 @@ def test_unusable_da_connection_status_is_a_report_error(raw, message):
 ])
 def test_server_name_of(url, name):
     assert server_name_of(url) == name
+
+
+# --- revocation (client_info.ps1 v3 fetches the chain's CRL and OCSP URLs) ---
+
+CDP = "http://pki.contoso.com/issuing.crl"
+REVOCATION_OFFLINE = 0x80092013
+
+
+@pytest.fixture(scope="module")
+def published():
+    """Root -> issuing CA -> da.contoso.com, whose CDP is CDP."""
+    root = pki.make_root("Contoso Root CA")
+    issuing = pki.make_intermediate("Contoso Issuing CA", root)
+    leaf = pki.make_leaf("da.contoso.com", issuing, crl_urls=[CDP])
+    return root, issuing, leaf
+
+
+def crl_of(issuing, *serials) -> str:
+    """A current CRL of the issuing CA listing serials, in base64 as the client sends it."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = x509.CertificateRevocationListBuilder().issuer_name(issuing.cert.subject) \
+        .last_update(now - datetime.timedelta(hours=1)).next_update(now + datetime.timedelta(days=7))
+    for serial in serials:
+        builder = builder.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial)
+                                                  .revocation_date(now - datetime.timedelta(days=1)).build())
+    der = builder.sign(issuing.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    return base64.b64encode(der).decode("ascii")
+
+
+def revocation_doc(*fetches):
+    return {"proxy": {"source": "winhttp", "proxy": None, "bypass": None}, "fetches": list(fetches)}
+
+
+def revocation_raw(published, code, revocation, **extra):
+    root, issuing, leaf = published
+    return raw_doc(chain=[leaf, issuing, root], code=code, root=[root.thumbprint],
+                   store_certificates=[store_cert("Root", root)], revocation=revocation, **extra)
+
+
+def test_unreachable_cdp_on_a_trusted_chain_is_revocation_offline_and_named(published):
+    root, issuing, leaf = published
+    unreachable = {"cert_index": 0, "kind": "crl", "url": CDP, "reachable": False, "status": None, "size": None,
+                   "error": "The remote name could not be resolved", "body_base64": None}
+    report = build_report(revocation_raw(published, REVOCATION_OFFLINE, revocation_doc(unreachable)))
+    assert report["revocation"]["outcome"] == "offline" and report["revocation"]["urls"] == [CDP]
+    diagnosis = report["diagnosis"]
+    assert (diagnosis["verdict"], diagnosis["trusted"], diagnosis["fixable"]) == ("revocation_offline", False, False)
+    assert diagnosis["revocation"]["chain_verdict"] == "trusted"
+    assert diagnosis["revocation"]["certificate"]["thumbprint"] == leaf.thumbprint
+    assert any(CDP in reason and leaf.subject in reason for reason in diagnosis["reasons"])
+    assert CDP in diagnosis["revocation"]["remedy"]
+
+
+def test_cert_index_points_into_the_scripts_server_chain_not_the_extra_store(published):
+    root, issuing, leaf = published
+    current = {"cert_index": 0, "kind": "crl", "url": CDP, "reachable": True, "status": 200, "size": 1,
+               "error": None, "body_base64": crl_of(issuing, leaf.cert.serial_number)}
+    # The extra store lists the certificates in another order; index 0 is still the leaf of server_chain.
+    raw = revocation_raw(published, 0, revocation_doc(current),
+                         chain_policy_extra_store=[c.der_base64 for c in (root, issuing, leaf)])
+    report = build_report(raw)
+    assert report["server_chain_source"] == "chain_policy_extra_store"
+    assert report["revocation"]["certificate"]["thumbprint"] == leaf.thumbprint
+    assert report["diagnosis"]["verdict"] == "revoked"
+
+
+def test_healthy_client_without_revocation_data_is_trusted(published):
+    report = build_report(revocation_raw(published, 0, None))
+    assert report["revocation"] is None
+    assert report["diagnosis"]["verdict"] == "trusted" and report["diagnosis"]["revocation"] is None
+
+
+def test_revocation_error_without_fetches_still_leaves_the_host_unfixable(published):
+    report = build_report(revocation_raw(published, REVOCATION_OFFLINE, None))
+    assert report["diagnosis"]["verdict"] == "revocation_offline"
+    assert any(CDP in reason for reason in report["diagnosis"]["reasons"])
+
+
+def test_malformed_revocation_section_is_reported_not_raised(published):
+    bad = {"cert_index": 9, "kind": "crl", "url": CDP, "reachable": True, "status": 200, "size": 3,
+           "error": None, "body_base64": "@@@"}
+    report = build_report(revocation_raw(published, REVOCATION_OFFLINE, revocation_doc(bad, "junk")))
+    problems = report["revocation"]["problems"]
+    assert any(p.startswith("revocation.fetches[0].cert_index:") for p in problems)
+    assert any(p.startswith("revocation.fetches[0].body_base64:") for p in problems)
+    assert any(p.startswith("revocation.fetches[1]: expected an object") for p in problems)
+    assert report["diagnosis"]["verdict"] == "revocation_offline"
+
+
+def test_not_a_directaccess_client_has_no_revocation(published):
+    report = build_report(revocation_raw(published, None, revocation_doc(), url=None))
+    assert report["revocation"] is None and report["diagnosis"] is None
