@@ -46,7 +46,8 @@ Where this is stricter or looser than CryptoAPI, and why:
   unchecked, Windows checks them. A root without basicConstraints (v1) is accepted.
 - anyExtendedKeyUsage counts as Server Authentication; no EKU extension means any usage.
 - AIA fetching is not modelled: an intermediate the client could download is still reported
-  missing, with the URL in the reasons. Revocation (CDP) is out of scope.
+  missing, with the URL in the reasons. Revocation is judged apart, from what the client fetched
+  (_revocation.py), and only client_info's diagnosis carries its verdicts.
 """
 from __future__ import annotations
 
@@ -92,6 +93,9 @@ VERDICTS = (
     "expired", "not_yet_valid", "unsupported_critical_extension", "weak_crypto", "bad_signature",
     "explicitly_distrusted", "no_chain", "malformed",
 )
+# client_info's diagnosis adds these after the chain (_revocation.apply_to_diagnosis); diagnose() never gives them.
+REVOCATION_VERDICTS = ("revoked", "revocation_offline")
+VERDICTS += REVOCATION_VERDICTS
 # Problems decide the verdict in this order; trust (untrusted_root, missing_intermediate) comes
 # only after all of them, so a name mismatch with a missing root is a name mismatch.
 PROBLEM_PRECEDENCE = ("malformed", "no_chain", "explicitly_distrusted", "weak_crypto", "bad_signature", "unsupported_critical_extension",

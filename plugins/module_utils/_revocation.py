@@ -87,7 +87,6 @@ CLIENT_ERRORS = {
 }
 # Chain verdicts an import would fix, or none at all: only here can revocation be the host's problem.
 TRUST_VERDICTS = ("trusted", "untrusted_root", "missing_intermediate")
-VERDICTS = ("revoked", "revocation_offline")
 
 # Per-URL results that prove the URL gives no usable revocation answer.
 _FAILED = ("unreachable", "http_error", "expired", "not_yet_valid", "wrong_signer", "unreadable", "internal_only")

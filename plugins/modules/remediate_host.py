@@ -21,6 +21,11 @@ description:
     (as M(directaccess.iphttps.ca_import) does). A host whose chain is trusted but whose IP-HTTPS still reports a
     trust error (V(restart_pending)) gets the restart alone. Nothing else is changed: healthy hosts, machines that
     are not DirectAccess clients and problems an import cannot fix are recorded and left alone."
+  - "Revocation: when the client's last error is about revocation (C(0x80092010), C(0x80092012),
+    C(0x80092013)), the same read has the client fetch its chain's CRL and OCSP URLs (client_info's
+    O(directaccess.iphttps.client_info#module:revocation=auto)). Such a host is recorded V(unfixable) with verdict
+    V(revocation_offline) or V(revoked) and a remedy naming the URL and the certificate; it is never imported to,
+    restarted or polled, even when its chain also lacks a certificate the bundle has."
   - "O(mode=diagnose) only reads. O(mode=preflight) judges O(candidate_chain) against the client's stores instead
     of the chain the server sends now. O(mode=rollback) removes exactly the O(remove) entries (by store and
     thumbprint) and then checks the stores; it never waits for 0x0, because IP-HTTPS is expected to fail once the

@@ -6,18 +6,21 @@ from __future__ import annotations
 import base64
 import copy
 import datetime
+import os
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
+from ansible_collections.directaccess.iphttps.plugins.module_utils import _chain
 from ansible_collections.directaccess.iphttps.plugins.module_utils._revocation import (
     MAX_BODY_BYTES,
     MAX_FETCHES,
     apply_to_diagnosis,
     evaluate,
 )
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _host_record
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
 
 NOW = pki.utcnow()
@@ -515,3 +518,14 @@ def test_healthy_client_without_revocation_data_is_untouched():
     given = diagnosis()
     result = apply_to_diagnosis(given, None, 0)
     assert result == dict(given, revocation=None)
+
+
+def test_revocation_verdicts_are_known_documented_and_left_alone():
+    assert set(_chain.REVOCATION_VERDICTS) <= set(_chain.VERDICTS)
+    assert _host_record.REVOCATION_VERDICTS == _chain.REVOCATION_VERDICTS
+    doc = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs", "verdicts.md")
+    with open(doc, encoding="utf-8") as handle:
+        text = handle.read()
+    for verdict in _chain.REVOCATION_VERDICTS:
+        assert f"| `{verdict}` |" in text, verdict
+        assert verdict in _host_record.VERDICT_REMEDIES
