@@ -29,13 +29,16 @@ Verdicts of diagnose(), most severe first (the first that applies wins):
 8. ``wrong_usage``: an issuer is not a CA (basicConstraints), a pathLenConstraint or keyUsage
    (keyCertSign) is violated, the leaf's keyUsage has neither digitalSignature nor
    keyEncipherment, or an EKU extension in the path excludes Server Authentication.
-9. ``name_mismatch``: the leaf's SAN dNSName entries (or, without a SAN extension, its subject
-   CN) do not cover server_name; an IP address needs an iPAddress SAN entry.
-10. ``untrusted_root``: the path ends at a self-signed root the client does not trust, or stops
+9. ``name_constraints``: a CA in the path has name constraints (2.5.29.30) that a name of the
+   server certificate violates, or that use a form Windows does not support or cannot decode
+   (CERT_E_INVALID_NAME); see _name_constraints. Never fixable by an import.
+10. ``name_mismatch``: the leaf's SAN dNSName entries (or, without a SAN extension, its subject
+    CN) do not cover server_name; an IP address needs an iPAddress SAN entry.
+11. ``untrusted_root``: the path ends at a self-signed root the client does not trust, or stops
     at an issuer that was found nowhere (then the missing entry has thumbprint None).
-11. ``missing_intermediate``: the path ends at a trusted root, but the client lacks an
+12. ``missing_intermediate``: the path ends at a trusted root, but the client lacks an
     intermediate (not sent by the server, not in its CA or Root store).
-12. ``trusted``.
+13. ``trusted``.
 
 Where this is stricter or looser than CryptoAPI, and why:
 
@@ -71,6 +74,10 @@ from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate 
     subject_key_id,
     thumbprint,
 )
+from ansible_collections.directaccess.iphttps.plugins.module_utils._name_constraints import (
+    check_path as name_constraint_findings,
+    explains_extension_fault as name_constraints_explain_fault,
+)
 
 try:
     from cryptography import x509
@@ -91,7 +98,7 @@ MAX_PATHS = 64
 VERDICTS = (
     "trusted", "untrusted_root", "missing_intermediate", "name_mismatch", "wrong_usage",
     "expired", "not_yet_valid", "unsupported_critical_extension", "weak_crypto", "bad_signature",
-    "explicitly_distrusted", "no_chain", "malformed",
+    "explicitly_distrusted", "no_chain", "malformed", "name_constraints",
 )
 # client_info's diagnosis adds these after the chain (_revocation.apply_to_diagnosis); diagnose() never gives them.
 REVOCATION_VERDICTS = ("revoked", "revocation_offline")
@@ -99,7 +106,7 @@ VERDICTS += REVOCATION_VERDICTS
 # Problems decide the verdict in this order; trust (untrusted_root, missing_intermediate) comes
 # only after all of them, so a name mismatch with a missing root is a name mismatch.
 PROBLEM_PRECEDENCE = ("malformed", "no_chain", "explicitly_distrusted", "weak_crypto", "bad_signature", "unsupported_critical_extension",
-                      "expired", "not_yet_valid", "wrong_usage", "name_mismatch")
+                      "expired", "not_yet_valid", "wrong_usage", "name_constraints", "name_mismatch")
 
 # Extensions CryptoAPI processes, so it accepts them marked critical; any other critical
 # extension fails the chain (CERT_TRUST_HAS_NOT_SUPPORTED_CRITICAL_EXT, surfacing as CERT_E_CRITICAL).
@@ -321,6 +328,8 @@ def _extension_problems(index: int, cert) -> list[dict]:
     """malformed (cannot be parsed, or repeated) or unsupported_critical_extension problems."""
     subject = cert.subject.rfc4514_string()
     fault = extension_fault(cert)
+    if fault is not None and index > 0 and fault["oid"] == "2.5.29.30" and name_constraints_explain_fault(cert):
+        return []  # Windows reports it as a name constraint fault: validate_path's name constraint check
     if fault is not None:
         problem = _problem("malformed_extension", "malformed", index, cert,
                            f"Certificate '{subject}' ({thumbprint(cert)}): {_extension_label(fault['oid'])} "
@@ -367,7 +376,8 @@ def validate_path(path, at=None, *, check_eku: bool = True, server_name: str | N
     comparison), each link's signature, CA basicConstraints, pathLenConstraint (self-issued
     intermediates not counted, RFC 5280 6.1.4(l)), keyUsage keyCertSign on issuers, Server
     Authentication EKU on every certificate that has an EKU extension (Windows intersects EKUs
-    along the chain) when ``check_eku``, and the leaf name when ``server_name`` is given.
+    along the chain) when ``check_eku``, every CA's name constraints against the leaf's names
+    (_name_constraints), and the leaf name when ``server_name`` is given.
 
     Trust is not decided here: the top certificate is treated as a trust anchor when
     ``top_is_anchor`` (or when it is self-signed), which only exempts a root without
@@ -425,7 +435,8 @@ def validate_path(path, at=None, *, check_eku: bool = True, server_name: str | N
         is_root = index == last and (top_is_anchor or self_signed(issuer))
         constraints = basic_constraints(issuer)
         if constraints is None:
-            if not is_root:
+            # Unreadable extensions are reported once (malformed, name_constraints), not again here.
+            if not is_root and extension_fault(issuer) is None:
                 problems.append(_problem("not_ca", "wrong_usage", index, issuer,
                                          f"'{subject}' issues certificates but has no basicConstraints extension "
                                          "marking it as a CA."))
@@ -460,8 +471,17 @@ def validate_path(path, at=None, *, check_eku: bool = True, server_name: str | N
                                          f"{what} has an Extended Key Usage extension without Server Authentication "
                                          f"({SERVER_AUTH_OID})."))
 
+    # CryptoAPI applies every CA's name constraints to the server certificate's names.
+    for finding in name_constraint_findings(path):
+        problem = _problem(finding["code"], "name_constraints", finding["index"], path[finding["index"]],
+                           finding["message"])
+        problem.update(windows_status=finding["windows_status"], constraint=finding["constraint"],
+                       name=finding["name"])
+        problems.append(problem)
+
     if server_name is not None and match_server_name(path[0], server_name) is None:
         problems.append(_name_mismatch(path[0], server_name))
+
 
     return {"valid": not problems, "verdict": _worst(problems), "problems": problems}
 
@@ -737,6 +757,7 @@ def _evaluate(path: list, end: str, ctx: _Context, at, server_name) -> dict:
         bool(verdicts & {"expired", "not_yet_valid"}),
         _END_RANK[end],
         "wrong_usage" in verdicts,
+        "name_constraints" in verdicts,
         sum(1 for m in missing if not m["in_bundle"]),
         len(missing),
         len(path),

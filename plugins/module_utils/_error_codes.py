@@ -287,6 +287,17 @@ _TABLE = (
         'identifiers). Deploy the CA certificate that really signed the IP-HTTPS certificate, or reissue '
         'the IP-HTTPS certificate.',
     ),
+    # Every CERT_TRUST_*_NAME_CONSTRAINT(S) chain status maps to this code (.NET's Windows chain PAL).
+    ErrorCode(
+        0x800B0114, 'CERT_E_INVALID_NAME', 'config',
+        'A name of the IP-HTTPS certificate is outside the name constraints of a CA in its chain (not in '
+        'its permitted subtrees, or in its excluded subtrees), or a CA carries name constraints Windows '
+        'does not support or cannot decode.',
+        'Importing certificates will not help: the CA hierarchy must change. Reissue the IP-HTTPS certificate '
+        'with names the constrained CA permits, or reissue the CA certificate with name constraints that cover '
+        'the server\'s names (in forms Windows supports: DNS, e-mail, URI, IP address, directory name, UPN). '
+        'trust_check names the CA, the subtree and the name.',
+    ),
 )
 
 KNOWN_CODES = types.MappingProxyType({entry.code: entry for entry in _TABLE})

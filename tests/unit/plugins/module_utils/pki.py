@@ -144,7 +144,7 @@ def issue(cn: str | None = None, *, issuer: Issued | None = None, subject: x509.
             issuer_has_ski = True
         except x509.ExtensionNotFound:
             issuer_has_ski = False
-        except (ValueError, x509.DuplicateExtension):  # a deliberately malformed issuer
+        except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):  # a malformed issuer
             issuer_has_ski = True
     if signing_key is not None:
         signer = signing_key
@@ -380,3 +380,53 @@ def tamper_signature(cert: x509.Certificate) -> x509.Certificate:
     der = bytearray(cert.public_bytes(serialization.Encoding.DER))
     der[-1] ^= 0x01
     return x509.load_der_x509_certificate(bytes(der))
+
+
+# ---------------------------------------------------------------------------------------------
+# Name constraints (2.5.29.30) and SAN entries of every form
+# ---------------------------------------------------------------------------------------------
+
+NAME_CONSTRAINTS_OID = x509.ObjectIdentifier("2.5.29.30")
+UPN_OID = x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.3")
+
+
+def name_constraints(permitted=(), excluded=(), critical: bool = True) -> tuple:
+    """An (extension, critical) pair for extra_extensions: subtrees as x509 GeneralName objects."""
+    return (x509.NameConstraints(permitted_subtrees=list(permitted) or None,
+                                 excluded_subtrees=list(excluded) or None), critical)
+
+
+def general_subtree(base_der: bytes, minimum: int | None = None, maximum: int | None = None) -> bytes:
+    """One GeneralSubtree in DER; minimum and maximum are what CertificateBuilder cannot write."""
+    body = base_der
+    if minimum is not None:
+        body += der_tlv(0x80, minimum.to_bytes(max(1, (minimum.bit_length() + 8) // 8), "big"))
+    if maximum is not None:
+        body += der_tlv(0x81, maximum.to_bytes(max(1, (maximum.bit_length() + 8) // 8), "big"))
+    return der_tlv(0x30, body)
+
+
+def raw_name_constraints(permitted=(), excluded=(), critical: bool = True, value: bytes | None = None) -> tuple:
+    """(extension, critical) built from GeneralSubtree DER (see general_subtree), or from a whole raw value.
+
+    For what cryptography will not build: x400Address, ediPartyName, minimum/maximum, masks it
+    refuses, empty or undecodable extensions.
+    """
+    if value is None:
+        body = b""
+        if permitted:
+            body += der_tlv(0xA0, b"".join(permitted))
+        if excluded:
+            body += der_tlv(0xA1, b"".join(excluded))
+        value = der_tlv(0x30, body)
+    return (x509.UnrecognizedExtension(NAME_CONSTRAINTS_OID, value), critical)
+
+
+def upn(text: str) -> x509.OtherName:
+    """A user principal name (otherName 1.3.6.1.4.1.311.20.2.3), as AD CS writes it."""
+    return x509.OtherName(UPN_OID, der_tlv(0x0C, text.encode("utf-8")))
+
+
+def subject_alt_names(*names, critical: bool = False) -> tuple:
+    """(extension, critical) with SAN entries of any form; pass san_dns=() to issue() with it."""
+    return (x509.SubjectAlternativeName(list(names)), critical)
