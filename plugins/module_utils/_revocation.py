@@ -359,35 +359,43 @@ def _judge_crl(url_result: dict, fetch: dict, cert, issuer, point: dict, now) ->
                               "certificate.")
 
 
+def _scheme(url) -> str:
+    try:
+        return (urlsplit(url).scheme or "").lower()
+    except (ValueError, TypeError):  # e.g. an unclosed IPv6 bracket
+        return ""
+
+
 def _judge_url(kind: str, point: dict, fetch: dict | None, cert, issuer, now, proxy: dict | None) -> dict:
     url = point["url"]
     result = {"url": url, "kind": kind, "reachable": None, "status": None, "size": None, "error": None,
               "result": "not_fetched", "message": ""}
-    scheme = (urlsplit(url).scheme or "").lower() if isinstance(url, str) else ""
+    scheme = _scheme(url)
+    if fetch is not None:
+        result.update(reachable=fetch["reachable"], status=fetch["status"], size=fetch["size"], error=fetch["error"])
+    if scheme not in _HTTP_SCHEMES and not (fetch and fetch["reachable"]):
+        # AD CS puts ldap:// (and file://) CDPs first by default; both need the corporate network, which a client
+        # whose IP-HTTPS tunnel is down reaches only through that tunnel. The client lists them without fetching.
+        result.update(result="internal_only",
+                      message=f"{url} is an {scheme or 'unknown'} URL, which needs the corporate network; a client on "
+                              "the Internet reaches it only through the tunnel it is trying to build.")
+        return result
     if fetch is None:
-        if scheme in _HTTP_SCHEMES:
-            result["message"] = f"The client did not fetch {url}."
-        else:
-            # AD CS puts ldap:// (and file://) CDPs first by default; both need the corporate network, which
-            # a client whose IP-HTTPS tunnel is down reaches only through that tunnel.
-            result.update(result="internal_only",
-                          message=f"{url} is an {scheme or 'unknown'} URL, which needs the corporate network; a client "
-                                  "on the Internet reaches it only through the tunnel it is trying to build.")
+        result["message"] = f"The client did not fetch {url}."
         return result
-    result.update(reachable=fetch["reachable"], status=fetch["status"], size=fetch["size"], error=fetch["error"])
-    if not fetch["reachable"]:
-        via = _via(proxy)
-        detail = f": {fetch['error']}" if fetch["error"] else ""
-        result.update(result="unreachable", message=f"The client could not reach {url}{via}{detail}.")
-        return result
-    if kind == "ocsp":
+    if kind == "ocsp" and fetch["reachable"]:
         result.update(result="responder_reachable",
                       message=f"The OCSP responder {url} answered the client (HTTP {fetch['status']}); what it "
                               "says about the certificate is not checked here.")
         return result
     if fetch["status"] is not None and not 200 <= fetch["status"] < 300:
+        # The client reports an HTTP error answer as not reachable (for a CRL); the status says more.
         result.update(result="http_error", message=f"{url} answered the client with HTTP {fetch['status']}: the "
                                                    "CRL is not published there.")
+        return result
+    if not fetch["reachable"]:
+        detail = f": {fetch['error']}" if fetch["error"] else ""
+        result.update(result="unreachable", message=f"The client could not reach {url}{_via(proxy)}{detail}.")
         return result
     _judge_crl(result, fetch, cert, issuer, point, now)
     return result

@@ -227,10 +227,20 @@ def test_unreachable_url_names_the_url_the_certificate_and_the_proxy(chain):
 
 def test_http_error_is_offline(chain):
     root, issuing, leaf = chain
-    result = evaluate(server_chain(*chain), answer(fetch(0, ISSUING_CRL, b"", status=404),
-                                                   fetch(1, ROOT_CRL, make_crl(root))), at=NOW)
+    # As client_info.ps1 reports it: a CRL URL answering 404 is not reachable, with the status beside it.
+    not_found = dict(fetch(0, ISSUING_CRL, reachable=False, error="The remote server returned an error: (404)"),
+                     status=404)
+    result = evaluate(server_chain(*chain), answer(not_found, fetch(1, ROOT_CRL, make_crl(root))), at=NOW)
     assert result["outcome"] == "offline"
-    assert judged(result, 0)["urls"][0]["result"] == "http_error"
+    [url] = judged(result, 0)["urls"]
+    assert (url["result"], url["status"]) == ("http_error", 404) and "HTTP 404" in url["message"]
+
+
+def test_read_that_failed_after_the_status_is_unreachable(chain):
+    root, issuing, leaf = chain
+    cut = dict(fetch(0, ISSUING_CRL, reachable=False, error="The operation has timed out."), status=200)
+    result = evaluate(server_chain(*chain), answer(cut, fetch(1, ROOT_CRL, make_crl(root))), at=NOW)
+    assert judged(result, 0)["urls"][0]["result"] == "unreachable"
 
 
 def test_crl_too_large_to_send_is_unknown(chain):
@@ -245,11 +255,15 @@ def test_ldap_cdp_alone_is_unreachable_from_the_internet():
     root = pki.make_root("Contoso Root CA")
     issuing = pki.make_intermediate("Contoso Issuing CA", root)
     leaf = pki.make_leaf("da.contoso.com", issuing, crl_urls=[LDAP_CDP])
-    result = evaluate([leaf.cert, issuing.cert, root.cert], answer(), at=NOW)
-    assert judged(result, 0)["outcome"] == "offline" and result["outcome"] == "offline"
-    [url] = judged(result, 0)["urls"]
-    assert (url["result"], url["reachable"]) == ("internal_only", None)
-    assert "ldap URL" in url["message"]
+    unlisted = evaluate([leaf.cert, issuing.cert, root.cert], answer(), at=NOW)
+    # client_info.ps1 lists an ldap URL without fetching it.
+    listed = evaluate([leaf.cert, issuing.cert, root.cert],
+                      answer(fetch(0, LDAP_CDP, reachable=False, error="ldap not fetched")), at=NOW)
+    for result in (unlisted, listed):
+        assert judged(result, 0)["outcome"] == "offline" and result["outcome"] == "offline"
+        [url] = judged(result, 0)["urls"]
+        assert url["result"] == "internal_only" and "ldap URL" in url["message"]
+        assert "resolves only inside the corporate network" in result["remedy"]
 
 
 def test_ldap_cdp_before_a_working_http_cdp_is_good():
@@ -275,6 +289,7 @@ def test_ocsp_only_is_judged_by_reachability():
     issuing = pki.make_intermediate("Contoso Issuing CA", root)
     leaf = pki.make_leaf("da.contoso.com", issuing, extra_extensions=[ocsp_extension(OCSP)])
     certs = [leaf.cert, issuing.cert, root.cert]
+    # The client sends a plain GET; a responder refusing it with 405 has still answered.
     answered = evaluate(certs, answer(fetch(0, OCSP, kind="ocsp", status=405)), at=NOW)
     assert judged(answered, 0)["outcome"] == "unknown"
     assert judged(answered, 0)["urls"][0]["result"] == "responder_reachable"
