@@ -296,7 +296,9 @@ diagnosis:
           verdict.
       type: bool
     verdict:
-      description: The main problem, or V(trusted); see RV(directaccess.iphttps.trust_check#module:verdict).
+      description:
+        - The main problem, or V(trusted); see RV(directaccess.iphttps.trust_check#module:verdict).
+        - Besides trust_check's verdicts, V(revocation_offline) or V(revoked) (see RV(diagnosis.revocation)).
       type: str
       sample: untrusted_root
     missing:
