@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 import random
 
+import cryptography_vectors  # pinned in requirements/test.txt, as for test_pkits
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -623,3 +625,42 @@ def test_mutated_extension_values_always_give_a_verdict():
         assert result["verdict"] in VERDICTS
         constraints = _name_constraints.read(issuing.cert)
         assert constraints is None or isinstance(constraints, _name_constraints.Constraints)
+
+
+# ---------------------------------------------------------------------------------------------
+# NIST PKITS 4.13 (name constraints), from cryptography_vectors: every case agrees
+# ---------------------------------------------------------------------------------------------
+
+PKITS_DIR = os.path.join(os.path.dirname(cryptography_vectors.__file__), "x509", "PKITS_data", "certs")
+PKITS_AT = datetime.datetime(2020, 6, 1, tzinfo=datetime.timezone.utc)
+PKITS_CASES = sorted((name[:-len(".crt")] for name in os.listdir(PKITS_DIR) if "nameConstraintsTest" in name),
+                     key=lambda name: int(name.rsplit("Test", 1)[1][:-len("EE")]))
+
+
+def _pkits(name):
+    with open(os.path.join(PKITS_DIR, name + ".crt"), "rb") as handle:
+        return x509.load_der_x509_certificate(handle.read())
+
+
+@pytest.fixture(scope="module")
+def pkits_stores():
+    skip = ("TrustAnchorRootCertificate", "DSAParametersInheritedCACert")
+    cas = [_pkits(name[:-len(".crt")]) for name in sorted(os.listdir(PKITS_DIR))
+           if not name.endswith("EE.crt") and name[:-len(".crt")] not in skip]
+    return {"root_store": [_pkits("TrustAnchorRootCertificate")], "intermediate_store": cas}
+
+
+def test_pkits_has_all_38_name_constraints_cases():
+    assert len(PKITS_CASES) == 38
+
+
+@pytest.mark.parametrize("ee", PKITS_CASES)
+def test_pkits_4_13(pkits_stores, ee):
+    # diagnose builds the path itself from the EE, among every PKITS CA (many constrained ones).
+    result = diagnose([_pkits(ee)], at=PKITS_AT, **pkits_stores)
+    if ee.startswith("Valid"):
+        assert_trusted(result)
+    else:
+        assert result["verdict"] == "name_constraints", result["problems"]
+        assert {p["verdict"] for p in result["problems"]} == {"name_constraints"}
+        assert codes(result) in (["name_excluded"], ["name_not_permitted"], ["name_excluded", "name_not_permitted"])
