@@ -64,6 +64,7 @@ from .client_state import (
     parse_connect_to,
     verify_iphttps_server,
 )
+from .revocation import FETCH_TIMEOUT_MS, REVOCATION_ERRORS, revocation_section
 from .wsman import CommandRequest, CommandResult
 
 __all__ = [
@@ -82,7 +83,7 @@ log = logging.getLogger(__name__)
 
 # The scripts and versions the lab implements; a version bump in the collection must be
 # followed here (test_lab_runtime checks the .ps1 files against this table).
-SCRIPT_VERSIONS = {"client_info": 2, "ca_import": 2, "iphttps_state": 2}
+SCRIPT_VERSIONS = {"client_info": 3, "ca_import": 2, "iphttps_state": 2}
 IDENTITY_RE = re.compile(r"^[ \t]*#[ \t]*directaccess\.iphttps script:[ \t]*([A-Za-z0-9_]+)[ \t]+v(\d+)[ \t]*$",
                          re.MULTILINE)
 
@@ -177,6 +178,11 @@ def _ps_int(value: t.Any, name: str) -> int:
     raise _PowerShellError(f'Cannot convert value "{shown}" to type "System.Int32". Error: "Input string was not '
                            f'in a correct format." (parameter {name})',
                            "InvalidArgument: (:) [], RuntimeException", "InvalidCastFromStringToInteger")
+
+
+def _throw(message: str) -> t.NoReturn:
+    """``throw "message"`` in the script: a terminating RuntimeException."""
+    raise _PowerShellError(message, f"OperationStopped: ({message}:String) [], RuntimeException", message)
 
 
 def _ps_string(value: t.Any) -> str:
@@ -421,13 +427,22 @@ class ClientHandler:
             if params.get("store_certificates"):  # PowerShell's truth test: "" and null keep the default
                 mode = _ps_string(params["store_certificates"])
         if mode.lower() not in ("chain", "all"):  # -notcontains ignores case
-            message = f"store_certificates must be chain or all, not '{mode}'"
-            raise _PowerShellError(message, f"OperationStopped: ({message}:String) [], RuntimeException", message)
+            _throw(f"store_certificates must be chain or all, not '{mode}'")
+        revocation_mode, revocation_timeout_ms = "auto", FETCH_TIMEOUT_MS
+        if isinstance(params, dict):
+            if params.get("revocation"):
+                revocation_mode = _ps_string(params["revocation"])
+            if params.get("revocation_timeout_ms") is not None:
+                revocation_timeout_ms = _ps_int(params["revocation_timeout_ms"], "revocation_timeout_ms")
+        if revocation_mode.lower() not in ("auto", "always", "never"):
+            _throw(f"revocation must be auto, always or never, not '{revocation_mode}'")
+        if revocation_timeout_ms < 1:
+            _throw(f"revocation_timeout_ms must be at least 1, not {revocation_timeout_ms}")
         record = self.client.load()
         iphttps = record["iphttps"]
         result: dict = {
             "script": "client_info",
-            "version": 2,
+            "version": 3,
             "computer_name": record["name"].upper()[:15],  # $env:COMPUTERNAME: NetBIOS name, upper case
             "state_source": "cmdlet" if self.iphttps_cmdlets else "netsh",
             "iphttps_configuration": None,
@@ -440,6 +455,7 @@ class ClientHandler:
             "stores": {"Root": [], "CA": [], "Disallowed": list(record.get("disallowed_store") or {})},
             "store_certificates": [],
             "iphlpsvc": self._service(record),
+            "revocation": None,
         }
         if iphttps is not None:
             # Assumed: netsh lists the configured interface and its URL even while it is not active.
@@ -460,6 +476,12 @@ class ClientHandler:
                 result["da_connection_status"] = {"status": _DA_STATUS[status], "status_name": status,
                                                   "substatus": _DA_SUBSTATUS[substatus], "substatus_name": substatus}
             self._capture(result, iphttps, record, max(timeout_ms, 1) / 1000.0)
+        code = state.last_error_code if state is not None else None
+        if revocation_mode.lower() == "always" or (revocation_mode.lower() == "auto" and code in REVOCATION_ERRORS):
+            # The fetches the script makes, through the names this client resolves; the lab's clients
+            # have no WinHTTP proxy, so they go direct.
+            chain = [base64.b64decode(b64) for b64 in result["server_chain"]]
+            result["revocation"] = revocation_section(chain, self.client.routes(), revocation_timeout_ms)
 
         captured = [x509.load_der_x509_certificate(base64.b64decode(b64))
                     for b64 in result["server_chain"] + result["chain_policy_extra_store"]]
@@ -491,8 +513,9 @@ class ClientHandler:
         result["chain_policy_extra_store"] = [base64.b64encode(der).decode("ascii") for der in sent[1:]]
         # The callback's X509Chain is built now, against the stores as they are now (not the state
         # IP-HTTPS recorded at its last connection), so verify afresh with the same stores.
+        # SslStream was told checkCertificateRevocation=$false: its chain has no revocation status.
         verdict = verify_iphttps_server(iphttps["server_url"], iphttps["connect_to"], record["root_store"],
-                                        record["ca_store"], timeout)
+                                        record["ca_store"], timeout, check_revocation=False)
         verdict = distrust_outcome(verdict, iphttps, record, timeout)
         status = _CHAIN_STATUS.get(verdict.last_error_code)
         if status is not None:

@@ -10,7 +10,6 @@ are exactly what the collection sends); the end-to-end part starts the lab with
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import os
 import re
@@ -31,7 +30,6 @@ from winrm.exceptions import InvalidCredentialsError
 from .client_state import ClientState
 from .handlers import SCRIPT_VERSIONS, ClientHandler, identify_script, powershell_json
 from .pki import thumbprint
-from .scenarios import TEMPLATES, ClientSpec, provision_clients
 from .wsman import CommandRequest, decode_command_line
 
 try:  # how Ansible's winrm connection decodes stderr: ansible-core 2.19, then 2.21
@@ -47,38 +45,7 @@ UNTRUSTED_ROOT = 0x800B0109
 CRLF = b"\r\n"
 
 
-# --- fixtures -------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def collection(tmp_path_factory):
-    """The collection's plugin_utils, imported from the repo (via a temporary ansible_collections tree)."""
-    try:
-        importlib.import_module("ansible_collections.directaccess.iphttps.plugins.plugin_utils._windows_scripts")
-    except ImportError:
-        root = tmp_path_factory.mktemp("collections")
-        (root / "ansible_collections" / "directaccess").mkdir(parents=True)
-        (root / "ansible_collections" / "directaccess" / "iphttps").symlink_to(REPO, target_is_directory=True)
-        sys.path.insert(0, str(root))
-        importlib.invalidate_caches()
-    base = "ansible_collections.directaccess.iphttps.plugins.plugin_utils."
-    return {name: importlib.import_module(base + name) for name in ("_windows_scripts", "_client_report", "_inputs")}
-
-
-@pytest.fixture
-def make_handler(tmp_path, pki, servers):
-    handlers = []
-
-    def make(template: str, name: str = "da-client-01", **kwargs) -> ClientHandler:
-        client = provision_clients([ClientSpec(name, template)], pki, servers, tmp_path / "state")[0]
-        client.iphttps_state(timeout=0.3)  # the first connection, as IP Helper makes it at boot
-        handler = ClientHandler(client, administrator=TEMPLATES[template].administrator, **kwargs)
-        handlers.append(handler)
-        return handler
-
-    yield make
-    for handler in handlers:
-        handler.close()
-
+# --- helpers (the fixtures are in conftest.py) ---------------------------------------------------
 
 class HandlerConnection:
     """Ansible's winrm connection in miniature: exec_command goes to a handler as the endpoint gives it."""
@@ -163,8 +130,8 @@ def test_unknown_script_version_and_command_fail_naming_them(make_handler):
                                    "# directaccess.iphttps script: trust_reset v1\nexit 0", b"{}"))
     assert other.rc == 1 and b"script trust_reset v1 is not implemented by the lab" in other.stderr
     newer = handler(CommandRequest("da-client-01", "PowerShell -EncodedCommand x",
-                                   "# directaccess.iphttps script: client_info v3\n", b"{}"))
-    assert newer.rc == 1 and b"client_info v3" in newer.stderr and b"client_info v2" in newer.stderr
+                                   "# directaccess.iphttps script: client_info v4\n", b"{}"))
+    assert newer.rc == 1 and b"client_info v4" in newer.stderr and b"client_info v3" in newer.stderr
     older = handler(CommandRequest("da-client-01", "PowerShell -EncodedCommand x",
                                    "# directaccess.iphttps script: client_info v1\n", b"{}"))
     assert older.rc == 1 and b"script client_info v1 is not implemented" in older.stderr
@@ -193,7 +160,7 @@ def test_source_on_stdin_must_be_the_script_the_command_names(make_handler):
     stdin = json.dumps({"script_source": (SCRIPTS / "ca_import.ps1").read_text(encoding="utf-8")}).encode()
     result = handler(CommandRequest("da-client-01", "x", info.splitlines()[0], stdin))
     assert result.rc == 1
-    assert b"headed by script client_info v2 but its stdin carries the source of ca_import v2" in result.stderr
+    assert b"headed by script client_info v3 but its stdin carries the source of ca_import v2" in result.stderr
 
 
 # --- client_info ------------------------------------------------------------------------------------

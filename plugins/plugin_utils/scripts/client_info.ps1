@@ -1,6 +1,7 @@
-# directaccess.iphttps script: client_info v2
+# directaccess.iphttps script: client_info v3
 # Returns one JSON document describing this client's IP-HTTPS state. Read-only.
-# Input (JSON on stdin): { "connect_timeout_ms": int, "store_certificates": "chain"|"all" }
+# Input (JSON on stdin): { "connect_timeout_ms": int, "store_certificates": "chain"|"all",
+#   "revocation": "auto"|"always"|"never" (default auto), "revocation_timeout_ms": int (default 5000) }
 # Output: { script, version, computer_name, state_source "cmdlet"|"netsh",
 #   iphttps_configuration null|{ server_url, state, type, configuration_type, profile, profile_activated },
 #   iphttps_state null|{ interface_status (null when read from netsh), last_error_code (uint32) },
@@ -10,9 +11,17 @@
 #   stores { Root: [thumbprint], CA: [thumbprint], Disallowed: [thumbprint] },
 #   store_certificates [{ store, thumbprint, der_base64 }] (Root and CA entries only),
 #   iphlpsvc null|{ state, start_mode, process_id } (Win32_Service: State "Running"/"Stopped"..., StartMode
-#   "Auto"/"Manual"/"Disabled", ProcessId 0 while stopped) }
+#   "Auto"/"Manual"/"Disabled", ProcessId 0 while stopped),
+#   revocation null (not run)|{ proxy { source "winhttp", proxy (the WinHTTP proxy list, null: direct), bypass },
+#     fetches [{ cert_index (into server_chain), kind "crl"|"ocsp", url, reachable, status (HTTP status or null),
+#     size (bytes or null), error (.NET's message, localized, or null), body_base64 (when size <= 262144) }] } }
 # store_certificates "chain" returns the full certificates of the Root and CA entries named as subject or
 # issuer in the chain; "all" returns every Root and CA entry in full.
+# revocation "auto" fetches only when the last error is 0x80092013, 0x80092012 or 0x80092010: every CRL
+# distribution point and AIA OCSP URL of every server_chain certificate, each URL once, at most 16, each
+# waiting revocation_timeout_ms and all within 30 s; ldap and other non-HTTP URLs are listed, not fetched.
+# A CRL is reachable when it came with a 2xx status; an OCSP responder when it answered at all (a GET of the
+# responder URL asks about no certificate, so it proves reachability only).
 # Windows PowerShell 5.1; keep it plain. The controller does the analysis.
 $ErrorActionPreference = 'Stop'
 $params = (@($input) -join "`n") | ConvertFrom-Json
@@ -21,10 +30,16 @@ if ($null -ne $params -and $null -ne $params.connect_timeout_ms) { $timeoutMs = 
 $storeMode = 'chain'
 if ($null -ne $params -and $params.store_certificates) { $storeMode = [string]$params.store_certificates }
 if (@('chain', 'all') -notcontains $storeMode) { throw "store_certificates must be chain or all, not '$storeMode'" }
+$revocationMode = 'auto'
+if ($null -ne $params -and $params.revocation) { $revocationMode = [string]$params.revocation }
+if (@('auto', 'always', 'never') -notcontains $revocationMode) { throw "revocation must be auto, always or never, not '$revocationMode'" }
+$revocationTimeoutMs = 5000
+if ($null -ne $params -and $null -ne $params.revocation_timeout_ms) { $revocationTimeoutMs = [int]$params.revocation_timeout_ms }
+if ($revocationTimeoutMs -lt 1) { throw "revocation_timeout_ms must be at least 1, not $revocationTimeoutMs" }
 
 $result = [ordered]@{
     script = 'client_info'
-    version = 2
+    version = 3
     computer_name = $env:COMPUTERNAME
     state_source = $null
     iphttps_configuration = $null
@@ -37,6 +52,7 @@ $result = [ordered]@{
     stores = [ordered]@{ Root = @(); CA = @(); Disallowed = @() }
     store_certificates = @()
     iphlpsvc = $null
+    revocation = $null
 }
 
 # IP-HTTPS lives in the IP Helper service: stopped or disabled, it cannot connect whatever the stores hold.
@@ -198,6 +214,222 @@ if ($null -ne $result.iphttps_configuration -and $result.iphttps_configuration.s
         if ($null -ne $ssl) { $ssl.Dispose() }
         if ($null -ne $tcp) { $tcp.Close() }
     }
+}
+
+# Revocation: fetch what CryptoAPI fetches to check this chain, the way it fetches. CryptoAPI downloads
+# CRLs through WinHTTP (KB 2623724), so with the machine's WinHTTP proxy, not the user's IE proxy.
+function Read-DerElement([byte[]]$der, [int]$offset, [int]$end) {
+    # One DER tag-length-value at $offset: @{ tag; start (of the content); end }, or $null when it does
+    # not fit before $end. One-byte tags; short lengths, or long ones of up to 3 length bytes.
+    if ($offset + 2 -gt $end) { return $null }
+    $tag = [int]$der[$offset]
+    $length = [int]$der[$offset + 1]
+    $start = $offset + 2
+    if (($tag -band 0x1F) -eq 0x1F -or $length -eq 0x80) { return $null }
+    if ($length -gt 0x80) {
+        $count = $length - 0x80
+        if ($count -gt 3 -or $start + $count -gt $end) { return $null }
+        $length = 0
+        for ($i = 0; $i -lt $count; $i++) { $length = $length * 256 + [int]$der[$start + $i] }
+        $start += $count
+    }
+    if ($start + $length -gt $end) { return $null }
+    return @{ tag = $tag; start = $start; end = $start + $length }
+}
+
+function Get-DerChildren([byte[]]$der, $parent) {
+    # The elements inside a constructed element, up to the first one that is malformed.
+    $children = New-Object -TypeName System.Collections.ArrayList
+    $offset = $parent.start
+    while ($offset -lt $parent.end) {
+        $element = Read-DerElement $der $offset $parent.end
+        if ($null -eq $element) { break }
+        [void]$children.Add($element)
+        $offset = $element.end
+    }
+    return ,$children
+}
+
+function Get-RevocationUrls($certificate) {
+    # @{ kind; url }: the URIs of the CRL distribution points (2.5.29.31), then the OCSP responders of
+    # the AIA extension (1.3.6.1.5.5.7.1.1, method 1.3.6.1.5.5.7.48.1). Read from the DER, never from
+    # Format(), whose text is localized. A URI is a GeneralName [6] IA5String, tagged implicitly: 0x86.
+    $crl = New-Object -TypeName System.Collections.ArrayList
+    $ocsp = New-Object -TypeName System.Collections.ArrayList
+    foreach ($extension in $certificate.Extensions) {
+        $der = [byte[]]$extension.RawData
+        $top = Read-DerElement $der 0 $der.Length
+        if ($null -eq $top -or $top.tag -ne 0x30) { continue }
+        if ($extension.Oid.Value -eq '2.5.29.31') {
+            # SEQUENCE OF DistributionPoint { distributionPoint [0] { fullName [0] GeneralNames } ... }
+            foreach ($point in (Get-DerChildren $der $top)) {
+                if ($point.tag -ne 0x30) { continue }
+                foreach ($field in (Get-DerChildren $der $point)) {
+                    if ($field.tag -ne 0xA0) { continue }
+                    foreach ($pointName in (Get-DerChildren $der $field)) {
+                        if ($pointName.tag -ne 0xA0) { continue }
+                        foreach ($name in (Get-DerChildren $der $pointName)) {
+                            if ($name.tag -eq 0x86) {
+                                [void]$crl.Add(@{ kind = 'crl'; url = [System.Text.Encoding]::ASCII.GetString($der, $name.start, $name.end - $name.start) })
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        elseif ($extension.Oid.Value -eq '1.3.6.1.5.5.7.1.1') {
+            # SEQUENCE OF AccessDescription { accessMethod OBJECT IDENTIFIER, accessLocation GeneralName }
+            foreach ($access in (Get-DerChildren $der $top)) {
+                if ($access.tag -ne 0x30) { continue }
+                $parts = Get-DerChildren $der $access
+                if ($parts.Count -lt 2 -or $parts[0].tag -ne 0x06 -or $parts[1].tag -ne 0x86) { continue }
+                $method = [BitConverter]::ToString($der, $parts[0].start, $parts[0].end - $parts[0].start)
+                if ($method -eq '2B-06-01-05-05-07-30-01') {
+                    [void]$ocsp.Add(@{ kind = 'ocsp'; url = [System.Text.Encoding]::ASCII.GetString($der, $parts[1].start, $parts[1].end - $parts[1].start) })
+                }
+            }
+        }
+    }
+    return @($crl) + @($ocsp)
+}
+
+function Read-WinHttpProxy {
+    # 'netsh winhttp set proxy' keeps the machine proxy in this binary value. Its layout, as Wine's winhttp
+    # reads it (WinHttpGetDefaultProxyConfiguration): DWORD, DWORD, DWORD flags (2: named proxy), DWORD
+    # length and the ANSI proxy list, DWORD length and the bypass list. Absent or unreadable: direct.
+    $settings = [ordered]@{ source = 'winhttp'; proxy = $null; bypass = $null }
+    $value = $null
+    try {
+        $value = (Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections' -Name WinHttpSettings -ErrorAction Stop).WinHttpSettings
+    }
+    catch { return $settings }
+    $bytes = [byte[]]$value
+    if ($bytes.Length -lt 20 -or ([BitConverter]::ToUInt32($bytes, 8) -band 2) -eq 0) { return $settings }
+    $proxyLength = [int64][BitConverter]::ToUInt32($bytes, 12)
+    $bypassAt = 16 + $proxyLength
+    if ($bypassAt + 4 -gt $bytes.Length) { return $settings }
+    $bypassLength = [int64][BitConverter]::ToUInt32($bytes, [int]$bypassAt)
+    if ($bypassAt + 4 + $bypassLength -gt $bytes.Length) { return $settings }
+    if ($proxyLength -gt 0) { $settings.proxy = [System.Text.Encoding]::ASCII.GetString($bytes, 16, [int]$proxyLength) }
+    if ($bypassLength -gt 0) { $settings.bypass = [System.Text.Encoding]::ASCII.GetString($bytes, [int]$bypassAt + 4, [int]$bypassLength) }
+    return $settings
+}
+
+function Get-WebProxyFor([System.Uri]$uri, $settings) {
+    # The WebProxy WinHTTP would use for $uri, or $null for a direct connection. The list may name a
+    # proxy per scheme ("http=host:port;https=host:port"); '<local>' bypasses names without a dot.
+    if (-not $settings.proxy) { return $null }
+    foreach ($pattern in ([string]$settings.bypass -split '[;\s]+')) {
+        if (-not $pattern) { continue }
+        if ($pattern -eq '<local>') { if ($uri.Host -notmatch '\.') { return $null } }
+        elseif ($uri.Host -like $pattern -or $uri.Authority -like $pattern) { return $null }
+    }
+    $chosen = $null
+    foreach ($entry in ([string]$settings.proxy -split '[;\s]+')) {
+        if (-not $entry) { continue }
+        if ($entry -match '^([A-Za-z]+)=(.+)$') {
+            if ($Matches[1] -eq $uri.Scheme) { $chosen = $Matches[2]; break }
+        }
+        elseif ($null -eq $chosen) { $chosen = $entry }
+    }
+    if (-not $chosen) { return $null }
+    if ($chosen -notmatch '://') { $chosen = "http://$chosen" }
+    return New-Object -TypeName System.Net.WebProxy -ArgumentList $chosen
+}
+
+function New-FetchOutcome([string]$failure) {
+    return [ordered]@{ reachable = $false; status = $null; size = $null; error = $failure; body_base64 = $null }
+}
+
+function Get-WebFailure($exception) {
+    # PowerShell wraps what a .NET method throws; the WebException inside carries the answer, if any.
+    while ($exception -isnot [System.Net.WebException] -and $null -ne $exception.InnerException) { $exception = $exception.InnerException }
+    return $exception
+}
+
+function Invoke-RevocationFetch([string]$url, [string]$kind, $settings, [int]$waitMs, $clock, [int]$deadlineMs) {
+    $outcome = New-FetchOutcome $null
+    $response = $null
+    try {
+        $uri = [System.Uri]$url
+        $request = [System.Net.WebRequest]::Create($uri)
+        # Always set: left alone it would be the user's IE proxy, which CryptoAPI does not use.
+        $request.Proxy = Get-WebProxyFor $uri $settings
+        $request.Timeout = $waitMs
+        $request.ReadWriteTimeout = $waitMs
+        # The User-Agent CryptoAPI sends, so a proxy rule written for it applies here too.
+        $request.UserAgent = 'Microsoft-CryptoAPI/6.0'
+        $response = $request.GetResponse()
+    }
+    catch {
+        # A 4xx or 5xx answer arrives as a WebException that still holds the response.
+        $failure = Get-WebFailure $_.Exception
+        $outcome.error = $failure.Message
+        if ($failure -is [System.Net.WebException]) { $response = $failure.Response }
+    }
+    if ($null -eq $response) { return $outcome }
+    try {
+        $outcome.status = [int]$response.StatusCode
+        $outcome.reachable = $kind -eq 'ocsp'
+        if ($outcome.status -ge 200 -and $outcome.status -lt 300) {
+            $stream = $response.GetResponseStream()
+            $kept = New-Object -TypeName System.IO.MemoryStream
+            $buffer = New-Object -TypeName byte[] -ArgumentList 65536
+            $size = 0
+            $read = $stream.Read($buffer, 0, $buffer.Length)
+            while ($read -gt 0) {
+                $size += $read
+                if ($size -le 262144) { $kept.Write($buffer, 0, $read) }
+                if ($clock.ElapsedMilliseconds -ge $deadlineMs) { throw "not read to the end: all fetches together may take $deadlineMs ms" }
+                $read = $stream.Read($buffer, 0, $buffer.Length)
+            }
+            $outcome.size = $size
+            $outcome.reachable = $true
+            if ($size -le 262144) { $outcome.body_base64 = [Convert]::ToBase64String($kept.ToArray()) }
+        }
+    }
+    catch {
+        $outcome.error = (Get-WebFailure $_.Exception).Message
+        $outcome.reachable = $kind -eq 'ocsp'
+        $outcome.size = $null
+    }
+    finally {
+        $response.Close()
+    }
+    return $outcome
+}
+
+$revocationErrors = @(2148081683, 2148081682, 2148081680)  # 0x80092013, 0x80092012, 0x80092010
+$lastError = $null
+if ($null -ne $result.iphttps_state) { $lastError = $result.iphttps_state.last_error_code }
+if ($revocationMode -eq 'always' -or ($revocationMode -eq 'auto' -and $null -ne $lastError -and $revocationErrors -contains $lastError)) {
+    $settings = Read-WinHttpProxy
+    $fetches = New-Object -TypeName System.Collections.ArrayList
+    $fetched = @{}
+    $deadlineMs = 30000
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    $chain = @($result.server_chain)
+    for ($index = 0; $index -lt $chain.Count; $index++) {
+        $certificate = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [Convert]::FromBase64String($chain[$index]))
+        foreach ($found in (Get-RevocationUrls $certificate)) {
+            if ($fetches.Count -ge 16) { break }
+            $scheme = ([string]$found.url -split ':', 2)[0].ToLowerInvariant()
+            if ($fetched.ContainsKey($found.url)) { $outcome = $fetched[$found.url] }
+            elseif (@('http', 'https') -notcontains $scheme) { $outcome = New-FetchOutcome "$scheme not fetched" }
+            elseif ($clock.ElapsedMilliseconds -ge $deadlineMs) {
+                $outcome = New-FetchOutcome "not fetched: all fetches together may take $deadlineMs ms, and that time had passed"
+            }
+            else {
+                $waitMs = [int][Math]::Min($revocationTimeoutMs, $deadlineMs - $clock.ElapsedMilliseconds)
+                $outcome = Invoke-RevocationFetch $found.url $found.kind $settings $waitMs $clock $deadlineMs
+                $fetched[$found.url] = $outcome
+            }
+            $entry = [ordered]@{ cert_index = $index; kind = $found.kind; url = $found.url }
+            foreach ($key in @('reachable', 'status', 'size', 'error', 'body_base64')) { $entry[$key] = $outcome[$key] }
+            [void]$fetches.Add($entry)
+        }
+    }
+    $result.revocation = [ordered]@{ proxy = $settings; fetches = @($fetches) }
 }
 
 # Store contents: thumbprints of everything; full certificates of the entries the chain names
