@@ -113,8 +113,10 @@ trusted:
 verdict:
   description:
     - The main problem, or C(trusted).
-    - One of V(trusted), V(untrusted_root), V(missing_intermediate), V(name_mismatch), V(wrong_usage),
-      V(expired), V(not_yet_valid), V(bad_signature), V(no_chain).
+    - One of V(trusted), V(untrusted_root), V(missing_intermediate), V(name_mismatch), V(name_constraints),
+      V(wrong_usage), V(expired), V(not_yet_valid), V(unsupported_critical_extension), V(weak_crypto),
+      V(bad_signature), V(explicitly_distrusted), V(malformed), V(no_chain); C(docs/verdicts.md) says what each
+      means and what to do.
   returned: always
   type: str
   sample: untrusted_root
@@ -170,7 +172,10 @@ problems:
     code:
       description:
         - What is wrong. One of V(empty), V(too_long), V(issuer_unknown), V(name_chaining), V(bad_signature),
-          V(expired), V(not_yet_valid), V(not_ca), V(path_length), V(key_usage), V(eku), V(name_mismatch).
+          V(weak_signature), V(weak_key), V(expired), V(not_yet_valid), V(not_ca), V(path_length), V(key_usage),
+          V(leaf_key_usage), V(eku), V(critical_extension), V(malformed_extension), V(malformed_name),
+          V(explicit_distrust), V(name_mismatch), V(name_not_permitted), V(name_excluded),
+          V(name_constraint_unsupported), V(name_constraints_invalid).
       type: str
     verdict:
       description: The verdict this problem leads to.
@@ -186,6 +191,20 @@ problems:
       type: str
     message:
       description: The problem in a sentence.
+      type: str
+    extension:
+      description: For V(malformed) and V(unsupported_critical_extension) problems, the extension's OID.
+      type: str
+    windows_status:
+      description:
+        - For V(name_constraints) problems, the CryptoAPI chain status flag Windows sets, for example
+          C(CERT_TRUST_HAS_EXCLUDED_NAME_CONSTRAINT).
+      type: str
+    constraint:
+      description: For V(name_constraints) problems, the subtree that was violated (or the unsupported form).
+      type: str
+    name:
+      description: For V(name_constraints) problems, the server certificate's name that violates it.
       type: str
 checked_at:
   description: The point in time the validity checks used (O(at), or now), ISO 8601 UTC.

@@ -45,10 +45,9 @@ REPORT_VERSION = 2
 
 # trust_check's verdicts (docs/verdicts.md), in the order shown. Others are accepted and shown after them,
 # so a verdict added to trust_check later does not break the report.
-KNOWN_VERDICTS = ("trusted", "untrusted_root", "missing_intermediate", "name_mismatch", "wrong_usage", "expired",
-                  "not_yet_valid", "unsupported_critical_extension", "weak_crypto", "bad_signature", "explicitly_distrusted",
-                  "malformed",
-                  "no_chain")
+KNOWN_VERDICTS = ("trusted", "untrusted_root", "missing_intermediate", "name_mismatch", "wrong_usage",
+                  "name_constraints", "expired", "not_yet_valid", "unsupported_critical_extension", "weak_crypto",
+                  "bad_signature", "explicitly_distrusted", "revocation_offline", "revoked", "malformed", "no_chain")
 NO_VERDICT = "none"
 
 # Added to each record of report.json by the merge, never stored under runs/.

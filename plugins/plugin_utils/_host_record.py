@@ -16,6 +16,9 @@ import typing as t
 VERDICT_REMEDIES = {
     "name_mismatch": "Reissue the IP-HTTPS certificate with the public FQDN of the URL as subject, or fix the URL.",
     "wrong_usage": "Reissue the IP-HTTPS certificate with the Server Authentication EKU from a CA allowed to issue it.",
+    "name_constraints": ("Reissue the server certificate with names the constrained CA permits, or reissue the CA "
+                         "certificate with name constraints that cover the server's names (in forms Windows supports); "
+                         "importing certificates will not help."),
     "expired": "Renew the expired certificate on the IP-HTTPS server or its CA.",
     "not_yet_valid": "Check the client's clock; otherwise wait for, or reissue, the certificate.",
     "bad_signature": "The server sends a corrupt or forged chain: investigate the IP-HTTPS server or the network path.",
