@@ -41,6 +41,7 @@ from .revocation import CRYPT_E_REVOCATION_OFFLINE, CRYPT_E_REVOKED, PKIWeb, rea
 from .scenarios import TEMPLATES, ClientSpec, build_fleet, load_scenario, provision_clients
 from .test_lab_runtime import PywinrmConnection, host_in, lab_cli, protocol_for, raw_result, run, seeded_lab_dir
 
+REPO = Path(__file__).resolve().parents[2]
 SCENARIO = Path(__file__).parent / "scenarios" / "revocation.yml"
 FAST = 0.5
 UNTRUSTED_ROOT = 0x800B0109
@@ -315,6 +316,16 @@ def test_client_info_refuses_bad_revocation_input(collection, make_handler, para
 
 
 # --- the section's limits ---------------------------------------------------------------------------------
+
+def test_the_lab_uses_the_scripts_limits_and_codes():
+    script = (REPO / "plugins" / "plugin_utils" / "scripts" / "client_info.ps1").read_text(encoding="utf-8")
+    assert f"$revocationTimeoutMs = {revocation.FETCH_TIMEOUT_MS}" in script
+    assert f"$deadlineMs = {revocation.FETCH_DEADLINE_MS}" in script
+    assert f"if ($fetches.Count -ge {revocation.MAX_FETCHES}) {{ break }}" in script
+    assert f"if ($size -le {revocation.MAX_BODY_BYTES})" in script
+    assert f"$request.UserAgent = '{revocation.USER_AGENT}'" in script
+    assert f"$revocationErrors = @({', '.join(str(code) for code in revocation.REVOCATION_ERRORS)})" in script
+
 
 class _StaticSite:
     """One throwaway HTTP site on loopback serving fixed bodies: routes for it as a context manager."""

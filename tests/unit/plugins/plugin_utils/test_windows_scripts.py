@@ -491,3 +491,70 @@ def test_ca_import_asks_for_a_process_outside_the_wmi_job():
     startup = f"-ClassName Win32_ProcessStartup -ClientOnly -Property @{{ CreateFlags = [uint32]{breakaway:#010x} }}"
     assert startup in code
     assert "$arguments.ProcessStartupInformation = $breakaway" in code
+
+
+# --- client_info's revocation fetches ----------------------------------------------------------------
+
+REVOCATION_ERRORS = {0x80092013, 0x80092012, 0x80092010}  # CRYPT_E_REVOCATION_OFFLINE, _NO_REVOCATION_CHECK, _REVOKED
+
+
+def function_body(code: str, name: str) -> str:
+    return braced_block(code, code.index("{", code.index(f"function {name}")))
+
+
+def test_client_info_fetches_after_the_capture_and_before_the_stores():
+    code = script_code("client_info")
+    capture_done = code.index("if ($null -ne $tcp) { $tcp.Close() }")
+    fetch = code.index("$outcome = Invoke-RevocationFetch ")
+    stores = code.index("foreach ($storeName in ")
+    # One command: the fetches use the chain the capture just got, and the stores are read after.
+    assert capture_done < fetch < stores
+    assert "$chain = @($result.server_chain)" in code[capture_done:fetch]
+
+
+def test_client_info_auto_mode_fetches_for_the_three_revocation_errors_only():
+    code = script_code("client_info")
+    listed = re.search(r"\$revocationErrors = @\(([0-9, ]+)\)", code).group(1)
+    # Decimal: Windows PowerShell 5.1 reads 0x80092013 as a negative Int32.
+    assert {int(value) for value in listed.split(",")} == REVOCATION_ERRORS
+    assert ("if ($revocationMode -eq 'always' -or ($revocationMode -eq 'auto' -and $null -ne $lastError -and "
+            "$revocationErrors -contains $lastError))") in code
+    assert "throw \"revocation must be auto, always or never, not '$revocationMode'\"" in code
+    assert 'throw "revocation_timeout_ms must be at least 1, not $revocationTimeoutMs"' in code
+
+
+def test_client_info_fetches_with_the_winhttp_proxy_never_the_users():
+    code = script_code("client_info")
+    reader = function_body(code, "Read-WinHttpProxy")
+    assert ("Get-ItemProperty -Path 'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Internet Settings"
+            "\\Connections' -Name WinHttpSettings -ErrorAction Stop") in reader
+    fetch = function_body(code, "Invoke-RevocationFetch")
+    # Set on every request, before it is sent: left alone, HttpWebRequest would take the IE proxy.
+    assert fetch.index("$request.Proxy = Get-WebProxyFor $uri $settings") < fetch.index("$request.GetResponse()")
+    assert "$request.Timeout = $waitMs" in fetch and "$request.ReadWriteTimeout = $waitMs" in fetch
+    for user_proxy in ("DefaultWebProxy", "GetSystemWebProxy", "Invoke-WebRequest", "Invoke-RestMethod"):
+        assert user_proxy not in code
+
+
+def test_client_info_reads_urls_from_the_der_not_from_localized_text():
+    code = script_code("client_info")
+    urls = function_body(code, "Get-RevocationUrls")
+    assert ".Format(" not in code
+    assert "$extension.Oid.Value -eq '2.5.29.31'" in urls and "$extension.Oid.Value -eq '1.3.6.1.5.5.7.1.1'" in urls
+    assert "$name.tag -eq 0x86" in urls  # GeneralName uniformResourceIdentifier [6], implicit
+    assert "'2B-06-01-05-05-07-30-01'" in urls  # 1.3.6.1.5.5.7.48.1, id-ad-ocsp, as DER content bytes
+    element = function_body(code, "Read-DerElement")
+    # Long-form lengths are read, and nothing may run past the enclosing element.
+    assert "$length * 256 + [int]$der[$start + $i]" in element
+    assert "if ($start + $length -gt $end) { return $null }" in element
+
+
+def test_client_info_bounds_the_fetches():
+    code = script_code("client_info")
+    assert "$revocationTimeoutMs = 5000" in code
+    assert "$deadlineMs = 30000" in code and "if ($fetches.Count -ge 16) { break }" in code
+    assert "[Math]::Min($revocationTimeoutMs, $deadlineMs - $clock.ElapsedMilliseconds)" in code
+    # Non-HTTP URLs (the ldap CDP AD CS lists first) are reported, never fetched.
+    assert "@('http', 'https') -notcontains $scheme) { $outcome = New-FetchOutcome \"$scheme not fetched\" }" in code
+    body = function_body(code, "Invoke-RevocationFetch")
+    assert body.count("262144") == 2
