@@ -34,6 +34,8 @@ options:
           - The P(directaccess.iphttps.remediate#role) role checks every C(path) from the working directory before
             any host is touched (in AWX, the project directory), so give paths from there when using the
             collection's playbooks.
+          - Must be a regular file of at most 10 MiB. A folder, FIFO, device or socket is refused without reading
+            from it, so C(/dev/zero) or a named pipe cannot hold up the task.
         type: path
       content:
         description: PEM text or base64 DER.
@@ -42,6 +44,11 @@ options:
         description:
           - An C(http) or C(https) URL of a C(.crt), C(.cer) or C(.p7b) file, as AIA publishes them.
           - Needs O(pins).
+          - A user name and password in the URL (C(https://user:password@host/path)) are sent as HTTP Basic
+            authentication to that host only, never to a host a redirect leads to. They are shown as C(***) in
+            every message and in each certificate's RV(certificates[].source). Use C(https) so they do not cross
+            the network in clear.
+          - The C(http_proxy), C(https_proxy) and C(no_proxy) environment variables are honoured.
         type: str
       tls:
         description:
@@ -51,9 +58,30 @@ options:
         type: str
   follow_aia:
     description:
-      - Follow the AIA caIssuers URLs (C(http) and C(https) only) of every certificate up to a root.
+      - Follow AIA caIssuers URLs (C(http) and C(https) only) up to a root.
+      - The links of the certificates you give in O(sources[].path) and O(sources[].content) are followed, and
+        so are those of each CA certificate fetched that way that verifiably signed the certificate before it,
+        because your CA wrote those links.
+      - The links of certificates obtained over the network (O(sources[].url), O(sources[].tls), or anything
+        else a download returned) are written by whoever runs that server. They are followed only to hosts in
+        O(aia_hosts); any other such link is never looked up nor contacted, so a hostile server cannot make the
+        controller send requests into your network or learn what answers there.
+      - Without O(aia_hosts), no link goes to a loopback, link-local (such as C(169.254.169.254), the cloud
+        metadata service), unspecified, multicast or reserved address, checked on every address the host name
+        resolves to and on every redirect. Private addresses are allowed, as internal PKIs publish there.
+      - A link not followed is a warning, and is named in the failure when a certificate then does not reach
+        a pinned root.
     type: bool
     default: false
+  aia_hosts:
+    description:
+      - Host names or IP addresses (no scheme, port or path) that O(follow_aia) may fetch from whatever
+        certificate names them, at any address they resolve to, loopback included. Compared case-insensitively.
+      - Needed to follow the links of certificates from O(sources[].url) or O(sources[].tls), typically the
+        host your PKI publishes its CA certificates on.
+    type: list
+    elements: str
+    default: []
   pins:
     description:
       - SHA-256 fingerprints of the approved roots, in any case, with or without colons.
@@ -67,7 +95,10 @@ options:
     type: bool
     default: false
   timeout:
-    description: Seconds to wait for each network connection and download.
+    description:
+      - Seconds each network source (each URL, each AIA link, each TLS handshake) may take in all, from the
+        name lookup to the last byte, redirects included. A server sending one byte at a time cannot stretch it.
+      - More than 0 and at most 600.
     type: float
     default: 10.0
   validate_certs:
@@ -88,8 +119,10 @@ attributes:
     platforms: all
     support: full
 notes:
-  - Downloads are limited to 10 MiB each; AIA walks stop after 8 levels.
+  - Downloads and files are limited to 10 MiB each; AIA walks stop after 8 levels; redirects after 5.
   - C(ldap://) AIA entries are skipped; clients off the corporate network cannot reach them either.
+  - The threat model and what the collection guarantees against each threat are in the collection's
+    C(docs/security.md).
 seealso:
   - module: directaccess.iphttps.trust_check
 author:
@@ -112,6 +145,8 @@ EXAMPLES = r"""
     sources:
       - tls: da.contoso.com:443
     follow_aia: true
+    aia_hosts:
+      - pki.contoso.com     # where the CA publishes its certificates; no other link is followed
     pins: "{{ corp_root_sha256_pins }}"
   run_once: true
   register: bundle
@@ -149,7 +184,9 @@ certificates:
       description: The LocalMachine store it belongs in, V(Root) or V(CA).
       type: str
     source:
-      description: Which source it came from.
+      description:
+        - Which source it came from, for example C(sources[0] (url https://***@pki.contoso.com/root.crt)) or
+          C(AIA of CN=... (http://...)). Credentials in a URL are shown as C(***).
       type: str
     pem:
       description: The certificate in PEM.

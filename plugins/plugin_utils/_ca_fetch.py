@@ -5,12 +5,17 @@
 Internal to directaccess.iphttps; may change without notice. Vetting lives in _ca_vetting.
 Every certificate is tagged with where it came from and whether it crossed the network,
 because network-obtained certificates are only kept when they chain to a pinned root.
+Every read is bounded in bytes and every wait by the task's timeout, taken as a deadline for the
+whole source; URLs are shown with their credentials replaced by ``***``.
 """
 from __future__ import annotations
 
 import dataclasses
-import socket
+import errno
+import ipaddress
+import os
 import ssl
+import stat
 import typing as t
 from urllib.parse import urlsplit
 
@@ -22,6 +27,15 @@ from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate 
     issued_by,
     load_certificates,
     thumbprint,
+)
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._fetch_http import (
+    Deadline,
+    FetchError,
+    Refused,
+    address_refusal,
+    get,
+    open_socket,
+    redact_url,
 )
 
 # AIA chains in the field are two or three links long; the bound only stops loops and abuse.
@@ -42,35 +56,54 @@ class Candidate:
 def describe_source(index: int, source: t.Mapping[str, t.Any]) -> str:
     for key in ("path", "content", "url", "tls"):
         if source.get(key):
-            value = "<inline PEM>" if key == "content" else source[key]
+            value = "<inline PEM>" if key == "content" else redact_url(source[key]) if key == "url" else source[key]
             return f"sources[{index}] ({key} {value})"
     return f"sources[{index}]"
 
 
-def _read_limited(stream: t.Any, label: str) -> bytes:
-    # Read one byte past the limit so oversize input is refused rather than silently truncated.
-    body = stream.read(MAX_INPUT_BYTES + 1)
-    if len(body) > MAX_INPUT_BYTES:
-        raise SourceError(f"{label}: response is larger than {MAX_INPUT_BYTES} bytes")
-    return body
+def read_local_file(path: str, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """A regular file's bytes, at most ``limit``; SourceError (without the source's label) otherwise.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO, a device such as
+    /dev/zero or a folder is refused, even one swapped in after a look at the path.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.EISDIR:
+            raise SourceError(f"{path} is a folder, not a regular file holding certificates") from None
+        raise SourceError(f"cannot open {path}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else \
+                "not a regular file"
+            raise SourceError(f"{path} is {kind}, not a regular file holding certificates")
+        chunks, size = [], 0
+        # One byte past the limit, so an oversize file is refused rather than silently cut.
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:  # /proc/1/mem and other files that refuse to be read
+        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise SourceError(f"{path} is larger than {limit} bytes; refusing to read it")
+    return b"".join(chunks)
 
 
 def fetch_url(url: str, label: str, timeout: float, validate_certs: bool,
-              opener: t.Callable[..., t.Any] | None = None) -> bytes:
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https"):
-        raise SourceError(f"{label}: only http and https URLs are supported, not {scheme or 'a bare path'!r}")
-    if opener is None:
-        from ansible.module_utils.urls import open_url as opener
+              check_hop: t.Callable[[t.Any], t.Callable[[str], None] | None] | None = None) -> bytes:
+    """The body at ``url``: the whole download, redirects included, must finish within ``timeout`` seconds."""
     try:
-        response = opener(url, timeout=timeout, validate_certs=validate_certs, follow_redirects="safe")
-        try:
-            return _read_limited(response, label)
-        finally:
-            response.close()
-    except SourceError:
-        raise
-    except Exception as exc:  # urllib raises a zoo of types; the reason text is what helps
+        return get(url, timeout=timeout, max_bytes=MAX_INPUT_BYTES, validate_certs=validate_certs,
+                   check_hop=check_hop)
+    except FetchError as exc:
         raise SourceError(f"{label}: download failed: {exc}") from None
 
 
@@ -97,22 +130,26 @@ def split_host_port(value: str, label: str) -> tuple[str, int]:
 
 
 def fetch_tls_chain(endpoint: str, label: str, timeout: float) -> list[bytes]:
-    """DER certificates the server presents, in the order it sends them."""
+    """DER certificates the server presents, in the order it sends them; connect and handshake within ``timeout``."""
     host, port = split_host_port(endpoint, label)
+    deadline = Deadline(timeout)
     # No verification here on purpose: the chain is only a candidate, and ca_bundle keeps a
     # certificate from the network only if it chains to a pinned root.
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw:
+        with open_socket(host, port, deadline, None) as raw:
+            raw.settimeout(deadline.remaining())  # the handshake's own deadline: what is left of the timeout
             with context.wrap_socket(raw, server_hostname=host) as tls:
                 if hasattr(tls, "get_unverified_chain"):  # Python 3.13+
                     return [bytes(der) for der in tls.get_unverified_chain()]
                 # Python 3.10-3.12 expose the same call on the internal object only.
                 return [c.public_bytes(ssl._ssl.ENCODING_DER)  # pylint: disable=protected-access
                         for c in tls._sslobj.get_unverified_chain()]  # pylint: disable=protected-access
-    except (OSError, ssl.SSLError) as exc:
+    except FetchError as exc:
+        raise SourceError(f"{label}: TLS handshake with {host}:{port} failed: {exc}") from None
+    except (OSError, ssl.SSLError, UnicodeError, ValueError) as exc:
         raise SourceError(f"{label}: TLS handshake with {host}:{port} failed: {exc}") from None
 
 
@@ -125,17 +162,25 @@ def _load(data: bytes | str, label: str) -> list[t.Any]:
 
 def collect(sources: t.Sequence[t.Mapping[str, t.Any]], *, read_file: t.Callable[[str], bytes],
             timeout: float = 10.0, validate_certs: bool = True, follow_aia: bool = False,
-            opener: t.Callable[..., t.Any] | None = None) -> list[Candidate]:
-    """Load every source; raise SourceError on the first one that cannot be read."""
+            aia_hosts: t.Iterable[str] = (), notes: list[str] | None = None) -> list[Candidate]:
+    """Load every source; raise SourceError on the first one that cannot be read.
+
+    ``read_file`` may raise SourceError; its message gets the source's label. ``notes`` collects what
+    the operator should know but is no error, such as an AIA link that was not followed.
+    """
     candidates: list[Candidate] = []
     for index, source in enumerate(sources):
         label = describe_source(index, source)
         if source.get("path"):
-            candidates += [Candidate(c, label, False) for c in _load(read_file(source["path"]), label)]
+            try:
+                data = read_file(source["path"])
+            except SourceError as exc:
+                raise SourceError(f"{label}: {exc}") from None
+            candidates += [Candidate(c, label, False) for c in _load(data, label)]
         elif source.get("content"):
             candidates += [Candidate(c, label, False) for c in _load(source["content"], label)]
         elif source.get("url"):
-            body = fetch_url(source["url"], label, timeout, validate_certs, opener)
+            body = fetch_url(source["url"], label, timeout, validate_certs)
             candidates += [Candidate(c, label, True) for c in _load(body, label)]
         elif source.get("tls"):
             chain = [_load(der, label)[0] for der in fetch_tls_chain(source["tls"], label, timeout)]
@@ -147,14 +192,56 @@ def collect(sources: t.Sequence[t.Mapping[str, t.Any]], *, read_file: t.Callable
         else:
             raise SourceError(f"{label}: give exactly one of path, content, url or tls")
     if follow_aia:
-        candidates += walk_aia(candidates, timeout=timeout, validate_certs=validate_certs, opener=opener)
+        candidates += walk_aia(candidates, timeout=timeout, validate_certs=validate_certs, aia_hosts=aia_hosts,
+                               notes=notes)
     return candidates
 
 
+def host_key(host: str) -> str:
+    """A host as aia_hosts and URLs are compared: lower case, no trailing dot, IP addresses in one form."""
+    text = host.strip().strip("[]").rstrip(".").lower()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text
+
+
+def _aia_hop(from_operator: bool, allowed: set[str]) -> t.Callable[[t.Any], t.Callable[[str], None] | None]:
+    """The check of each hop of an AIA download (the link, then each redirect), before anything is sent.
+
+    A host in aia_hosts is allowed at any address. Otherwise only a link the operator's own certificates
+    vouch for is followed, and never to a loopback, link-local or other special address.
+    """
+    def check_hop(parts: t.Any) -> t.Callable[[str], None] | None:
+        host = host_key(parts.hostname or "")
+        if host in allowed:
+            return None
+        if not from_operator:
+            raise Refused(f"{host} is not in aia_hosts, and the link comes from a certificate obtained "
+                          "over the network")
+
+        def check_address(address: str) -> None:
+            refusal = address_refusal(address)
+            if refusal:
+                raise Refused(f"{host}: {refusal}; list it in aia_hosts to allow it")
+        return check_address
+    return check_hop
+
+
 def walk_aia(start: t.Sequence[Candidate], *, timeout: float, validate_certs: bool,
-             opener: t.Callable[..., t.Any] | None = None) -> list[Candidate]:
-    """Follow AIA caIssuers URLs upwards until self-signed roots, breadth first."""
+             aia_hosts: t.Iterable[str] = (), notes: list[str] | None = None) -> list[Candidate]:
+    """Follow AIA caIssuers URLs upwards until self-signed roots, breadth first.
+
+    The links of the operator's own certificates (path and content sources) are followed, and so are
+    those of each CA certificate fetched that way which verifiably signed the one before it: the
+    link was written by the operator's CA. Links in certificates obtained over the network (url and
+    tls sources, or anything else a download returned) are written by whoever controls that server,
+    so they are followed only to hosts in ``aia_hosts``, and a refused link is never looked up or
+    contacted: a hostile server cannot make the controller probe internal addresses.
+    """
+    allowed = {host_key(str(host)) for host in aia_hosts}
     known = {thumbprint(c.certificate): c.certificate for c in start}
+    vouched = {thumbprint(c.certificate) for c in start if not c.network}
     found: list[Candidate] = []
     frontier = list(start)
     for _depth in range(MAX_AIA_DEPTH):
@@ -163,17 +250,46 @@ def walk_aia(start: t.Sequence[Candidate], *, timeout: float, validate_certs: bo
             info = describe(cand.certificate)
             if info["self_signed"] or any(issued_by(cand.certificate, k) for k in known.values()):
                 continue
+            from_operator = info["thumbprint"] in vouched
             for url in info["aia_ca_issuers"]:
-                if urlsplit(url).scheme.lower() not in ("http", "https"):
+                label = f"AIA of {info['subject']} ({redact_url(url)})"
+                try:
+                    parts = urlsplit(url)
+                    parts.port  # noqa: B018  # raises on a port out of range
+                except ValueError:
+                    _note(notes, f"{label}: not followed: not a usable URL")
+                    continue
+                if parts.scheme.lower() not in ("http", "https"):
                     continue  # ldap:// AIA entries are common in AD CS; only HTTP is reachable off-network
-                label = f"AIA of {info['subject']} ({url})"
-                for cert in _load(fetch_url(url, label, timeout, validate_certs, opener), label):
-                    if thumbprint(cert) not in known:
-                        known[thumbprint(cert)] = cert
-                        fetched = Candidate(cert, label, True)
-                        found.append(fetched)
-                        next_frontier.append(fetched)
+                check_hop = _aia_hop(from_operator, allowed)
+                try:
+                    check_hop(parts)  # the link itself, by name: a refused host is never even looked up
+                except Refused as exc:
+                    _note(notes, f"{label}: not followed: {exc}")
+                    continue
+                try:
+                    body = get(url, timeout=timeout, max_bytes=MAX_INPUT_BYTES, validate_certs=validate_certs,
+                               check_hop=check_hop)
+                except Refused as exc:  # a redirect, or an address the name resolved to
+                    _note(notes, f"{label}: not followed: {exc}")
+                    continue
+                except FetchError as exc:
+                    raise SourceError(f"{label}: download failed: {exc}") from None
+                for cert in _load(body, label):
+                    if thumbprint(cert) in known:
+                        continue
+                    known[thumbprint(cert)] = cert
+                    fetched = Candidate(cert, label, True)
+                    found.append(fetched)
+                    next_frontier.append(fetched)
+                    if from_operator and issued_by(cand.certificate, cert):
+                        vouched.add(thumbprint(cert))
         if not next_frontier:
             return found
         frontier = next_frontier
     raise SourceError(f"AIA walk did not reach a root within {MAX_AIA_DEPTH} levels")
+
+
+def _note(notes: list[str] | None, text: str) -> None:
+    if notes is not None:
+        notes.append(text)

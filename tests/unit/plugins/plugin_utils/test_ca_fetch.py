@@ -9,6 +9,7 @@ import os
 import ssl
 import tempfile
 import threading
+import time
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -19,6 +20,7 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _ca_fe
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._ca_fetch import (
     SourceError,
     collect,
+    read_local_file,
     split_host_port,
 )
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
@@ -207,7 +209,8 @@ def test_aia_walk_reaches_the_root_and_stops():
                                         aia_ca_issuers=["ldap:///CN=Walk%20Policy%20CA?cACertificate",
                                                         f"{base}/policy.crt"])
         server_files.update({"/root.crt": root.der, "/policy.crt": policy.der, "/issuing.crt": issuing.der})
-        found = collect([{"content": issuing.pem}], read_file=no_files, follow_aia=True, timeout=5)
+        found = collect([{"content": issuing.pem}], read_file=no_files, follow_aia=True, timeout=5,
+                        aia_hosts=["127.0.0.1"])
     assert [thumbprint(c.certificate) for c in found] == [issuing.thumbprint, policy.thumbprint, root.thumbprint]
     assert [c.network for c in found] == [False, True, True]
     # The ldap:// entry is skipped and nothing above the self-signed root is fetched.
@@ -228,7 +231,7 @@ def test_aia_walk_failure_names_the_url():
     with http_files({}) as (base, _requested):
         issuing = pki.make_intermediate("Broken Walk Issuing", root, aia_ca_issuers=[f"{base}/gone.crt"])
         with pytest.raises(SourceError, match=r"AIA of .*Broken Walk Issuing.*gone.crt.*download failed"):
-            collect([{"content": issuing.pem}], read_file=no_files, follow_aia=True, timeout=5)
+            collect([{"content": issuing.pem}], read_file=no_files, follow_aia=True, timeout=5, aia_hosts=["127.0.0.1"])
 
 
 def test_aia_walk_is_bounded(monkeypatch):
@@ -242,4 +245,183 @@ def test_aia_walk_is_bounded(monkeypatch):
         level3 = pki.make_intermediate("Deep 3", level2, aia_ca_issuers=[f"{base}/2.crt"])
         server_files.update({"/root.crt": root.der, "/1.crt": level1.der, "/2.crt": level2.der})
         with pytest.raises(SourceError, match="did not reach a root within 2 levels"):
-            collect([{"content": level3.pem}], read_file=no_files, follow_aia=True, timeout=5)
+            collect([{"content": level3.pem}], read_file=no_files, follow_aia=True, timeout=5, aia_hosts=["127.0.0.1"])
+
+
+# --- bounded local reads ---------------------------------------------------------------------------------
+
+
+def test_a_regular_file_is_read(tmp_path, hierarchy):
+    path = tmp_path / "root.pem"
+    path.write_text(hierarchy.root.pem)
+    assert read_local_file(str(path)) == hierarchy.root.pem.encode()
+
+
+def test_a_file_over_the_bound_is_refused_after_limit_plus_one_bytes(tmp_path):
+    path = tmp_path / "big.pem"
+    path.write_bytes(b"A" * 101)
+    assert read_local_file(str(path), limit=101) == b"A" * 101
+    with pytest.raises(SourceError, match="larger than 100 bytes"):
+        read_local_file(str(path), limit=100)
+
+
+def test_dev_zero_is_refused_at_once():
+    with pytest.raises(SourceError, match="/dev/zero is a device, not a regular file"):
+        read_local_file("/dev/zero")
+
+
+def test_proc_files_that_never_end_stop_at_the_bound(tmp_path):
+    # /proc files say they are regular and have size 0; the read bound still holds.
+    data = read_local_file("/proc/self/status", limit=1 << 20)
+    assert data.startswith(b"Name:")
+
+
+def test_a_fifo_does_not_block(tmp_path):
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=r"ca.pem is a FIFO, not a regular file"):
+        read_local_file(str(fifo))
+    assert time.monotonic() - started < 1
+
+
+def test_a_folder_and_a_missing_file_are_named(tmp_path):
+    with pytest.raises(SourceError, match=r"is a folder"):
+        read_local_file(str(tmp_path))
+    with pytest.raises(SourceError, match=r"cannot open .*nothing.pem: No such file"):
+        read_local_file(str(tmp_path / "nothing.pem"))
+
+
+def test_read_errors_get_the_sources_label(tmp_path):
+    def refuse(path):
+        raise SourceError(f"{path} is a folder, not a regular file holding certificates")
+    with pytest.raises(SourceError, match=r"^sources\[1\] \(path cas\): cas is a folder"):
+        collect([{"content": pki.make_root().pem}, {"path": "cas"}], read_file=refuse)
+
+
+def test_a_url_source_is_shown_without_its_password(hierarchy):
+    with http_files({"/root.crt": hierarchy.root.der}) as (base, _requested):
+        url = base.replace("http://", "http://operator:Pa55word@") + "/root.crt"
+        found = collect([{"url": url}], read_file=no_files, timeout=5)
+        assert found[0].source == f"sources[0] (url {base.replace('http://', 'http://***@')}/root.crt)"
+        with pytest.raises(SourceError) as caught:
+            collect([{"url": url.replace("root.crt", "gone.crt")}], read_file=no_files, timeout=5)
+    assert "Pa55word" not in str(caught.value) and "***@" in str(caught.value)
+
+
+# --- which AIA links are followed ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def private_loopback(monkeypatch):
+    """Treat 127.0.0.1 as an ordinary (private) address, so the rules on the links themselves can be seen."""
+    monkeypatch.setattr(_ca_fetch, "address_refusal", lambda address: None)
+
+
+def test_links_from_the_operators_certificates_are_followed_up_the_signed_chain(private_loopback):
+    root = pki.make_root("Vouched Root")
+    files: dict[str, bytes] = {}
+    with http_files(files) as (base, requested):
+        policy = pki.make_intermediate("Vouched Policy", root, aia_ca_issuers=[f"{base}/root.crt"])
+        issuing = pki.make_intermediate("Vouched Issuing", policy, aia_ca_issuers=[f"{base}/policy.crt"])
+        files.update({"/root.crt": root.der, "/policy.crt": policy.der})
+        notes: list[str] = []
+        found = collect([{"content": issuing.pem}], read_file=no_files, follow_aia=True, timeout=5, notes=notes)
+    assert [thumbprint(c.certificate) for c in found] == [issuing.thumbprint, policy.thumbprint, root.thumbprint]
+    assert requested == ["/policy.crt", "/root.crt"] and notes == []
+
+
+def test_a_fetched_certificate_that_did_not_sign_the_chain_is_not_followed(private_loopback):
+    # The download returns some other CA: its own link is the server's word, not the operator's.
+    stranger_root = pki.make_root("Stranger Root")
+    files: dict[str, bytes] = {}
+    with http_files(files) as (base, requested):
+        stranger = pki.make_intermediate("Stranger CA", stranger_root, aia_ca_issuers=[f"{base}/stranger-root.crt"])
+        issuing = pki.make_intermediate("Lied-to Issuing", pki.make_root("Real Root"),
+                                        aia_ca_issuers=[f"{base}/issuer.crt"])
+        files.update({"/issuer.crt": stranger.der, "/stranger-root.crt": stranger_root.der})
+        notes: list[str] = []
+        found = collect([{"content": issuing.pem}], read_file=no_files, follow_aia=True, timeout=5, notes=notes)
+    assert len(found) == 2
+    assert requested == ["/issuer.crt"]
+    assert notes == [f"AIA of CN=Stranger CA,O=Contoso Test ({base}/stranger-root.crt): not followed: 127.0.0.1 is "
+                     "not in aia_hosts, and the link comes from a certificate obtained over the network"]
+
+
+@pytest.mark.parametrize("listening", [True, False], ids=["open port", "closed port"])
+def test_a_hostile_servers_links_are_neither_contacted_nor_probed(hierarchy, listening):
+    # A TLS server presents a CA whose AIA points at an internal address. Without aia_hosts nothing is
+    # sent there, and what the operator sees is the same whether something listens there or not.
+    with http_files({"/internal": b"secret"}) as (base, requested):
+        target = base if listening else "http://127.0.0.1:9"
+        hostile_root = pki.make_root("Hostile Root", key_type="ecdsa")
+        hostile_ca = pki.make_intermediate("Hostile CA", hostile_root, key_type="ecdsa",
+                                           aia_ca_issuers=[f"{target}/internal", "http://169.254.169.254/latest"])
+        leaf = pki.make_leaf("da.contoso.com", hostile_ca, key_type="ecdsa")
+        with tls_server([leaf.cert, hostile_ca.cert], leaf.key) as endpoint:
+            notes: list[str] = []
+            found = collect([{"tls": endpoint}], read_file=no_files, follow_aia=True, timeout=5, notes=notes)
+    assert requested == []
+    assert [thumbprint(c.certificate) for c in found] == [hostile_ca.thumbprint]
+    assert [note.replace(target, "TARGET") for note in notes] == [
+        "AIA of CN=Hostile CA,O=Contoso Test (TARGET/internal): not followed: 127.0.0.1 is not in aia_hosts, and "
+        "the link comes from a certificate obtained over the network",
+        "AIA of CN=Hostile CA,O=Contoso Test (http://169.254.169.254/latest): not followed: 169.254.169.254 is "
+        "not in aia_hosts, and the link comes from a certificate obtained over the network"]
+
+
+def test_aia_hosts_lets_a_network_certificates_link_through():
+    root = pki.make_root("Listed Root", key_type="ecdsa")
+    with http_files({"/root.crt": root.der}) as (base, requested):
+        listed = pki.make_intermediate("Listed Issuing", root, key_type="ecdsa", aia_ca_issuers=[f"{base}/root.crt"])
+        leaf = pki.make_leaf("da.contoso.com", listed, key_type="ecdsa")
+        with tls_server([leaf.cert, listed.cert], leaf.key) as endpoint:
+            found = collect([{"tls": endpoint}], read_file=no_files, follow_aia=True, timeout=5,
+                            aia_hosts=["127.0.0.1"])
+    assert requested == ["/root.crt"]
+    assert [thumbprint(c.certificate) for c in found] == [listed.thumbprint, root.thumbprint]
+
+
+def test_the_operators_links_never_go_to_loopback_or_link_local_unless_listed():
+    with http_files({}) as (base, requested):
+        issuing = pki.make_intermediate("Local Issuing", pki.make_root("Local Root"),
+                                        aia_ca_issuers=[f"{base}/root.crt", "http://169.254.169.254/root.crt",
+                                                        "http://[::1/broken"])
+        notes: list[str] = []
+        found = collect([{"content": issuing.pem}], read_file=no_files, follow_aia=True, timeout=5, notes=notes)
+    assert len(found) == 1 and requested == []
+    assert notes == [
+        f"AIA of CN=Local Issuing,O=Contoso Test ({base}/root.crt): not followed: 127.0.0.1: it resolves to the "
+        "loopback address 127.0.0.1; list it in aia_hosts to allow it",
+        "AIA of CN=Local Issuing,O=Contoso Test (http://169.254.169.254/root.crt): not followed: 169.254.169.254: "
+        "it resolves to the link-local address 169.254.169.254; list it in aia_hosts to allow it",
+        "AIA of CN=Local Issuing,O=Contoso Test (http://[::1/broken): not followed: not a usable URL"]
+
+
+def test_a_redirect_to_a_refused_address_is_not_followed():
+    root = pki.make_root("Redirect Root")
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        issuing = pki.make_intermediate("Redirected Issuing", root,
+                                        aia_ca_issuers=[f"http://127.0.0.1:{server.server_address[1]}/root.crt"])
+        notes: list[str] = []
+        collect([{"content": issuing.pem}], read_file=no_files, follow_aia=True, timeout=5, notes=notes,
+                aia_hosts=["127.0.0.1"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(notes) == 1
+    assert "redirected to http://169.254.169.254/latest/meta-data/: 169.254.169.254: it resolves to the link-local" \
+        in notes[0]
