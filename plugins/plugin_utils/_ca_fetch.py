@@ -17,7 +17,6 @@ import os
 import ssl
 import stat
 import typing as t
-from urllib.parse import urlsplit
 
 from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
     MAX_INPUT_BYTES,
@@ -35,6 +34,7 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils._fetch_http i
     address_refusal,
     get,
     open_socket,
+    parse_url,
     redact_url,
 )
 
@@ -253,14 +253,13 @@ def walk_aia(start: t.Sequence[Candidate], *, timeout: float, validate_certs: bo
             from_operator = info["thumbprint"] in vouched
             for url in info["aia_ca_issuers"]:
                 label = f"AIA of {info['subject']} ({redact_url(url)})"
-                try:
-                    parts = urlsplit(url)
-                    parts.port  # noqa: B018  # raises on a port out of range
-                except ValueError:
-                    _note(notes, f"{label}: not followed: not a usable URL")
-                    continue
-                if parts.scheme.lower() not in ("http", "https"):
+                if not url.lower().startswith(("http://", "https://")):
                     continue  # ldap:// AIA entries are common in AD CS; only HTTP is reachable off-network
+                try:
+                    parts = parse_url(url)
+                except FetchError as exc:
+                    _note(notes, f"{label}: not followed: {exc}")
+                    continue
                 check_hop = _aia_hop(from_operator, allowed)
                 try:
                     check_hop(parts)  # the link itself, by name: a refused host is never even looked up

@@ -178,16 +178,22 @@ def _basic(username: str | None, password: str | None) -> str:
     return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
-def _parse(url: str) -> t.Any:
-    parts = urlsplit(url)
+def parse_url(url: str) -> t.Any:
+    """urlsplit's parts of an http or https URL with a host and a usable port; FetchError otherwise."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[::1/x": an unclosed IPv6 bracket
+        raise FetchError("not a usable URL") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise FetchError(f"only http and https URLs are supported, not {parts.scheme or 'a bare path'!r}")
     if not parts.hostname:
         raise FetchError("the URL names no host")
     try:
-        parts.port  # noqa: B018  # raises on a port out of range
+        port = parts.port
     except ValueError:
-        raise FetchError("the URL's port must be 1-65535") from None
+        port = 0
+    if port == 0:
+        raise FetchError("the URL's port must be 1-65535")
     return parts
 
 
@@ -239,13 +245,13 @@ def get(url: str, *, timeout: float, max_bytes: int, validate_certs: bool = True
     (or None). Credentials in the URL go as HTTP Basic authentication to that URL's host only.
     """
     deadline = Deadline(timeout)
-    first = _parse(url)
+    first = parse_url(url)
     authorization = _basic(first.username, first.password) if first.username is not None else None
     origin = (first.scheme.lower(), first.hostname, first.port)
     current = url
     for hop in range(MAX_REDIRECTS + 1):
         try:
-            parts = first if hop == 0 else _parse(current)
+            parts = first if hop == 0 else parse_url(current)
             check = check_hop(parts) if check_hop else None
         except FetchError as exc:
             if hop == 0:

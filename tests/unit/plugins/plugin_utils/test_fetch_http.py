@@ -167,6 +167,8 @@ def test_connection_refused_is_named():
     ("file:///etc/passwd", "only http and https"),
     ("http:///x", "names no host"),
     ("http://host:99999/x", "port must be 1-65535"),
+    ("http://host:0/x", "port must be 1-65535"),
+    ("http://[::1/x", "not a usable URL"),
 ])
 def test_unusable_urls(url, message):
     with pytest.raises(FetchError, match=message):
