@@ -35,6 +35,7 @@ class ActionModule(ActionBase):
         del tmp
         args = validated_args(self, "trust_check", ARGUMENT_SPEC)
         # Imported late so the error above, not an ImportError, is what a user without cryptography sees.
+        from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import CertificateError
         from ansible_collections.directaccess.iphttps.plugins.module_utils._chain import diagnose
 
         try:
@@ -48,7 +49,7 @@ class ActionModule(ActionBase):
                 at=point_in_time(args["at"]),
                 disallowed=store_entries(args["disallowed_store"], "disallowed_store"),
             )
-        except InputError as exc:
+        except (InputError, CertificateError) as exc:  # CertificateError: diagnose() refusing server_name or at
             raise AnsibleActionFail(str(exc)) from None
         result.update(diagnosis)
         result["changed"] = False

@@ -297,7 +297,8 @@ def _is_pkcs12(der: bytes) -> bool:
 # Identity
 # ---------------------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=4096)
+# Pools of 5,000 certificates are analysed: a smaller cache would evict them between passes.
+@functools.lru_cache(maxsize=8192)
 def _digests(cert) -> tuple[str, str]:
     # Path building asks for the same certificates' thumbprints over and over, and cryptography
     # re-encodes the DER on every public_bytes call. Certificates hash and compare by their DER.
@@ -484,8 +485,55 @@ def names_match(first, second) -> bool:
     return name_key(first) == name_key(second)
 
 
+# What cryptography raises when it decodes a name on first access, which it does lazily: malformed
+# DER or a value it cannot represent (ValueError), a value type that does not fit its OID (TypeError).
+_NAME_ERRORS = (ValueError, TypeError)
+
+
+@functools.lru_cache(maxsize=8192)
+def _names(cert) -> tuple:
+    """(subject key, issuer key, fault). cryptography builds a new Name on every access to
+    .subject or .issuer, and path building compares the same certificates' names over and over.
+    A key is None, and the fault says why, when that name cannot be parsed; once every value has
+    decoded for name_key(), rfc4514_string() cannot fail either."""
+    keys, fault = {}, None
+    for field in ("subject", "issuer"):
+        try:
+            keys[field] = name_key(getattr(cert, field))
+        except _NAME_ERRORS as exc:
+            keys[field] = None
+            fault = fault or f"its {field} name cannot be parsed ({exc})"
+    return keys["subject"], keys["issuer"], fault
+
+
+def name_fault(cert) -> str | None:
+    """None when the subject and issuer names parse; else why not, naming the field."""
+    return _names(cert)[2]
+
+
+def subject_name_key(cert) -> tuple | None:
+    """name_key() of the subject, or None when it cannot be parsed."""
+    return _names(cert)[0]
+
+
+def issuer_name_key(cert) -> tuple | None:
+    """name_key() of the issuer, or None when it cannot be parsed."""
+    return _names(cert)[1]
+
+
+def name_text(cert, field: str = "subject") -> str:
+    """The subject (or issuer) in RFC 4514 form; a placeholder when it cannot be parsed, so
+    describing a broken certificate never fails (name_fault says why)."""
+    try:
+        return getattr(cert, field).rfc4514_string()
+    except _NAME_ERRORS:
+        return f"(unreadable {field} name)"
+
+
 def is_self_issued(cert) -> bool:
-    return names_match(cert.subject, cert.issuer)
+    """Subject and issuer are the same name; a name that cannot be parsed matches nothing."""
+    subject = subject_name_key(cert)
+    return subject is not None and subject == issuer_name_key(cert)
 
 
 def is_signed_by(cert, issuer) -> bool:
@@ -526,7 +574,10 @@ def _iso(moment: datetime.datetime) -> str:
 
 
 def common_name(cert) -> str | None:
-    values = [attr.value for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    try:
+        values = [attr.value for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    except _NAME_ERRORS:
+        return None
     return str(values[0]) if values else None
 
 
@@ -565,8 +616,8 @@ def describe(cert) -> dict:
     return {
         "thumbprint": thumbprint(cert),
         "sha256": sha256_fingerprint(cert),
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
+        "subject": name_text(cert, "subject"),
+        "issuer": name_text(cert, "issuer"),
         "not_before": _iso(cert.not_valid_before_utc),
         "not_after": _iso(cert.not_valid_after_utc),
         "is_ca": bool(constraints is not None and constraints.ca),
@@ -588,6 +639,7 @@ def issued_by(cert, issuer) -> bool:
     """``issuer`` is a possible issuer of ``cert``: the names chain and its key verifies the signature.
 
     Stricter than a key-identifier match alone, as vetting wants: a same-name certificate with
-    another key (a CA key rollover) is not the issuer.
+    another key (a CA key rollover) is not the issuer. A name that cannot be parsed matches nothing.
     """
-    return names_match(cert.issuer, issuer.subject) and is_signed_by(cert, issuer)
+    issuer_name = issuer_name_key(cert)
+    return issuer_name is not None and issuer_name == subject_name_key(issuer) and is_signed_by(cert, issuer)

@@ -67,11 +67,13 @@ from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate 
     extension_fault,
     is_self_issued,
     is_signed_by,
-    name_key,
+    issuer_name_key,
+    name_fault,
     names_match,
     normalize_fingerprint,
     sha256_fingerprint,
     subject_key_id,
+    subject_name_key,
     thumbprint,
 )
 from ansible_collections.directaccess.iphttps.plugins.module_utils._name_constraints import (
@@ -94,6 +96,10 @@ ANY_EKU_OID = "2.5.29.37.0"
 MAX_DEPTH = 8
 # Upper bound on alternative paths explored; cross-certified meshes are small in practice.
 MAX_PATHS = 64
+# Upper bound on signature checks spent finding issuers by name alone (no key identifiers to
+# decide). Real stores hold a few same-name CAs (renewals); a hostile store of thousands must not
+# stall the controller, so the rest are left unchecked and the reasons say so.
+MAX_ISSUER_SIGNATURE_CHECKS = 128
 
 VERDICTS = (
     "trusted", "untrusted_root", "missing_intermediate", "name_mismatch", "wrong_usage",
@@ -162,7 +168,10 @@ def _host_of(server_name: str) -> str:
         raise CertificateError(f"server_name: expected a host name or URL, got {server_name!r}")
     text = server_name.strip()
     if "://" in text:
-        host = urlsplit(text).hostname
+        try:
+            host = urlsplit(text).hostname
+        except ValueError as exc:  # an unclosed IPv6 bracket, for one: "https://[::1/"
+            raise CertificateError(f"server_name: {server_name!r} is not a usable URL: {exc}") from None
         if not host:
             raise CertificateError(f"server_name: no host name in URL {server_name!r}")
         text = host
@@ -252,7 +261,10 @@ def _utc(at) -> datetime.datetime:
         raise CertificateError(f"at: expected a datetime, got {type(at).__name__}")
     if at.tzinfo is None:
         return at.replace(tzinfo=datetime.timezone.utc)
-    return at.astimezone(datetime.timezone.utc)
+    try:
+        return at.astimezone(datetime.timezone.utc)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past the last datetime in UTC
+        raise CertificateError(f"at: {at.isoformat()} cannot be expressed in UTC") from None
 
 
 def _iso(moment: datetime.datetime) -> str:
@@ -369,7 +381,7 @@ def _worst(problems: list[dict]) -> str | None:
 
 
 def validate_path(path, at=None, *, check_eku: bool = True, server_name: str | None = None,
-                  top_is_anchor: bool = True, _self_signed=None) -> dict:
+                  top_is_anchor: bool = True, _self_signed=None, _signed=None) -> dict:
     """Check one explicit path (leaf first, issuer of each certificate next).
 
     Checks validity at ``at`` for every certificate, issuer name chaining (RFC 5280 7.1
@@ -389,6 +401,15 @@ def validate_path(path, at=None, *, check_eku: bool = True, server_name: str | N
         problems = [_problem("empty", "no_chain", None, None, "The path is empty.")]
         return {"valid": False, "verdict": "no_chain", "problems": problems}
     moment = _utc(at)
+    for index, cert in enumerate(path):
+        fault = _name_fault(cert)
+        if fault is not None:
+            # Nothing else can be checked on a certificate whose names cannot be read.
+            thumb = thumbprint(cert)
+            problem = {"code": "malformed_name", "verdict": "malformed", "index": index, "subject": None,
+                       "thumbprint": thumb, "message": f"Certificate {thumb} is malformed: {fault}.",
+                       "extension": None}
+            return {"valid": False, "verdict": "malformed", "problems": [problem]}
     self_signed = _self_signed or (lambda cert: is_self_issued(cert) and is_signed_by(cert, cert))
     problems: list[dict] = []
 
@@ -423,7 +444,7 @@ def validate_path(path, at=None, *, check_eku: bool = True, server_name: str | N
                 "weak_signature", "weak_crypto", index, child,
                 f"Certificate '{child.subject.rfc4514_string()}' is signed with {weak_hash}, which Windows "
                 "rejects outside a root's own self-signature."))
-        elif not is_signed_by(child, parent):
+        elif not (_signed or is_signed_by)(child, parent):
             problems.append(_problem(
                 "bad_signature", "bad_signature", index, child,
                 f"The signature on '{child.subject.rfc4514_string()}' does not verify with the key of "
@@ -482,7 +503,6 @@ def validate_path(path, at=None, *, check_eku: bool = True, server_name: str | N
     if server_name is not None and match_server_name(path[0], server_name) is None:
         problems.append(_name_mismatch(path[0], server_name))
 
-
     return {"valid": not problems, "verdict": _worst(problems), "problems": problems}
 
 
@@ -501,16 +521,19 @@ class _Pool:
         self._self_signed: dict[str, bool] = {}
         self._signed: dict[tuple, bool] = {}
         self._edges: dict[str, tuple] = {}
+        self._ski: dict[str, bytes | None] = {}
+        # Same-name candidates left unchecked past MAX_ISSUER_SIGNATURE_CHECKS.
+        self.unchecked: set = set()
 
     def add(self, cert, source: str) -> str:
         thumb = thumbprint(cert)
         if thumb not in self.certs:
             self.certs[thumb] = cert
             self.sources[thumb] = set()
-            ski = subject_key_id(cert)
+            ski = self._ski[thumb] = subject_key_id(cert)
             if ski is not None:
                 self._by_ski.setdefault(ski, set()).add(thumb)
-            self._by_subject.setdefault(name_key(cert.subject), set()).add(thumb)
+            self._by_subject.setdefault(subject_name_key(cert), set()).add(thumb)
         self.sources[thumb].add(source)
         return thumb
 
@@ -535,12 +558,12 @@ class _Pool:
         if thumb in self._edges:
             return self._edges[thumb]
         aki = authority_key_id(cert)
-        names = self._by_subject.get(name_key(cert.issuer), set())
+        names = self._by_subject.get(issuer_name_key(cert), set())
         keyed = self._by_ski.get(aki, set()) if aki is not None else set()
         edges, rejected = [], []
         for cand_thumb in sorted(names | keyed, key=self._order):
             candidate = self.certs[cand_thumb]
-            cand_ski = subject_key_id(candidate)
+            cand_ski = self._ski[cand_thumb]
             if aki is not None and cand_ski is not None:
                 # Key identifiers decide (Windows key match); a bad signature then is a real
                 # fault of the certificate, reported as such rather than hidden.
@@ -548,6 +571,8 @@ class _Pool:
                     edges.append(cand_thumb)
                 else:
                     rejected.append(cand_thumb)
+            elif len(self._signed) >= MAX_ISSUER_SIGNATURE_CHECKS and (thumb, cand_thumb) not in self._signed:
+                self.unchecked.add(cand_thumb)  # neither an issuer nor a rollover: not looked at
             elif self.signed(cert, candidate):
                 edges.append(cand_thumb)
             else:
@@ -613,14 +638,7 @@ def _split_store(items, name: str) -> tuple[list, set]:
 
 def _name_fault(cert) -> str | None:
     """Why the certificate's subject or issuer name cannot be read (cryptography parses them lazily)."""
-    for field in ("subject", "issuer"):
-        try:
-            name = getattr(cert, field)
-            name.rfc4514_string()
-            name_key(name)
-        except (ValueError, TypeError) as exc:
-            return f"its {field} name cannot be parsed ({exc})"
-    return None
+    return name_fault(cert)
 
 
 class _Context:
@@ -734,7 +752,8 @@ def _distrust_problems(path: list, ctx: _Context) -> list[dict]:
 
 def _evaluate(path: list, end: str, ctx: _Context, at, server_name) -> dict:
     checked = validate_path(path, at, check_eku=True, server_name=None,
-                            top_is_anchor=end == "anchored", _self_signed=ctx.pool.self_signed)
+                            top_is_anchor=end == "anchored", _self_signed=ctx.pool.self_signed,
+                            _signed=ctx.pool.signed)
     problems = checked["problems"]
     if end == "too_long":
         problems.append(_problem("too_long", "no_chain", None, None,
@@ -806,6 +825,10 @@ def _reasons(best: dict, verdict: str, name_via: str | None, server_name, ctx: _
     if name_via == "san" and not _cn_covers(path[0], server_name):
         reasons.append("The name matches a SAN DNS name only; the DirectAccess planning guide expects the public "
                        "FQDN in the subject CN.")
+    if ctx.pool.unchecked:
+        reasons.append(f"{len(ctx.pool.unchecked)} certificate(s) with an issuer's name were not checked: the analysis "
+                       f"stops verifying signatures after {MAX_ISSUER_SIGNATURE_CHECKS} checks, so a path through "
+                       "them may have been missed.")
     return reasons
 
 

@@ -8,6 +8,7 @@ on raw documents without a host.
 from __future__ import annotations
 
 import re
+import reprlib
 import typing as t
 from urllib.parse import urlsplit
 
@@ -32,11 +33,53 @@ _UINT32_MAX = 0xFFFFFFFF
 _DIGITS = re.compile(r"[0-9]+")
 
 
+# Values in error messages are shown shortened and at most 3 levels deep: a plain repr() of a
+# hostile answer nested thousands deep raises RecursionError, and a huge one floods the log.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
+_SHORT.maxlist = _SHORT.maxdict = 3
+
+
+def _show(value: t.Any) -> str:
+    try:
+        return _SHORT.repr(value)
+    except ValueError:  # an integer too long to print (Python's 4300-digit limit)
+        return f"a {type(value).__name__} too long to show"
+
+
+def _object(value: t.Any, label: str) -> dict | None:
+    """A JSON object or null; an empty object reads as null, as the script's absent sections do."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ReportError(f"the host returned an unusable {label}: expected an object, got {_show(value)}")
+    return value or None
+
+
+def _array(value: t.Any, label: str) -> list:
+    """A JSON array; null reads as empty."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ReportError(f"the host returned an unusable {label}: expected an array, got {_show(value)}")
+    return value
+
+
+def _text(value: t.Any, label: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ReportError(f"the host returned an unusable {label}: expected a string, got {_show(value)}")
+    return value
+
+
 def _der_list(items: t.Any, label: str) -> list:
     certs = []
-    for index, der_b64 in enumerate(items or []):
+    for index, der_b64 in enumerate(_array(items, label)):
+        where = f"{label}[{index}]"
+        if not isinstance(der_b64, str):
+            raise ReportError(f"the host returned an unreadable certificate: {where}: expected base64 DER text, "
+                              f"got {_show(der_b64)}")
         try:
-            certs += load_certificates(str(der_b64), f"{label}[{index}]")
+            certs += load_certificates(der_b64, where)
         except CertificateError as exc:
             raise ReportError(f"the host returned an unreadable certificate: {exc}") from None
     return certs
@@ -44,16 +87,30 @@ def _der_list(items: t.Any, label: str) -> list:
 
 def _thumbprints(items: t.Any, label: str) -> list[str]:
     thumbs = set()
-    for index, value in enumerate(items or []):
+    for index, value in enumerate(_array(items, label)):
+        if not isinstance(value, str):
+            raise ReportError(f"the host returned an unusable thumbprint at {label}[{index}]: expected a string, "
+                              f"got {_show(value)}")
         try:
-            thumbs.add(normalize_fingerprint(str(value), kind="sha1"))
+            thumbs.add(normalize_fingerprint(value, kind="sha1"))
         except CertificateError as exc:
             raise ReportError(f"the host returned an unusable thumbprint at {label}[{index}]: {exc}") from None
     return sorted(thumbs)
 
 
 def server_name_of(url: str | None) -> str | None:
-    return urlsplit(url).hostname if url else None
+    """The host name of an IP-HTTPS URL, or None without a URL; ReportError when it has none."""
+    if not url:
+        return None
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket: "https://[::1/x"
+        raise ReportError(f"the host returned an unusable iphttps_configuration.server_url {_show(url)}: "
+                          f"{exc}") from None
+    if not host:
+        raise ReportError(f"the host returned an unusable iphttps_configuration.server_url {_show(url)}: "
+                          "it has no host name")
+    return host
 
 
 def _number_and_name(value: t.Any, name: t.Any, label: str) -> tuple[int | None, str | None]:
@@ -63,7 +120,7 @@ def _number_and_name(value: t.Any, name: t.Any, label: str) -> tuple[int | None,
     an older script sent only ``[string]``, which is the name or the number in digits.
     """
     if name is not None and not isinstance(name, str):
-        raise ReportError(f"the host returned an unusable {label}_name: expected a string, got {name!r}")
+        raise ReportError(f"the host returned an unusable {label}_name: expected a string, got {_show(name)}")
     if isinstance(name, str):
         name = name.strip() or None
     if value is None:
@@ -74,7 +131,7 @@ def _number_and_name(value: t.Any, name: t.Any, label: str) -> tuple[int | None,
             return None, name or text or None
         value = int(text)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _UINT32_MAX:
-        raise ReportError(f"the host returned an unusable {label}: expected a uint32 or a name, got {value!r}")
+        raise ReportError(f"the host returned an unusable {label}: expected a uint32 or a name, got {_show(value)}")
     return value, name
 
 
@@ -82,7 +139,7 @@ def _da_connection_status(raw: t.Any) -> dict | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise ReportError(f"the host returned an unusable da_connection_status: expected an object, got {raw!r}")
+        raise ReportError(f"the host returned an unusable da_connection_status: expected an object, got {_show(raw)}")
     status, status_name = _number_and_name(raw.get("status"), raw.get("status_name"), "da_connection_status.status")
     substatus, substatus_name = _number_and_name(raw.get("substatus"), raw.get("substatus_name"),
                                                  "da_connection_status.substatus")
@@ -93,9 +150,9 @@ def _da_connection_status(raw: t.Any) -> dict | None:
 
 def _state_source(raw: dict) -> str | None:
     source = raw.get("state_source")
-    if source is not None and source not in STATE_SOURCES:
+    if source is not None and (not isinstance(source, str) or source not in STATE_SOURCES):
         raise ReportError(f"the host returned an unusable state_source: expected one of "
-                          f"{', '.join(STATE_SOURCES)}, got {source!r}")
+                          f"{', '.join(STATE_SOURCES)}, got {_show(source)}")
     return source
 
 
@@ -127,47 +184,73 @@ def _service(raw: t.Any) -> dict | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise ReportError(f"the host returned an unusable iphlpsvc: expected an object, got {raw!r}")
+        raise ReportError(f"the host returned an unusable iphlpsvc: expected an object, got {_show(raw)}")
     state, mode, pid = raw.get("state"), raw.get("start_mode"), raw.get("process_id")
     if not isinstance(state, str) or not isinstance(mode, (str, type(None))) or \
             (pid is not None and (isinstance(pid, bool) or not isinstance(pid, int))):
-        raise ReportError(f"the host returned an unusable iphlpsvc: expected state, start_mode and process_id, "
-                          f"got {raw!r}")
+        raise ReportError("the host returned an unusable iphlpsvc: expected state, start_mode and process_id, "
+                          f"got state {_show(state)}, start_mode {_show(mode)}, process_id {_show(pid)}")
     return {"state": state, "start_mode": mode, "process_id": pid}
 
 
+def _last_error(state: dict) -> tuple[t.Any, dict]:
+    code = state.get("last_error_code")
+    try:
+        return code, decode_error(code)
+    except TypeError as exc:  # a type that cannot hold a code: true, an object, an array
+        raise ReportError(f"the host returned an unusable iphttps_state.last_error_code: {exc}") from None
+
+
+def _chain_status(raw: t.Any) -> list[dict]:
+    """X509Chain.ChainStatus as the script sends it: [{status, information}], strings or null."""
+    entries = []
+    for index, entry in enumerate(_array(raw, "chain_status")):
+        label = f"chain_status[{index}]"
+        if not isinstance(entry, dict):
+            raise ReportError(f"the host returned an unusable {label}: expected an object, got {_show(entry)}")
+        entries.append({key: _text(entry.get(key), f"{label}.{key}") for key in ("status", "information")})
+    return entries
+
+
 def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
-    config = raw.get("iphttps_configuration") or None
-    state = raw.get("iphttps_state") or None
-    server_url = config.get("server_url") if config else None
-    code = state.get("last_error_code") if state else None
+    """client_info's result from the script's document; ReportError names the first unusable field."""
+    if not isinstance(raw, dict):
+        raise ReportError(f"the host's answer is not a JSON object: got {_show(raw)}")
+    config = _object(raw.get("iphttps_configuration"), "iphttps_configuration")
+    state = _object(raw.get("iphttps_state"), "iphttps_state")
+    server_url = _text(config.get("server_url"), "iphttps_configuration.server_url") if config else None
+    server_name = server_name_of(server_url)
+    code, last_error = _last_error(state) if state else (None, None)
     iphttps = {
         "configured": bool(server_url),
         "server_url": server_url,
         # Null from netsh, whose status text is localized and therefore not read.
-        "interface_status": state.get("interface_status") if state else None,
+        "interface_status": _text(state.get("interface_status"), "iphttps_state.interface_status") if state else None,
         "last_error_code": code,
-        "last_error": decode_error(code) if state else None,
+        "last_error": last_error,
         "state_source": _state_source(raw),
     }
 
-    stores_raw = raw.get("stores") or {}
+    stores_raw = _object(raw.get("stores"), "stores") or {}
     # Disallowed: thumbprints only (script v2 did not send it, which reads as empty).
     stores = {name: _thumbprints(stores_raw.get(name), f"stores.{name}") for name in ("Root", "CA", "Disallowed")}
     store_certs: dict[str, list] = {"Root": [], "CA": []}
-    for index, entry in enumerate(raw.get("store_certificates") or []):
-        name = entry.get("store")
+    for index, entry in enumerate(_array(raw.get("store_certificates"), "store_certificates")):
+        label = f"store_certificates[{index}]"
+        if not isinstance(entry, dict):
+            raise ReportError(f"the host returned an unusable {label}: expected an object, got {_show(entry)}")
+        name = _text(entry.get("store"), f"{label}.store")
         if name in store_certs:
-            store_certs[name] += _der_list([entry.get("der_base64")], f"store_certificates[{index}]")
+            store_certs[name] += _der_list([entry.get("der_base64")], label)
 
     chain, chain_source = _server_chain(raw)
     report = {
-        "computer_name": raw.get("computer_name"),
+        "computer_name": _text(raw.get("computer_name"), "computer_name"),
         "iphttps": iphttps,
         "server_chain": [to_pem(c) for c in chain],
         "server_chain_source": chain_source,
-        "server_chain_error": raw.get("server_chain_error"),
-        "client_chain_status": list(raw.get("chain_status") or []),
+        "server_chain_error": _text(raw.get("server_chain_error"), "server_chain_error"),
+        "client_chain_status": _chain_status(raw.get("chain_status")),
         "da_connection_status": _da_connection_status(raw.get("da_connection_status")),
         "stores": stores,
         # Store entries in full (those the chain names, or all of them), so trust_check can anchor on them.
@@ -185,14 +268,17 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         known = {thumbprint(c) for c in store_certs[name]}
         return store_certs[name] + [tp for tp in stores[name] if tp not in known]
 
-    diagnosis = diagnose(
-        chain,
-        server_name=server_name_of(server_url),
-        root_store=store_entries("Root"),
-        intermediate_store=store_entries("CA"),
-        bundle=list(bundle),
-        disallowed=stores["Disallowed"],
-    )
+    try:
+        diagnosis = diagnose(
+            chain,
+            server_name=server_name,
+            root_store=store_entries("Root"),
+            intermediate_store=store_entries("CA"),
+            bundle=list(bundle),
+            disallowed=stores["Disallowed"],
+        )
+    except CertificateError as exc:  # a host name diagnose() cannot match against, such as "https:// /"
+        raise ReportError(f"the host returned an unusable iphttps_configuration.server_url: {exc}") from None
     if not chain and report["server_chain_error"]:
         # diagnose() can only say the server sent nothing; in fact the client never got the chain.
         why = f"The client could not capture the IP-HTTPS server's chain: {report['server_chain_error']}"

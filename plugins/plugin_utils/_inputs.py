@@ -84,4 +84,9 @@ def point_in_time(value: t.Any, option: str = "at") -> datetime.datetime | None:
             raise InputError(f"{option}: {value!r} is not an ISO 8601 date and time "
                              "(for example 2026-11-28T12:00:00Z)") from None
     # A naive time is read as UTC, which is how certificate validity is expressed.
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=datetime.timezone.utc)
+    try:
+        return moment.astimezone(datetime.timezone.utc)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 or 0001-01-01T00:00:00+01:00: no such time in UTC
+        raise InputError(f"{option}: {value!r} is outside the dates that can be expressed in UTC") from None

@@ -80,7 +80,7 @@ def parse_output(name: str, rc: int, stdout: t.Any, stderr: t.Any) -> dict:
         if line.startswith("{"):
             try:
                 candidate = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: arrays or objects nested thousands deep
                 continue
             if isinstance(candidate, dict) and candidate.get("script") == name:
                 document = candidate
