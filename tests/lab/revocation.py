@@ -279,14 +279,14 @@ def revocation_section(server_chain: Sequence[bytes], routes: Mapping[str, str],
                        clock=time.monotonic) -> dict:
     """client_info.ps1's ``revocation`` object for ``server_chain`` (DER, as the script lists it).
 
-    Each URL once (a repeat reuses the first answer), at most MAX_FETCHES entries, each fetch
+    Each URL once (a repeat, in any case, reuses the first answer), at most MAX_FETCHES entries, each fetch
     waiting at most ``timeout_ms`` and all of them together FETCH_DEADLINE_MS. A CRL counts as
     reachable when it came with a 2xx status; an OCSP responder when it answered at all (a GET of
     the responder URL asks nothing, so it proves reachability only).
     """
     started = clock()
     fetches: list[dict] = []
-    seen: dict[str, dict] = {}
+    seen: dict[str, dict] = {}  # keyed ignoring case, as the script's @{} compares its keys
     for index, der in enumerate(server_chain):
         try:
             urls = revocation_urls(x509.load_der_x509_certificate(der))
@@ -296,8 +296,8 @@ def revocation_section(server_chain: Sequence[bytes], routes: Mapping[str, str],
             if len(fetches) >= MAX_FETCHES:
                 break
             scheme = urlsplit(url).scheme.lower()
-            if url in seen:
-                entry = dict(seen[url], cert_index=index, kind=kind)
+            if url.lower() in seen:
+                entry = dict(seen[url.lower()], cert_index=index, kind=kind, url=url)
             elif scheme not in ("http", "https"):
                 entry = _not_fetched(index, kind, url, f"{scheme or 'url without a scheme'} not fetched")
             else:
@@ -312,7 +312,7 @@ def revocation_section(server_chain: Sequence[bytes], routes: Mapping[str, str],
                              "status": got.status, "size": got.size, "error": got.error,
                              "body_base64": base64.b64encode(got.body).decode("ascii")
                              if got.body is not None and len(got.body) <= MAX_BODY_BYTES else None}
-                seen[url] = entry
+                seen[url.lower()] = entry
             fetches.append(entry)
     return {"proxy": dict(proxy) if proxy else {"source": "winhttp", "proxy": None, "bypass": None},
             "fetches": fetches}
