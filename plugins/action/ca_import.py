@@ -15,7 +15,12 @@ ARGUMENT_SPEC = dict(
     reconnect_timeout=dict(type="int", default=120),
     restart_delay=dict(type="int", default=5),
     poll_interval=dict(type="int", default=5),
+    allow_unvetted=dict(type="bool", default=False),
 )
+
+
+# The detached restart only waits for the WinRM reply to leave the host; a minute is far more than that needs.
+MAX_RESTART_DELAY = 60
 
 
 class ActionModule(ActionBase):
@@ -27,6 +32,9 @@ class ActionModule(ActionBase):
         del tmp
         args = validated_args(self, "ca_import", ARGUMENT_SPEC, positive=["reconnect_timeout", "poll_interval"],
                               non_negative=["restart_delay"])
+        if args["restart_delay"] > MAX_RESTART_DELAY:
+            raise AnsibleActionFail(f"restart_delay: must be at most {MAX_RESTART_DELAY} seconds, "
+                                    f"got {args['restart_delay']}")
 
         from ansible_collections.directaccess.iphttps.plugins.plugin_utils._host_change import apply
         from ansible_collections.directaccess.iphttps.plugins.plugin_utils._import_plan import PlanError, plan_import
@@ -35,6 +43,16 @@ class ActionModule(ActionBase):
             plan = plan_import(args["certificates"], args["state"])
         except PlanError as exc:
             raise AnsibleActionFail(str(exc)) from None
+        if args["state"] == "present" and not args["allow_unvetted"]:
+            # Only ca_bundle can check pins and origin; what the certificate alone shows is checked here too.
+            from ansible_collections.directaccess.iphttps.plugins.plugin_utils._ca_vetting import (
+                VettingError,
+                check_importable,
+            )
+            try:
+                check_importable(args["certificates"])
+            except VettingError as exc:
+                raise AnsibleActionFail(str(exc)) from None
         check_mode = bool(self._task.check_mode)
         # A removal never waits for 0x0: once the CA is gone, IP-HTTPS is expected to fail.
         change = apply(self._connection, plan, state=args["state"], check_mode=check_mode, restart=args["reconnect"],

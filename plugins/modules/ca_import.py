@@ -16,6 +16,11 @@ description:
     an entry of O(certificates) that carries a C(store) or C(thumbprint) key (as
     RV(directaccess.iphttps.ca_bundle#module:certificates) entries do) must agree with the certificate, or the task
     fails. Non-CA certificates are refused.
+  - With O(state=present), a certificate that is expired or not yet valid is refused before the host is
+    contacted, unless O(allow_unvetted) is set. ca_import cannot tell where a certificate came from, so it cannot
+    judge whether its root is the one you approved. Pass RV(directaccess.iphttps.ca_bundle#module:certificates),
+    which only holds certificates from your sources that chain to your pinned roots, or vet the certificates
+    yourself before passing them.
   - The host recomputes every thumbprint from the bytes it received and refuses a mismatch.
   - With O(state=absent), an entry may name a certificate by C(store) and C(thumbprint) alone (no C(pem)), as a
     fleet report record lists what a run imported. Exactly those entries are removed, nothing else.
@@ -63,13 +68,20 @@ options:
         the host before the tunnel goes down.
       - If the reply is lost anyway, the action reconnects and runs the same idempotent import again to learn the
         true state, then waits for the restart as usual.
-      - Must not be negative.
+      - Must not be negative, and at most 60.
     type: int
     default: 5
   poll_interval:
     description: Seconds between polls after the first one. Must be positive.
     type: int
     default: 5
+  allow_unvetted:
+    description:
+      - Import certificates that are expired or not yet valid, with O(state=present).
+      - Only for a deliberate exception, for example after RV(directaccess.iphttps.ca_bundle#module:certificates)
+        with its C(allow_expired). A certificate that is not a CA is refused whatever this says.
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Reads the stores and reports what would be imported or removed; touches nothing.

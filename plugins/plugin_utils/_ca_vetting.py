@@ -132,3 +132,33 @@ def vet(candidates: t.Sequence[Candidate], *, pins: t.Iterable[str] = (), allow_
     for entry in accepted:
         del entry["_order"]
     return accepted
+
+
+def check_importable(items: t.Sequence[t.Any], *, at: datetime.datetime | None = None) -> None:
+    """For ca_import: every certificate to import is a CA valid now; VettingError names the first that is not.
+
+    Pins and the network origin need ca_bundle's sources, so only ca_bundle can judge them. What the
+    certificate alone shows is checked here too, so that ca_import called with anything else never puts
+    an expired or not yet valid CA into LocalMachine\\Root by mistake.
+    """
+    # Imported here: the action reports a missing cryptography before this runs.
+    from ansible_collections.directaccess.iphttps.plugins.plugin_utils._inputs import InputError, certificates
+
+    now = at or datetime.datetime.now(datetime.timezone.utc)
+    override = "set allow_unvetted to import it anyway"
+    for index, item in enumerate(items):
+        label = f"certificates[{index}]"
+        try:
+            found = certificates([item], label)
+        except InputError as exc:
+            raise VettingError(str(exc).replace(f"{label}[0]", label, 1)) from None
+        for cert in found:
+            info = describe(cert)
+            name = f"{label}: {info['subject']} (thumbprint {info['thumbprint']})"
+            if not info["is_ca"]:
+                raise VettingError(f"{name} is not a CA certificate; only CA certificates belong in the Root and "
+                                   "CA stores")
+            if cert.not_valid_before_utc > now:
+                raise VettingError(f"{name} is not valid until {info['not_before']}; {override}")
+            if cert.not_valid_after_utc < now:
+                raise VettingError(f"{name} expired on {info['not_after']}; {override}")
