@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -140,7 +141,7 @@ def test_banned_construct_is_reported_once_at_its_position(statement, col, fragm
 
 def test_every_construct_in_the_fixture_is_found_on_its_line():
     problems = ps_check.check_file(str(FIXTURES / 'ps7_constructs.ps1'), 'ps7.ps1')
-    found = [(p.line, p.message.split(' needs ')[0]) for p in problems]
+    found = [(p.line, re.split(r' needs | is \.NET', p.message)[0]) for p in problems]
     assert found == [
         (4, "ternary operator '? :'"),
         (5, "null-coalescing operator '??'"),
@@ -154,6 +155,10 @@ def test_every_construct_in_the_fixture_is_found_on_its_line():
         (13, "ForEach-Object -Parallel (alias '%')"),
         (14, 'ConvertFrom-Json -AsHashtable'),
         (15, 'ConvertFrom-Json -AsHashtable'),
+        (16, 'Join-String'),
+        (17, '$IsWindows'),
+        (18, 'Get-Content -AsByteStream'),
+        (19, '[Convert]::ToHexString'),
     ]
     assert all(p.path == 'ps7.ps1' for p in problems)
 
@@ -163,6 +168,156 @@ def test_several_constructs_on_one_line_are_all_reported():
     assert [(p.line, p.col, p.message.split(' ')[0]) for p in problems] == [
         (1, 9, 'null-coalescing'), (1, 16, 'ternary'),
     ]
+
+
+# --- PowerShell 6+ cmdlets, parameters and variables, .NET Core APIs ----------------------
+
+def _first(problems):
+    assert problems, 'expected a problem'
+    return problems[0]
+
+
+@pytest.mark.parametrize('name', sorted(ps_check._PS6_COMMANDS))
+def test_every_powershell_6_cmdlet_is_rejected_but_not_in_strings_or_comments(name):
+    problem = only(check('$x = 1\n%s\n' % name))
+    assert (problem.line, problem.col) == (2, 1)
+    assert problem.message.lower().startswith(name)
+    assert 'PowerShell 6' in problem.message or 'PowerShell 7' in problem.message
+    assert check("$x = '%s'\n# %s\n<# %s #>\n" % (name, name, name)) == []
+
+
+def test_powershell_6_cmdlet_is_found_module_qualified_and_in_a_subexpression():
+    assert only(check('Microsoft.PowerShell.Utility\\Join-String -Separator ","\n')).col == 1
+    assert only(check('$s = "$(1, 2 | Join-String)"\n')).col == 16
+
+
+PARAMETER_CASES = [(command, banned.parameter) for command, rules in sorted(ps_check._PS6_PARAMETERS.items())
+                   for banned in rules]
+
+
+@pytest.mark.parametrize('command, parameter', PARAMETER_CASES, ids=['%s -%s' % c for c in PARAMETER_CASES])
+def test_every_powershell_6_parameter_is_rejected_but_not_as_a_value_string_or_comment(command, parameter):
+    # In a pipeline, so that 'foreach' is the alias and not the foreach statement.
+    problem = only(check('$x | %s -%s 1\n' % (command, parameter)))
+    assert problem.col == len(command) + 7
+    assert 'PowerShell 6' in problem.message or 'PowerShell 7' in problem.message
+    # The same word as a quoted argument, in a comment, or on another command is no parameter of this one.
+    assert check("$x | %s '-%s'\n$x | %s # -%s\nStart-Sleep -%s\n"
+                 % (command, parameter, command, parameter, parameter)) == []
+
+
+@pytest.mark.parametrize('statement, fragment', [
+    ('Get-Content -Path x.bin -AsByteStream', 'Get-Content -AsByteStream needs PowerShell 6'),
+    ('gc x.bin -AsByteStream', 'Get-Content -AsByteStream'),
+    ('Set-Content -Path x.bin -Value $b -AsByteStream', 'Set-Content -AsByteStream'),
+    ('$j | ConvertFrom-Json -Depth 10', 'ConvertFrom-Json -Depth needs PowerShell 6.2'),
+    ('$j | ConvertFrom-Json -Dep 10', 'ConvertFrom-Json -Depth'),
+    ('$o | ConvertTo-Json -AsArray', 'ConvertTo-Json -AsArray needs PowerShell 6.2'),
+    ('Invoke-WebRequest -Uri $u -SkipCertificateCheck', 'Invoke-WebRequest -SkipCertificateCheck needs PowerShell 6'),
+    ('irm $u -SkipCertificateCheck:$true', 'Invoke-RestMethod -SkipCertificateCheck'),
+    ('Invoke-WebRequest $u -NoProxy', 'Invoke-WebRequest -NoProxy needs PowerShell 6'),
+])
+def test_powershell_6_parameter_messages(statement, fragment):
+    assert fragment in only(check(statement + '\n')).message
+
+
+@pytest.mark.parametrize('statement', [
+    '$j | ConvertFrom-Json -De 1',  # ambiguous with -Debug in PowerShell 7 too: nobody means -Depth by it
+    '$o | ConvertTo-Json -Depth 5 -Compress',  # ConvertTo-Json has -Depth in 5.1
+    'Get-Content -Path x.bin -Encoding Byte',
+    'Get-Content -Path x.txt -Raw',
+])
+def test_windows_powershell_parameters_of_the_same_cmdlets_pass(statement):
+    assert check(statement + '\n') == []
+
+
+@pytest.mark.parametrize('name', sorted(ps_check._PS6_VARIABLES))
+def test_every_powershell_6_automatic_variable_is_rejected_where_powershell_reads_it(name):
+    for text, col in (('if ($%s) { 1 }', 5), ('$x = ${%s}', 6), ('$x = $global:%s', 6), ('$x = "a $%s b"', 9)):
+        problem = only(check(text % name + '\n'))
+        assert problem.col == col, text
+        assert 'PowerShell 6' in problem.message or 'PowerShell 7' in problem.message
+
+
+@pytest.mark.parametrize('text', [
+    "$x = '$IsWindows'\n", '# $IsWindows\n', '$x = "`$IsWindows"\n', '$script:IsWindows = $true\n',
+    '$x = $IsWindowsClient\n', "$x = @'\n$IsLinux\n'@\n",
+], ids=['verbatim string', 'comment', 'escaped dollar', 'script scope', 'longer name', 'here-string'])
+def test_automatic_variable_lookalikes_pass(text):
+    assert check(text) == []
+
+
+NET_TYPE_CASES = [name + 'JsonSerializer' if name.endswith('.') else name for name in sorted(ps_check._NET_CORE_TYPES)]
+
+
+@pytest.mark.parametrize('type_name', NET_TYPE_CASES)
+def test_every_net_core_type_is_rejected_in_casts_and_not_in_strings(type_name):
+    problem = only(check('$x = $y -as [%s]\n' % type_name))
+    assert problem.col == 14
+    assert '.NET' in problem.message
+    assert check("$x = '[%s]'\n# [%s]\n" % (type_name, type_name)) == []
+
+
+@pytest.mark.parametrize('text, col', [
+    ('$x = [Text.Json.JsonSerializer]::Serialize($o)\n', 7),  # resolved as System.Text.Json...
+    ('$x = [System.Collections.Generic.List[System.DateOnly]]::new()\n', 39),
+    ('[System.Half]$h = 1\n', 2),
+    ('function f([System.Range]$r) { $r }\n', 13),
+])
+def test_net_core_types_are_found_wherever_a_type_is_named(text, col):
+    assert only(check(text)).col == col
+
+
+STATIC_CASES = sorted(ps_check._NET_CORE_STATIC_MEMBERS)
+
+
+@pytest.mark.parametrize('type_name, member', STATIC_CASES, ids=['%s::%s' % c for c in STATIC_CASES])
+def test_every_net_core_static_member_is_rejected(type_name, member):
+    problem = only(check('$x = [%s]::%s(1)\n' % (type_name, member)))
+    assert problem.col == len(type_name) + 10
+    assert '.NET' in problem.message
+    assert check("$x = '[%s]::%s(1)'\n# [%s]::%s\n" % (type_name, member, type_name, member)) == []
+
+
+@pytest.mark.parametrize('text, col, fragment', [
+    ('$h = [System.Security.Cryptography.SHA256]::HashData($b)\n', 45, 'HashData methods are .NET 5+ only'),
+    ('$h = [Security.Cryptography.SHA1]::HashData($b)\n', 36, 'HashData'),
+    ('$h = [System.Security.Cryptography.HMACSHA256]::HashData($k, $b)\n', 49, 'HashData'),
+    ('$x = [Convert]::ToHexString($b)\n', 17, '[Convert]::ToHexString is .NET 5+ only'),
+    ('$x = [System.Convert]::ToHexString($b)\n', 24, 'ToHexString'),
+    ('$x = [convert]::tohexstring($b)\n', 17, 'ToHexString'),
+    ('$x = [IO.Path]::Join($a, $b)\n', 17, 'Path]::Join'),
+    ('$s = $text.ReplaceLineEndings()\n', 12, 'ReplaceLineEndings is .NET 6+ only'),
+    ('$p = $cert.ExportCertificatePem()\n', 12, 'ExportCertificatePem'),
+    ('$s = "$([Convert]::ToHexString($b))"\n', 20, 'ToHexString'),
+])
+def test_net_core_members_are_found(text, col, fragment):
+    problem = only(check(text))
+    assert problem.col == col
+    assert fragment in problem.message
+
+
+@pytest.mark.parametrize('text', [
+    '$h = [System.Security.Cryptography.SHA256]::Create().ComputeHash($b)\n',
+    "$x = [BitConverter]::ToString($b) -replace '-'\n",
+    '$x = [Convert]::ToBase64String($b)\n',
+    '$x = [System.IO.Path]::Combine($a, $b)\n',
+    '$x = [string]::Join(",", $a)\n',  # String.Join is in .NET Framework; only Path.Join is not
+    '$x = $text.ReplaceLineEndings\n',  # a property read, not the .NET 6 method call
+    '$x = $o.HashData\n',
+    '$x = [System.Text.Encoding]::UTF8\n',
+    '$x = [System.Environment]::MachineName\n',
+])
+def test_net_framework_members_of_the_same_types_pass(text):
+    assert check(text) == []
+
+
+def test_every_rule_names_a_microsoft_page():
+    rules = ps_check.rules()
+    assert len(rules) > 60
+    for what, rule in rules:
+        assert rule.source.startswith('https://learn.microsoft.com/en-us/'), what
+        assert rule.message, what
 
 
 # --- syntax errors ---------------------------------------------------------------------
@@ -315,7 +470,7 @@ def test_find_rejects_a_missing_root(tmp_path):
 
 def test_main_clean_tree_exits_0(tmp_path, capsys):
     _touch(tmp_path, 'a.ps1')
-    _touch(tmp_path, 'b/c.ps1', "Write-Output 'a && b'\n")
+    _touch(tmp_path, 'b/c.ps1', "Start-Sleep -Seconds 'a && b'\n")
     assert ps_check.main([str(tmp_path)]) == 0
     assert capsys.readouterr().out == 'ps_check: 2 files, 0 problems\n'
 
@@ -323,7 +478,8 @@ def test_main_clean_tree_exits_0(tmp_path, capsys):
 def test_main_reports_problems_and_exits_1(tmp_path, capsys):
     bad = _touch(tmp_path, 'bad.ps1', '$x = 1\n$a = $b ?? 2\ngit pull && git push\n')
     _touch(tmp_path, 'good.ps1')
-    assert ps_check.main([str(tmp_path)]) == 1
+    # Without the allow-list, which would also name git as an unknown command.
+    assert ps_check.main(['--no-allowlist', str(tmp_path)]) == 1
     lines = capsys.readouterr().out.splitlines()
     shown = ps_check._display_path(str(bad))
     assert lines == [
@@ -363,13 +519,14 @@ def test_main_reports_an_unreadable_file(tmp_path, capsys):
     (FIXTURES, 1),
 ])
 def test_command_line_exit_codes(root, expected_rc):
+    # The fixtures exercise the syntax and PowerShell 6+ rules; the allow-list has its own (test_ps_allowlist.py).
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), str(root)],
+        [sys.executable, str(SCRIPT), '--no-allowlist', str(root)],
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert proc.returncode == expected_rc, proc.stdout + proc.stderr
     last = proc.stdout.splitlines()[-1]
-    assert last == ('ps_check: 1 files, 0 problems' if expected_rc == 0 else 'ps_check: 3 files, 13 problems')
+    assert last == ('ps_check: 1 files, 0 problems' if expected_rc == 0 else 'ps_check: 3 files, 17 problems')
 
 
 def test_main_without_tree_sitter_exits_2(tmp_path, capsys, monkeypatch):
