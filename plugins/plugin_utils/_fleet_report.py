@@ -22,9 +22,12 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils._record impor
     check_run_id,
     FleetReportError,
     format_timestamp,
+    MAX_RECORD_FILE_BYTES,
+    MAX_REPORT_FILE_BYTES,
     MODES,
     new_run_id,
     parse_timestamp,
+    read_json,
     RECORD_FIELDS,
     record_filename,
     render_json,
@@ -573,7 +576,7 @@ def _run_meta(path: str, run_name: str) -> dict:
 
 
 def _load_report_json(path: str, loaded: Loaded) -> None:
-    document = _load_json(path)
+    document = _load_json(path, MAX_REPORT_FILE_BYTES)
     if not isinstance(document, Mapping) or not isinstance(document.get("records"), list):
         raise FleetReportError(f"{path}: not a fleet report (a JSON object with a 'records' list)")
     version = document.get("report_version", REPORT_VERSION)
@@ -601,14 +604,8 @@ def _journal_record(path: str, host: str, run_id: str) -> dict | None:
     return record if record["host"] == host else None
 
 
-def _load_json(path: str) -> t.Any:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except OSError as exc:
-        raise FleetReportError(f"{path}: cannot read: {exc.strerror}") from None
-    except ValueError as exc:
-        raise FleetReportError(f"{path}: not valid JSON: {exc}") from None
+def _load_json(path: str, limit: int = MAX_RECORD_FILE_BYTES) -> t.Any:
+    return read_json(path, limit)
 
 
 def _write(path: str, text: str, *, replace: bool = True) -> bool:

@@ -10,7 +10,6 @@ atomically and without a lock, so neither a crash, SIGINT nor a held report lock
 """
 from __future__ import annotations
 
-import json
 import os
 import typing as t
 
@@ -18,6 +17,7 @@ import typing as t
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._record import (
     FleetReportError,
     check_run_id,
+    read_json,
     record_filename,
     render_json,
     validate_record,
@@ -83,9 +83,8 @@ def read_run(folder: str) -> tuple[list[dict], list[dict]]:
             continue
         path = os.path.join(folder, name)
         try:
-            with open(path, encoding="utf-8") as handle:
-                records.append(validate_record(json.load(handle), path))
-        except (OSError, ValueError) as exc:  # FleetReportError is a ValueError, and so is bad JSON
+            records.append(validate_record(read_json(path), path))
+        except FleetReportError as exc:
             rejected.append({"path": path, "reason": str(exc)})
     return records, rejected
 

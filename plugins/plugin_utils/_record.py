@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, directaccess.iphttps contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One host's record: its vocabulary, its validation, its file name and the atomic write.
+"""One host's record: its vocabulary, its validation, its file name, the atomic write and the bounded read.
 
 Internal to directaccess.iphttps; may change without notice. Pure: no Ansible imports. Kept apart from
 _fleet_report because remediate_host journals a record in every forked worker, and Ansible's collection
@@ -16,6 +16,7 @@ import math
 import os
 import re
 import secrets
+import stat
 import typing as t
 import urllib.parse
 
@@ -38,6 +39,10 @@ _HEX_RE = re.compile(r"0[xX][0-9A-Fa-f]{1,8}", re.ASCII)
 _TIMESTAMP_RE = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(Z|z|[+-]\d{2}:?\d{2})", re.ASCII)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# Bounds for reading the files of a report folder: far above what the collection writes (a record is a few KiB,
+# report.json about 2 KiB per host), far below what would exhaust the controller.
+MAX_RECORD_FILE_BYTES = 16 * 1024 * 1024
+MAX_REPORT_FILE_BYTES = 512 * 1024 * 1024
 
 
 class FleetReportError(ValueError):
@@ -206,6 +211,40 @@ def write_atomic(path: str, text: str, *, replace: bool = True) -> bool:
             os.unlink(temp)
         except OSError:
             pass
+
+
+def read_json(path: str, limit: int = MAX_RECORD_FILE_BYTES) -> t.Any:
+    """A JSON file of a report folder; FleetReportError naming the file for anything else.
+
+    Opened without blocking and checked on the open descriptor: a FIFO, a device or a folder put in
+    runs/ is refused, never waited on or read without end. The file is read to at most ``limit`` bytes.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise FleetReportError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FleetReportError(f"{path}: not a regular file")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise FleetReportError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise FleetReportError(f"{path}: larger than {limit} bytes; not a file this collection wrote")
+    try:
+        return json.loads(b"".join(chunks).decode("utf-8"))
+    except RecursionError:
+        raise FleetReportError(f"{path}: not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # bad JSON, and bytes that are not UTF-8
+        raise FleetReportError(f"{path}: not valid JSON: {exc}") from None
 
 
 def _utc(moment: datetime.datetime | None) -> datetime.datetime:

@@ -9,7 +9,6 @@ directory), as docs/getting-started.md says.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import re
 import typing as t
@@ -20,6 +19,11 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils._fleet_report
     format_timestamp,
     new_run_id,
 )
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._record import (
+    MAX_REPORT_FILE_BYTES,
+    read_json,
+)
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._record import _certificates as certificate_list
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._journal import (
     JournalError,
     imports_of_run,
@@ -132,15 +136,11 @@ def rollback_plan(report_dir: str, run: str, report: str) -> tuple[dict[str, lis
                 plan = imports_of_run(records)
             else:
                 # A report copied away from its runs: it carries each host's deployed certificates itself.
-                with open(full, encoding="utf-8") as handle:
-                    winners = (json.load(handle) or {}).get("records") or []
-                plan = {r["host"]: [{key: e[key] for key in ("store", "thumbprint", "subject")}
-                                    for e in r["deployed_on_host"]]
-                        for r in winners if r.get("deployed_on_host")}
+                plan = _deployed_in_report(full)
             source = full
     except JournalError as exc:
         raise RunInputError(str(exc)) from None
-    except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:  # FleetReportError is a ValueError
         raise RunInputError(f"iphttps_rollback_report: {report} is not a readable fleet report: {exc}") from None
     if rejected:
         listed = "; ".join(f"{bad['path']}: {bad['reason']}" for bad in rejected[:3])
@@ -149,6 +149,29 @@ def rollback_plan(report_dir: str, run: str, report: str) -> tuple[dict[str, lis
     if not plan:
         raise RunInputError(f"rollback: {source} records no import on any host; there is nothing to roll back")
     return plan, source
+
+
+def _deployed_in_report(path: str) -> dict[str, list[dict]]:
+    """Per host, the certificates a report.json says are deployed; every entry checked, as it drives removals."""
+    document = read_json(path, MAX_REPORT_FILE_BYTES)
+    winners = document.get("records") if isinstance(document, dict) else None
+    if not isinstance(winners, list):
+        raise FleetReportError(f"{path}: not a fleet report (a JSON object with a 'records' list)")
+    plan = {}
+    for index, record in enumerate(winners):
+        label = f"{path}: records[{index}]"
+        if not isinstance(record, dict) or not record.get("deployed_on_host"):
+            continue
+        host = record.get("host")
+        if not isinstance(host, str) or not host.strip() or _CONTROL.search(host):
+            raise FleetReportError(f"{label}.host: must be a host name, got {host!r:.80}")
+        entries = certificate_list(record["deployed_on_host"], f"{label}.deployed_on_host", thumbprint_required=True)
+        for where, entry in enumerate(entries):
+            if entry["store"] not in ("Root", "CA"):
+                raise FleetReportError(f"{label}.deployed_on_host[{where}].store: must be Root or CA, "
+                                       f"got {entry['store']!r:.80}")
+        plan[host] = entries
+    return plan
 
 
 def open_fleet_run(args: t.Mapping, *, check_mode: bool, awx_job_id: str | None, user: str | None,
