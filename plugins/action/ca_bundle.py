@@ -57,7 +57,14 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        args = validated_args(self, "ca_bundle", ARGUMENT_SPEC, positive=["timeout"])
+        try:
+            args = validated_args(self, "ca_bundle", ARGUMENT_SPEC, positive=["timeout"])
+        except AnsibleActionFail as exc:
+            # Ansible's message for a list item that is not a dict names no option; sources is the only such list.
+            if "dictionary requested" in exc.message:
+                raise AnsibleActionFail(f"sources: every item must be a dict with one of path, content, url or tls "
+                                        f"({exc.message})") from None
+            raise
         # nan passes "positive"; inf and 1e300 do not fit a socket timeout.
         if not math.isfinite(args["timeout"]) or args["timeout"] > MAX_TIMEOUT:
             raise AnsibleActionFail(f"timeout: must be more than 0 and at most {MAX_TIMEOUT:g} seconds, "

@@ -173,9 +173,10 @@ def render_json(report: dict) -> str:
 
 def record_filename(host: str) -> str:
     """A file name for a host's record: percent-encoded, so '/' or '..' cannot leave the run's folder."""
-    name = urllib.parse.quote(host, safe="-_")
+    # surrogatepass: a lone surrogate in a host name still gives one ASCII file name of its own.
+    name = urllib.parse.quote(host, safe="-_", errors="surrogatepass")
     if name.startswith(".") or len(name) > 200:
-        name = f"{name[:150].lstrip('.')}~{hashlib.sha256(host.encode('utf-8')).hexdigest()[:16]}"
+        name = f"{name[:150].lstrip('.')}~{hashlib.sha256(host.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
     return f"{name}.json"
 
 
@@ -190,7 +191,10 @@ def write_atomic(path: str, text: str, *, replace: bool = True) -> bool:
     # os.open applies the umask, as a normal file creation would (mkstemp would force 0600).
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        # A lone surrogate (JSON may carry "\ud800"; a file name that is not UTF-8 comes back as "\udcff") cannot
+        # be UTF-8. Written as \ud800 it stays a valid escape inside a JSON string and reads back the same, where
+        # a strict write would fail every later rebuild of the report.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

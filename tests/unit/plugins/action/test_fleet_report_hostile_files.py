@@ -47,7 +47,11 @@ def hostile_run(report_dir) -> dict[str, str]:
     (folder / "latin1.json").write_bytes(b'{"host": "caf\xe9"}')
     (folder / "folder.json").mkdir()
     os.mkfifo(folder / ".run.json")
-    return {"range0.json": "is not a real time", "range1.json": "is not a real time",
+    # A name that is not UTF-8 comes back from listdir with a lone surrogate, and JSON may carry one.
+    (folder / os.fsdecode(b"bad-\xff.json")).write_text("{")
+    (folder / "surrogate.json").write_text(json.dumps(record("pc\ud800", run_id="old-run", reason="\udcff")))
+    return {os.fsdecode(b"bad-\xff.json"): "not valid JSON",
+            "range0.json": "is not a real time", "range1.json": "is not a real time",
             "truncated.json": "not valid JSON", "fifo.json": "not a regular file", "zero.json": "not a regular file",
             "deep.json": "nested too deeply", "latin1.json": "not valid JSON", "folder.json": "not a regular file",
             ".run.json": "not a regular file"}
@@ -63,9 +67,9 @@ def test_bad_run_files_are_set_aside_and_later_rebuilds_work(tmp_path):
         assert set(rejected) == set(expected)
         for name, reason in expected.items():
             assert reason in rejected[name], (name, rejected[name])
-        assert result["summary"]["hosts"] == 2  # good and new
+        assert result["summary"]["hosts"] == 3  # good, new and the surrogate's host
     report = json.loads((tmp_path / "report.json").read_text())
-    assert sorted(r["host"] for r in report["records"]) == ["good", "new"]
+    assert sorted(r["host"] for r in report["records"]) == ["good", "new", "pc\ud800"]
     assert len(report["rejected"]) == len(expected)
     assert len(first["warnings"]) == len(expected)
 
@@ -86,7 +90,7 @@ def test_the_journal_and_a_rollback_never_wait_on_a_bad_file(tmp_path):
         records, rejected = read_run(str(tmp_path / "runs" / "old-run"))
         with pytest.raises(RunInputError, match=r"record file\(s\) cannot be read"):
             rollback_plan(str(tmp_path), "old-run", "")
-    assert [r["host"] for r in records] == ["good"]
+    assert sorted(r["host"] for r in records) == ["good", "pc\ud800"]
     assert {os.path.basename(entry["path"]) for entry in rejected} == set(expected) - {".run.json"}
 
 
