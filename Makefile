@@ -2,6 +2,9 @@
 #   make test   everything CI runs: sanity, units on two ansible-core versions, PowerShell checks,
 #               controller integration tests and the lab suite. Installs what it needs first.
 #   make demo   the main job against the lab.
+#   make fuzz   the long fuzz: FUZZ_EXAMPLES (default 3000) random examples per property of the
+#               tests/unit/**/test_fuzz_*.py suites, and under a second of CPU per 20-certificate
+#               chain with 5,000-certificate pools. FUZZ_SEED=N repeats a run.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -19,11 +22,12 @@ HOSTS ?= 6
 DEMO_HOSTS ?= 22
 
 .PHONY: help test demo venv venv-next stage offline-bootstrap sanity units units-next ps-check \
-        integration lint lab-tests e2e browser chromium lab-up lab-down lab-status bench packaging lock clean
+        integration lint lab-tests e2e browser chromium lab-up lab-down lab-status bench fuzz packaging lock clean
 
 help:
 	@echo "make test   run every test (installs pinned dependencies into .venv first)"
 	@echo "make demo   run the main job against the lab"
+	@echo "make fuzz   the long fuzz of the loaders, chain analysis and client_info's report builder"
 
 $(VENV)/.installed: requirements/runtime.txt requirements/test.txt requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -115,6 +119,16 @@ lock: venv venv-next
 # Benchmarks: ratios measured side by side in one run (tests/bench/README.md).
 bench: venv
 	$(VENV)/bin/python tests/bench/bench.py
+
+# The long fuzz (make test runs the same properties with few, fixed examples). Random examples: on a
+# failure hypothesis prints the input and a @reproduce_failure line; FUZZ_SEED=N repeats a whole run.
+FUZZ_EXAMPLES ?= 3000
+FUZZ_TESTS := tests/unit/plugins/module_utils/test_fuzz_certificates.py tests/unit/plugins/module_utils/test_fuzz_timing.py \
+              tests/unit/plugins/plugin_utils/test_fuzz_client_report.py tests/unit/plugins/action/test_fuzz_trust_check.py
+fuzz: stage
+	IPHTTPS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) IPHTTPS_FUZZ_TIMING=1 PYTHONPATH=$(ROOT)/$(STAGE) \
+	  $(VENV)/bin/python -m pytest -q -s -p no:cacheprovider $(if $(FUZZ_SEED),--hypothesis-seed=$(FUZZ_SEED)) \
+	  $(FUZZ_TESTS)
 
 # Packaging: ansible-runner as AWX runs it, and the Galaxy tarball installed and run by FQCN.
 packaging: venv

@@ -490,12 +490,89 @@ def names_match(first, second) -> bool:
 _NAME_ERRORS = (ValueError, TypeError)
 
 
+# Name value types read straight from the DER (what AD CS and nearly every CA writes), and the
+# characters PrintableString allows (X.680 41.4). Anything else is left to cryptography.
+_UTF8_STRING, _PRINTABLE_STRING, _IA5_STRING = 0x0C, 0x13, 0x16
+_PRINTABLE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
+
+
+def _valid_oid(body: bytes) -> bool:
+    # Each arc base-128, minimal (no leading 0x80 byte), the last byte of the OID ending an arc.
+    if not body or body[-1] & 0x80:
+        return False
+    return all(not (byte == 0x80 and (index == 0 or not body[index - 1] & 0x80)) for index, byte in enumerate(body))
+
+
+@functools.lru_cache(maxsize=256)
+def _attribute_type(body: bytes) -> str | None:
+    """Dotted form of a name attribute's OID (a handful of distinct ones), None when malformed."""
+    return _oid_string(body) if _valid_oid(body) else None
+
+
+@functools.lru_cache(maxsize=16384)
+def _der_name_key(name: bytes) -> tuple | None:
+    """name_key() of a Name from the contents of its DER SEQUENCE, or None when it holds anything
+    but single-valued RDNs of well-formed UTF8String, PrintableString or IA5String values: then
+    cryptography parses it and decides. Issuer names repeat across a store, hence the cache."""
+    rdns = _der_elements(name, 0, len(name))
+    if rdns is None:
+        return None
+    key = []
+    for tag, _begin, value_start, value_end in rdns:
+        attributes = _der_elements(name, value_start, value_end) if tag == 0x31 else None
+        if not attributes or len(attributes) > 1:  # multi-valued RDNs (rare) have rules of their own
+            return None
+        attribute_tag, _attribute_begin, attribute_start, attribute_end = attributes[0]
+        parts = _der_elements(name, attribute_start, attribute_end) if attribute_tag == 0x30 else None
+        if not parts or len(parts) != 2 or parts[0][0] != 0x06:
+            return None
+        oid = _attribute_type(name[parts[0][2]:parts[0][3]])
+        value_tag, value = parts[1][0], name[parts[1][2]:parts[1][3]]
+        if oid is None:
+            return None
+        if value_tag == _UTF8_STRING:
+            try:
+                text = value.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        elif (value_tag == _PRINTABLE_STRING and _PRINTABLE.issuperset(value)) or \
+                (value_tag == _IA5_STRING and value.isascii()):
+            text = value.decode("ascii")
+        else:
+            return None
+        key.append(frozenset(((oid, _normalize_value(text)),)))
+    return tuple(key)
+
+
+def _der_name_keys(cert) -> tuple | None:
+    """(subject key, issuer key) read from the TBS DER, or None to let cryptography parse the names."""
+    tbs = cert.tbs_certificate_bytes
+    outer = _der_header(tbs)
+    if outer is None or outer[0] != 0x30 or outer[2] != len(tbs):
+        return None
+    fields = _der_elements(tbs, outer[1], outer[2])
+    if not fields:
+        return None
+    first = 1 if fields[0][0] == 0xA0 else 0  # [0] version, absent in v1 certificates
+    expected = (0x02, 0x30, 0x30, 0x30, 0x30)  # serial, signature, issuer, validity, subject
+    if len(fields) < first + 5 or tuple(f[0] for f in fields[first:first + 5]) != expected:
+        return None
+    issuer, subject = fields[first + 2], fields[first + 4]
+    subject_key = _der_name_key(tbs[subject[2]:subject[3]])
+    issuer_key = _der_name_key(tbs[issuer[2]:issuer[3]])
+    return None if subject_key is None or issuer_key is None else (subject_key, issuer_key)
+
+
 @functools.lru_cache(maxsize=8192)
 def _names(cert) -> tuple:
     """(subject key, issuer key, fault). cryptography builds a new Name on every access to
-    .subject or .issuer, and path building compares the same certificates' names over and over.
-    A key is None, and the fault says why, when that name cannot be parsed; once every value has
-    decoded for name_key(), rfc4514_string() cannot fail either."""
+    .subject or .issuer, and a 5,000-certificate pool spends most of its time there, so plain names
+    are keyed straight from the DER (test_fuzz_certificates checks both ways agree). A key is None,
+    and the fault says why, when that name cannot be parsed; once every value has decoded for
+    name_key(), rfc4514_string() cannot fail either."""
+    fast = _der_name_keys(cert)
+    if fast is not None:
+        return fast[0], fast[1], None
     keys, fault = {}, None
     for field in ("subject", "issuer"):
         try:

@@ -414,3 +414,28 @@ def _with_key_id(template, key_id: bytes, key):
 
 def pool_size(scenario: dict) -> int:
     return sum(len(scenario.get(name, ())) for name in ("root_store", "intermediate_store", "bundle"))
+
+
+def fresh(scenario: dict) -> dict:
+    """The scenario's certificates loaded anew from DER, with the per-certificate caches emptied: what
+    a new trust_check or client_info task starts from (cryptography also caches parsed extensions
+    on each certificate object)."""
+    from ansible_collections.directaccess.iphttps.plugins.module_utils import _certificate
+
+    for cache in (_certificate._names, _certificate._digests, _certificate._der_name_key,
+                  _certificate._attribute_type):
+        cache.cache_clear()
+    return {key: [x509.load_der_x509_certificate(c.public_bytes(serialization.Encoding.DER)) for c in value]
+            for key, value in scenario.items()}
+
+
+def timed_diagnosis(scenario: dict, server_name: str = "da.contoso.com") -> tuple[float, dict]:
+    """(CPU seconds, result) of one diagnose() on freshly loaded certificates; loading is not timed."""
+    import time
+
+    from ansible_collections.directaccess.iphttps.plugins.module_utils._chain import diagnose
+
+    arguments = fresh(scenario)
+    started = time.process_time()
+    result = diagnose(server_name=server_name, **arguments)
+    return time.process_time() - started, result

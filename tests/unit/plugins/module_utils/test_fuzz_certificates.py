@@ -16,7 +16,7 @@ from cryptography import x509
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ansible_collections.directaccess.iphttps.plugins.module_utils import _chain
+from ansible_collections.directaccess.iphttps.plugins.module_utils import _certificate, _chain
 from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
     CertificateError,
     describe,
@@ -26,6 +26,7 @@ from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate 
     issued_by,
     load_certificates,
     name_fault,
+    name_key,
     thumbprint,
 )
 from ansible_collections.directaccess.iphttps.plugins.module_utils._chain import (
@@ -171,6 +172,39 @@ def test_any_server_name_gives_a_verdict_or_a_refusal_naming_server_name(server_
         assert str(exc).startswith("server_name: "), str(exc)
         return
     assert_diagnosis(result)
+
+
+def _names_through_cryptography(cert) -> tuple:
+    keys, fault = {}, None
+    for field in ("subject", "issuer"):
+        try:
+            keys[field] = name_key(getattr(cert, field))
+        except (ValueError, TypeError):
+            keys[field], fault = None, field
+    return keys["subject"], keys["issuer"], fault
+
+
+def test_names_keyed_from_the_der_agree_with_cryptography_on_the_corpus():
+    """The fast path is taken for nearly every real certificate, and gives cryptography's keys."""
+    taken = 0
+    for der in fuzz.corpus():
+        cert = x509.load_der_x509_certificate(der)
+        fast = _certificate._der_name_keys(cert)
+        if fast is not None:
+            taken += 1
+            assert _names_through_cryptography(cert) == (fast[0], fast[1], None)
+    assert taken >= 0.9 * len(fuzz.corpus())
+
+
+@fuzz.fuzz_settings(examples=60)
+@given(cert=fuzz.mutated_certificates())
+def test_names_keyed_from_the_der_agree_with_cryptography_on_mutations(cert):
+    """Where the DER reading accepts a name, cryptography parses it to the same key; where either
+    refuses, cryptography decides (a name the fast path took but cryptography cannot parse would
+    hide a malformed certificate)."""
+    fast = _certificate._der_name_keys(cert)
+    if fast is not None:
+        assert _names_through_cryptography(cert) == (fast[0], fast[1], None)
 
 
 # ---------------------------------------------------------------------------------------------
