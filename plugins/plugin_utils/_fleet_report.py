@@ -396,22 +396,29 @@ def load_records(report_dir: str, merge_from: t.Iterable[str] = ()) -> Loaded:
         _load_runs(report_dir, loaded)
     for index, source in enumerate(merge_from):
         label = f"merge_from[{index}]"
-        if os.path.isdir(source):
-            if os.path.isdir(os.path.join(source, "runs")):
-                _load_runs(source, loaded)
-            elif os.path.isfile(os.path.join(source, "report.json")):
-                _load_report_json(os.path.join(source, "report.json"), loaded)
-            elif os.path.basename(os.path.dirname(os.path.normpath(source))) == "runs":
-                _load_run(os.path.normpath(source), loaded)  # one run's folder, runs/<run_id>
-            else:
-                raise FleetReportError(f"{label}: {source} is a folder without runs/ or report.json; "
-                                       f"give a fleet report folder, one of its runs/<run_id> folders or a "
-                                       f"report.json file")
-        elif os.path.isfile(source):
-            _load_report_json(source, loaded)
-        else:
-            raise FleetReportError(f"{label}: {source} does not exist")
+        try:
+            _load_source(source, label, loaded)
+        except FleetReportError as exc:
+            raise FleetReportError(exc if str(exc).startswith(label) else f"{label}: {exc}") from None
     return loaded
+
+
+def _load_source(source: str, label: str, loaded: Loaded) -> None:
+    """One merge_from entry; an entry that is no fleet report at all raises."""
+    if os.path.isdir(source):
+        if os.path.isdir(os.path.join(source, "runs")):
+            _load_runs(source, loaded)
+        elif os.path.isfile(os.path.join(source, "report.json")):
+            _load_report_json(os.path.join(source, "report.json"), loaded)
+        elif os.path.basename(os.path.dirname(os.path.normpath(source))) == "runs":
+            _load_run(os.path.normpath(source), loaded)  # one run's folder, runs/<run_id>
+        else:
+            raise FleetReportError(f"{label}: {source} is a folder without runs/ or report.json; give a fleet "
+                                   f"report folder, one of its runs/<run_id> folders or a report.json file")
+    elif os.path.isfile(source):
+        _load_report_json(source, loaded)
+    else:
+        raise FleetReportError(f"{label}: {source} does not exist")
 
 
 def write_fleet_report(report_dir: str, records: t.Any, *, expected_hosts: t.Iterable[str] = (),
@@ -436,11 +443,12 @@ def write_fleet_report(report_dir: str, records: t.Any, *, expected_hosts: t.Ite
     if not isinstance(title, str) or not title.strip():
         raise FleetReportError(f"title: must be a non-empty string, got {_show(title)}")
     expected = list(expected_hosts or [])
-    merge_sources = [os.path.abspath(os.path.expanduser(str(source))) for source in merge_from or []]
+    merge_sources = [os.path.abspath(os.path.expanduser(usable_path(source, f"merge_from[{index}]")))
+                     for index, source in enumerate(merge_from or [])]
     set_aside: list[dict] = []
     this_call = screen_records(records, run_id=run_id, mode=mode, now=moment, set_aside=set_aside.append)
 
-    report_dir = os.path.abspath(os.path.expanduser(report_dir))
+    report_dir = os.path.abspath(os.path.expanduser(usable_path(report_dir, "report_dir")))
     if os.path.exists(report_dir) and not os.path.isdir(report_dir):
         raise FleetReportError(f"report_dir: {report_dir} exists and is not a folder")
     _makedirs(report_dir)
@@ -485,6 +493,18 @@ def write_fleet_report(report_dir: str, records: t.Any, *, expected_hosts: t.Ite
         "outcome": report["outcome"],
         "console": console_lines(this_run, run_id=run_id, report=report, report_path=paths["html"]),
     }
+
+
+def usable_path(value: t.Any, label: str) -> str:
+    """A path the operating system can take: a non-empty string without NUL and encodable as a file name."""
+    if not isinstance(value, str) or not value.strip():
+        raise FleetReportError(f"{label}: must name a file or folder, got {_show(value)}")
+    try:
+        if b"\0" in os.fsencode(value):
+            raise FleetReportError(f"{label}: a path cannot hold a NUL character, got {_show(value)}")
+    except UnicodeEncodeError:
+        raise FleetReportError(f"{label}: not a usable file name (a lone surrogate), got {_show(value)}") from None
+    return value
 
 
 class _Lock:
@@ -612,14 +632,14 @@ def _write(path: str, text: str, *, replace: bool = True) -> bool:
     try:
         return write_atomic(path, text, replace=replace)
     except OSError as exc:
-        raise FleetReportError(f"cannot write {path}: {exc.strerror}") from None
+        raise FleetReportError(f"report_dir: cannot write {path}: {exc.strerror}") from None
 
 
 def _makedirs(folder: str) -> None:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        raise FleetReportError(f"cannot create the folder {folder}: {exc.strerror}") from None
+        raise FleetReportError(f"report_dir: cannot create the folder {folder}: {exc.strerror}") from None
 
 
 # ---------------------------------------------------------------------------------------------------- small helpers

@@ -18,6 +18,7 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils._fleet_report
     check_run_id,
     format_timestamp,
     new_run_id,
+    usable_path,
 )
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._record import (
     MAX_REPORT_FILE_BYTES,
@@ -45,8 +46,15 @@ def resolve(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path))
 
 
+def _usable(path: str, label: str) -> str:
+    try:
+        return usable_path(path, label)
+    except FleetReportError as exc:
+        raise RunInputError(str(exc)) from None
+
+
 def _readable_file(path: str, label: str) -> str:
-    full = resolve(path)
+    full = resolve(_usable(path, label))
     if not os.path.exists(full):
         raise RunInputError(f"{label}: {path} does not exist (relative paths start at the working directory "
                             f"{os.getcwd()})")
@@ -60,7 +68,7 @@ def _readable_file(path: str, label: str) -> str:
 def _writable_report_dir(report_dir: str) -> str:
     if not report_dir.strip() or _CONTROL.search(report_dir):
         raise RunInputError(f"iphttps_report_dir: must name a folder, got {report_dir!r}")
-    full = resolve(report_dir)
+    full = resolve(_usable(report_dir, "iphttps_report_dir"))
     if os.path.exists(full) and not os.path.isdir(full):
         raise RunInputError(f"iphttps_report_dir: {report_dir} exists and is not a folder")
     probe = full
@@ -116,6 +124,7 @@ def rollback_plan(report_dir: str, run: str, report: str) -> tuple[dict[str, lis
                             "id under iphttps_report_dir) and iphttps_rollback_report (a report.json)")
     try:
         if run:
+            run = _usable(run, "iphttps_rollback_run")
             folder = resolve(run) if os.path.isdir(resolve(run)) else run_folder(report_dir, run)
             if not os.path.isdir(folder):
                 raise RunInputError(f"iphttps_rollback_run: {run} is neither a folder nor a run id with a folder "

@@ -43,7 +43,7 @@ def hostile_run(report_dir) -> dict[str, str]:
     (folder / "truncated.json").write_text(json.dumps(record("truncated", run_id="old-run"))[:70])
     os.mkfifo(folder / "fifo.json")
     os.symlink("/dev/zero", folder / "zero.json")
-    (folder / "deep.json").write_text("[" * 5000 + "]" * 5000)
+    (folder / "deep.json").write_text("[" * 100000 + "]" * 100000)
     (folder / "latin1.json").write_bytes(b'{"host": "caf\xe9"}')
     (folder / "folder.json").mkdir()
     os.mkfifo(folder / ".run.json")
@@ -97,7 +97,7 @@ def test_the_journal_and_a_rollback_never_wait_on_a_bad_file(tmp_path):
 def test_rollback_by_a_hostile_report_json(tmp_path):
     (tmp_path / "copy").mkdir()
     report = tmp_path / "copy" / "report.json"
-    report.write_text("[" * 5000 + "]" * 5000)
+    report.write_text("[" * 100000 + "]" * 100000)
     with pytest.raises(RunInputError, match="not a readable fleet report: .*nested too deeply"):
         rollback_plan(str(tmp_path), "", str(report))
     report.write_text(json.dumps({"records": [{"host": "pc1", "deployed_on_host": [
