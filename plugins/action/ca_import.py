@@ -16,6 +16,7 @@ ARGUMENT_SPEC = dict(
     restart_delay=dict(type="int", default=5),
     poll_interval=dict(type="int", default=5),
     allow_unvetted=dict(type="bool", default=False),
+    restart_method=dict(type="str", choices=["auto", "scheduled_task", "wmi"], default="auto"),
 )
 
 
@@ -57,7 +58,8 @@ class ActionModule(ActionBase):
         # A removal never waits for 0x0: once the CA is gone, IP-HTTPS is expected to fail.
         change = apply(self._connection, plan, state=args["state"], check_mode=check_mode, restart=args["reconnect"],
                        wait_for_zero=args["state"] == "present", restart_delay=args["restart_delay"],
-                       reconnect_timeout=args["reconnect_timeout"], poll_interval=args["poll_interval"])
+                       reconnect_timeout=args["reconnect_timeout"], poll_interval=args["poll_interval"],
+                       restart_method=args["restart_method"])
         if change.get("unreachable"):
             return dict(result, **change)
         if "stores_before" not in change:

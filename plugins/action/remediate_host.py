@@ -21,6 +21,7 @@ ARGUMENT_SPEC = dict(
     restart_delay=dict(type="int", default=5),
     poll_interval=dict(type="int", default=5),
     connect_timeout=dict(type="int", default=5),
+    restart_method=dict(type="str", choices=["auto", "scheduled_task", "wmi"], default="auto"),
 )
 # Statuses that fail the task: someone has to look at the host.
 FAILING = ("fix_failed", "failed")

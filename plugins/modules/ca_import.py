@@ -24,10 +24,20 @@ description:
   - The host recomputes every thumbprint from the bytes it received and refuses a mismatch.
   - With O(state=absent), an entry may name a certificate by C(store) and C(thumbprint) alone (no C(pem)), as a
     fleet report record lists what a run imported. Exactly those entries are removed, nothing else.
-  - With O(reconnect), and only when something changed, the same command schedules a restart of the IP Helper
-    service (C(iphlpsvc)) in a process detached from the WinRM shell. For O(state=present) the action then
-    reconnects and polls C(Get-NetIPHttpsState) until C(LastErrorCode) is 0, the way C(win_reboot) waits for a
-    reboot. O(state=absent) never waits for 0x0, because once the CA is gone IP-HTTPS is expected to fail.
+  - With O(reconnect), and only when something changed, the same command launches a restart of the IP Helper
+    service (C(iphlpsvc)) in a process detached from the WinRM shell (see O(restart_method)). For
+    O(state=present) the action then reconnects and polls, the way C(win_reboot) waits for a reboot, until the
+    restart is proven to have run and DirectAccess works again. O(state=absent) never waits, because once the CA
+    is gone IP-HTTPS is expected to fail.
+  - "A poll counts only with proof that the restart ran: the marker the restart writes when C(Restart-Service)
+    returns, carrying this task's token (registry value C(iphlpsvc_restart) under
+    C(HKLM\\SOFTWARE\\directaccess.iphttps)), or a new C(Win32_Service.ProcessId) for C(iphlpsvc). A state
+    read before the restart is the old connection, so it never ends the wait. The process id alone is not proof
+    where C(iphlpsvc) shares its C(svchost.exe) with other services (Windows 10 before 1703, or 3.5 GB of RAM or
+    less), because a restart keeps it."
+  - "DirectAccess works again when IP-HTTPS reports C(LastErrorCode) 0, or when C(Get-DAConnectionStatus)
+    reports C(ConnectedRemotely) (Teredo or 6to4 carries the tunnel, so IP-HTTPS shows no state) or
+    C(ConnectedLocally) (the client is inside the corporate network). RV(reconnected_by) says which."
   - On a machine without an IP-HTTPS client configuration (not a DirectAccess client) the certificates are still
     imported or removed as asked, but C(iphlpsvc) is not restarted and nothing is polled; RV(restart_skipped)
     says why.
@@ -82,6 +92,22 @@ options:
         with its C(allow_expired). A certificate that is not a CA is refused whatever this says.
     type: bool
     default: false
+  restart_method:
+    description:
+      - How the detached C(iphlpsvc) restart is started.
+      - V(scheduled_task) registers a one-shot task run as SYSTEM, starts it, and the task deletes itself after the
+        restart (C(\\directaccess.iphttps\\iphlpsvc-restart)). The Task Scheduler service starts it, so it
+        outlives the WinRM command, and the Defender attack surface reduction rule "Block process creations
+        originating from PSExec and WMI commands" (d1e49aac-8f56-4280-b9ba-993a6d77406c) does not apply to it.
+        Needs the ScheduledTasks cmdlets (Windows 8 and later).
+      - V(wmi) creates the process with C(Win32_Process.Create), first asking to leave the WMI provider host's job
+        (C(CREATE_BREAKAWAY_FROM_JOB)), then, on a refusal or an error, without. That ASR rule blocks it.
+      - V(auto) tries the scheduled task first and falls back to WMI when the task cannot be registered or
+        started, or the cmdlets are missing. The task goes first because it works in more places, and because a
+        WMI launch that the rule blocks is not always seen as failed when it is made.
+    type: str
+    choices: [auto, scheduled_task, wmi]
+    default: auto
 attributes:
   check_mode:
     description: Reads the stores and reports what would be imported or removed; touches nothing.
@@ -97,10 +123,13 @@ attributes:
     support: full
 notes:
   - Needs local administrator rights on the host; access denied is reported as such.
+  - With O(reconnect), the restart leaves a registry value on the host, C(iphlpsvc_restart) under
+    C(HKLM\\SOFTWARE\\directaccess.iphttps), which is the proof the poll reads. The scheduled task removes
+    itself.
   - A refused or lost connection before the import makes the host C(unreachable), not C(failed).
   - If an import stops part-way, the failure message and RV(imported) say exactly what was added; a re-run converges.
   - With O(state=present), a certificate the host lists in C(LocalMachine\\Disallowed) (Untrusted Certificates) is
-    refused before anything is written, and the task fails saying so: Windows refuses every chain through a
+    refused before anything is written, and the task fails saying so. Windows refuses every chain through a
     distrusted certificate whatever Root holds, so the import would fix nothing. O(state=absent) still removes it.
   - Tested against the project's lab, which imitates the script's contract on loopback; not run on Windows by
     this project.
@@ -182,10 +211,52 @@ restart_skipped:
   returned: always
   type: str
   sample: "not a DirectAccess client: no IP-HTTPS client configuration, so iphlpsvc was left alone"
+restart_launch:
+  description:
+    - What was launched to restart C(iphlpsvc), or null when nothing was.
+  returned: always
+  type: dict
+  contains:
+    method:
+      description: V(scheduled_task) or V(wmi).
+      type: str
+    process_id:
+      description: With V(wmi), the id of the process C(Win32_Process.Create) started; else null.
+      type: int
+    task_name:
+      description: With V(scheduled_task), the task's path and name; else null.
+      type: str
+    service_process_id_before:
+      description: The C(Win32_Service.ProcessId) of C(iphlpsvc) before the launch (0 while stopped), or null.
+      type: int
+    token:
+      description: This task's token, which the restart's marker must carry to count as proof.
+      type: str
+restart_proof:
+  description:
+    - What proved the restart ran, once polled. V(marker) (the restart's own marker with this task's token) or
+      V(process_id) (C(iphlpsvc) runs in a new process); null without proof, which fails the task.
+  returned: always
+  type: str
+reconnected_by:
+  description:
+    - How the proven reconnect showed DirectAccess working. V(iphttps) (IP-HTTPS C(LastErrorCode) 0),
+      V(connected_remotely) (C(Get-DAConnectionStatus) ConnectedRemotely; IP-HTTPS is not the active transition
+      technology), V(connected_locally) (ConnectedLocally; inside the corporate network); null when nothing was
+      polled or the reconnect failed.
+  returned: always
+  type: str
+da_connection_status:
+  description:
+    - C(Get-DAConnectionStatus) at the last poll (C(status), C(status_name), C(substatus), C(substatus_name)), or
+      null when nothing was polled, the cmdlet is missing (before Windows 8) or NcaSvc was not answering.
+  returned: always
+  type: dict
 iphttps:
   description:
     - The IP-HTTPS state after the reconnect (C(interface_status), C(last_error_code), C(last_error)), or null
-      when nothing was polled (no reconnect, O(state=absent), or the restart was skipped).
+      when nothing was polled (no reconnect, O(state=absent), or the restart was skipped), or when IP-HTTPS showed
+      no state (see RV(reconnected_by)).
   returned: always
   type: dict
 polls:
@@ -199,8 +270,8 @@ elapsed:
 reconnect_notes:
   description:
     - What happened to the connection while waiting, for example polls that found the tunnel down, or an import
-      reply that was lost and recovered by running the import again; also why the restart ran inside the WMI
-      provider host's job.
+      reply that was lost and recovered by running the import again; also what the restart fell back to (no
+      scheduled task, a refused or failed breakaway) and why it ran inside the WMI provider host's job.
   returned: when there is something to say
   type: list
   elements: str

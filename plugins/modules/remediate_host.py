@@ -17,7 +17,8 @@ description:
     and state, the chain the client receives, its C(LocalMachine\\Root) and C(LocalMachine\\CA) stores and the
     IP Helper service (C(iphlpsvc)); the chain is then judged on the controller."
   - "O(mode=remediate): where importing certificates from O(bundle) fixes the host, one more WinRM command imports
-    them and schedules the detached C(iphlpsvc) restart, then light polls wait for C(LastErrorCode) 0
+    them and launches the detached C(iphlpsvc) restart (O(restart_method)), then light polls wait until the
+    restart is proven to have run and IP-HTTPS reports C(LastErrorCode) 0 or DirectAccess reports itself connected
     (as M(directaccess.iphttps.ca_import) does). A host whose chain is trusted but whose IP-HTTPS still reports a
     trust error (V(restart_pending)) gets the restart alone. Nothing else is changed: healthy hosts, machines that
     are not DirectAccess clients and problems an import cannot fix are recorded and left alone."
@@ -118,6 +119,14 @@ options:
         chain. Must be positive.
     type: int
     default: 5
+  restart_method:
+    description:
+      - How the detached C(iphlpsvc) restart is started, as M(directaccess.iphttps.ca_import)'s
+        O(directaccess.iphttps.ca_import#module:restart_method). V(auto) tries a one-shot scheduled task run as
+        SYSTEM, then WMI's C(Win32_Process.Create); V(scheduled_task) and V(wmi) use only that one.
+    type: str
+    choices: [auto, scheduled_task, wmi]
+    default: auto
 attributes:
   check_mode:
     description:
@@ -274,6 +283,13 @@ record:
     check_mode:
       description: True when the record is a plan made in check mode, not an outcome.
       type: bool
+    reconnected_by:
+      description:
+        - On a V(fixed) host, how the proven reconnect showed DirectAccess working. V(iphttps) (IP-HTTPS
+          C(LastErrorCode) 0), V(connected_remotely) (C(Get-DAConnectionStatus) ConnectedRemotely; Teredo or 6to4,
+          not IP-HTTPS, carries the tunnel) or V(connected_locally) (ConnectedLocally; inside the corporate
+          network). Null otherwise.
+      type: str
 diff:
   description: The thumbprints per store (C(Root), C(CA)) before and after the change.
   returned: with C(--diff), when the host's stores were read by an import or removal

@@ -3,11 +3,19 @@
 """Change a Windows client's Root and CA stores and reconnect IP-HTTPS: the part ca_import and remediate_host share.
 
 Internal to directaccess.iphttps; may change without notice. One ca_import.ps1 command changes the
-stores and schedules the detached iphlpsvc restart; light iphttps_state.ps1 polls then wait for 0x0.
+stores and launches the detached iphlpsvc restart; light iphttps_state.ps1 polls then wait until the
+restart is proven to have run and DirectAccess is connected again.
+
+A poll counts only with proof of the restart: the marker the restart writes when Restart-Service returns,
+carrying this run's token, or a new Win32_Service.ProcessId for iphlpsvc. The process id alone is not
+enough where iphlpsvc shares its svchost.exe with other services (Windows 10 before 1703, or 3.5 GB of
+RAM or less), because a restart keeps it. Without proof, a 0x0 read before the restart would be the
+old connection, not the fix.
 """
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 import typing as t
 
@@ -15,8 +23,13 @@ from ansible_collections.directaccess.iphttps.plugins.module_utils._error_codes 
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _windows_scripts as scripts
 
 
+RESTART_METHODS = ("auto", "scheduled_task", "wmi")
+# Get-DAConnectionStatus' Status names that mean DirectAccess works, and what the record calls them.
+CONNECTED_STATUSES = {"ConnectedRemotely": "connected_remotely", "ConnectedLocally": "connected_locally"}
+
+
 def script_params(plan: t.Sequence[dict], *, state: str, check_mode: bool, restart: bool, restart_delay: int,
-                  force_restart: bool = False) -> dict:
+                  force_restart: bool = False, restart_method: str = "auto", restart_token: str = "") -> dict:
     """ca_import.ps1's input. The script restarts iphlpsvc only when it changed something, unless forced."""
     return {
         "state": state,
@@ -24,6 +37,8 @@ def script_params(plan: t.Sequence[dict], *, state: str, check_mode: bool, resta
         "restart_iphlpsvc": restart and not check_mode,
         "restart_even_if_unchanged": force_restart and restart and not check_mode,
         "restart_delay_seconds": restart_delay,
+        "restart_method": restart_method,
+        "restart_token": restart_token,
         "certificates": [{"store": p["store"], "thumbprint": p["thumbprint"],
                           "der_base64": base64.b64encode(p["der"]).decode("ascii") if p.get("der") else ""}
                          for p in plan],
@@ -36,16 +51,23 @@ def _joined(items: t.Iterable[t.Mapping]) -> str:
 
 def apply(connection: t.Any, plan: t.Sequence[dict], *, state: str = "present", check_mode: bool = False,
           restart: bool = False, force_restart: bool = False, wait_for_zero: bool = True, restart_delay: int = 5,
-          reconnect_timeout: float = 120, poll_interval: float = 5) -> dict:
-    """Send the change, recover a lost reply, and wait for 0x0 when a restart was scheduled.
+          reconnect_timeout: float = 120, poll_interval: float = 5, restart_method: str = "auto",
+          restart_token: str | None = None) -> dict:
+    """Send the change, recover a lost reply, and wait for the proven reconnect when a restart was launched.
 
     Returns ca_import's result keys: changed, imported, removed, already_present, absent, stores_before,
-    stores_after, restart_scheduled, restart_skipped, iphttps, polls, elapsed, and failed/unreachable with msg.
+    stores_after, restart_scheduled, restart_skipped, restart_launch, iphttps, da_connection_status,
+    reconnected_by, restart_proof, polls, elapsed, and failed/unreachable with msg.
     ``recovered`` is true when the first reply was lost and the idempotent change ran again.
+    ``restart_token`` names this run's restart proof; a fresh random one by default.
     """
+    if restart_method not in RESTART_METHODS:
+        raise ValueError(f"restart_method must be one of {', '.join(RESTART_METHODS)}, got {restart_method!r}")
     started = time.monotonic()
+    # The same token goes with a retried import, so the proof of a restart the lost attempt launched counts too.
+    token = restart_token or secrets.token_hex(8)
     params = script_params(plan, state=state, check_mode=check_mode, restart=restart, restart_delay=restart_delay,
-                           force_restart=force_restart)
+                           force_restart=force_restart, restart_method=restart_method, restart_token=token)
     recovered_note = None
     try:
         outcome = scripts.run_script(connection, "ca_import", params)
@@ -78,9 +100,13 @@ def apply(connection: t.Any, plan: t.Sequence[dict], *, state: str = "present", 
         "stores_after": {k: sorted(v or []) for k, v in (outcome.get("stores_after") or {}).items()},
         "restart_scheduled": bool(outcome.get("restart_scheduled")),
         "restart_skipped": outcome.get("restart_skipped"),
+        "restart_launch": outcome.get("restart_launch"),
         "service_started": bool(outcome.get("restart_scheduled")) and
         str(outcome.get("service_status") or "Running").lower() != "running",
         "iphttps": None,
+        "da_connection_status": None,
+        "reconnected_by": None,
+        "restart_proof": None,
         "polls": 0,
     }
     notes = [note for note in (recovered_note, outcome.get("restart_note")) if note]
@@ -110,19 +136,55 @@ def apply(connection: t.Any, plan: t.Sequence[dict], *, state: str = "present", 
     scheduled = result["restart_scheduled"] or (recovered_note is not None and restart and not check_mode
                                                 and outcome.get("restart_skipped") is None)
     if scheduled and wait_for_zero:
-        result = _wait_for_zero(connection, result, done, restart_delay=restart_delay,
+        result = _wait_for_zero(connection, result, done, token=token, restart_delay=restart_delay,
                                 reconnect_timeout=reconnect_timeout, poll_interval=poll_interval)
     result["elapsed"] = _since(started)
     return result
 
 
-def _wait_for_zero(connection: t.Any, result: dict, done: str, *, restart_delay: int, reconnect_timeout: float,
-                   poll_interval: float) -> dict:
+def restart_proof(doc: t.Mapping, token: str, launch: t.Mapping | None) -> str | None:
+    """'marker' or 'process_id' when the poll shows that this run's restart ran; None without proof."""
+    marker = doc.get("restart_marker") or {}
+    if marker.get("token") == token and marker.get("outcome") == "restarted":
+        return "marker"
+    before = (launch or {}).get("service_process_id_before")
+    now = doc.get("service_process_id")
+    if before is not None and now and now != before and str(doc.get("service_status")).lower() == "running":
+        return "process_id"
+    return None
+
+
+def restart_failure(doc: t.Mapping, token: str) -> str | None:
+    """Restart-Service's own error, when this run's restart ran and failed."""
+    marker = doc.get("restart_marker") or {}
+    if marker.get("token") == token and marker.get("outcome") == "failed":
+        return str(marker.get("message") or "no message")
+    return None
+
+
+def connected_by(doc: t.Mapping) -> str | None:
+    """'iphttps' for IP-HTTPS at 0x0; 'connected_remotely'/'connected_locally' from Get-DAConnectionStatus.
+
+    IP-HTTPS shows no state while Teredo or 6to4 carries DirectAccess, or inside the corporate network;
+    the DirectAccess status still says whether the client is connected.
+    """
+    state = doc.get("iphttps_state")
+    if state and state.get("last_error_code") == 0:
+        return "iphttps"
+    return CONNECTED_STATUSES.get((doc.get("da_connection_status") or {}).get("status_name"))
+
+
+def _wait_for_zero(connection: t.Any, result: dict, done: str, *, token: str, restart_delay: int,
+                   reconnect_timeout: float, poll_interval: float) -> dict:
+    launch = result.get("restart_launch")
+
+    def finished(doc: dict) -> bool:
+        proven = restart_proof(doc, token, launch) is not None
+        return restart_failure(doc, token) is not None or (proven and connected_by(doc) is not None)
+
     try:
         state, polls, notes = scripts.poll_script(
-            connection, "iphttps_state", {},
-            until=lambda doc: bool(doc.get("iphttps_state")) and doc["iphttps_state"].get("last_error_code") == 0,
-            timeout=reconnect_timeout,
+            connection, "iphttps_state", {}, until=finished, timeout=reconnect_timeout,
             # The restart waits restart_delay seconds; give IP-HTTPS a moment to come up after it.
             first_delay=min(restart_delay + 1, reconnect_timeout),
             interval=poll_interval,
@@ -134,17 +196,48 @@ def _wait_for_zero(connection: t.Any, result: dict, done: str, *, restart_delay:
     result["polls"] = polls
     if notes:
         result["reconnect_notes"] = result.get("reconnect_notes", []) + notes
-    current = (state or {}).get("iphttps_state")
+    state = state or {}
+    current = state.get("iphttps_state")
     if current:
         code = current.get("last_error_code")
         result["iphttps"] = {"interface_status": current.get("interface_status"), "last_error_code": code,
                              "last_error": decode_error(code)}
-    if not current or current.get("last_error_code") != 0:
+    result["da_connection_status"] = state.get("da_connection_status")
+    proof = restart_proof(state, token, launch)
+    via = connected_by(state)
+    result["restart_proof"] = proof
+    failure = restart_failure(state, token)
+    if failure is not None:
+        return dict(result, failed=True, msg=f"the iphlpsvc restart ran but Restart-Service failed: {failure}. "
+                                             f"Changed: {done}. Restart iphlpsvc on the host, or run remediate again.")
+    if proof is None:
+        return dict(result, failed=True, msg=_unproven(result, state, launch, via, reconnect_timeout))
+    if via is None:
         last = result["iphttps"]["last_error"]["hex"] + " " + result["iphttps"]["last_error"]["name"] \
             if result["iphttps"] else "no IP-HTTPS state"
-        result.update(failed=True, msg=f"IP-HTTPS did not reach 0x0 within {reconnect_timeout}s after the iphlpsvc "
-                                       f"restart; last seen: {last}")
+        status = (state.get("da_connection_status") or {}).get("status_name")
+        if status:
+            last += f"; DirectAccess status {status}"
+        return dict(result, failed=True, msg=f"IP-HTTPS did not reach 0x0 within {reconnect_timeout}s after the "
+                                             f"iphlpsvc restart; last seen: {last}")
+    result["reconnected_by"] = via
     return result
+
+
+def _unproven(result: dict, state: dict, launch: t.Mapping | None, via: str | None, timeout: float) -> str:
+    """Why no poll proved the restart: what was launched and what was seen instead."""
+    launch = launch or {}
+    method = launch.get("method") or "an earlier attempt whose reply was lost"
+    what = {"scheduled_task": f"the scheduled task {launch.get('task_name')}",
+            "wmi": f"process {launch.get('process_id')} through WMI"}.get(launch.get("method"), method)
+    seen = f"iphlpsvc's process id stayed {state.get('service_process_id')}" \
+        if state.get("service_process_id") is not None else "no poll reached the host"
+    looked_fixed = f" The state read as fixed ({via}), but that may be the connection from before the restart." \
+        if via else ""
+    hint = (" An ASR rule (Block process creations originating from PSExec and WMI commands) stops processes "
+            "created through WMI: use restart_method scheduled_task.") if launch.get("method") == "wmi" else ""
+    return (f"nothing proves that the iphlpsvc restart ran within {timeout}s: it was launched as {what}, but no "
+            f"poll found its marker and {seen}.{looked_fixed}{hint}")
 
 
 def _since(started: float) -> float:

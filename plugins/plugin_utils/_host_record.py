@@ -44,6 +44,14 @@ REVOCATION_VERDICTS = ("revoked", "revocation_offline")
 RESTART_REMEDY = "Run remediate (with iphttps_reconnect true): it restarts iphlpsvc and checks for 0x0."
 SERVICE_REMEDY = ("Start the IP Helper service (iphlpsvc) and set it to start automatically, or run remediate with "
                   "iphttps_start_service true to let this collection start it.")
+# How a proven reconnect showed that DirectAccess works again (the record's reconnected_by).
+RECONNECTED = {
+    "iphttps": "IP-HTTPS reports 0x0",
+    "connected_remotely": ("DirectAccess reports ConnectedRemotely; IP-HTTPS shows no state because another "
+                           "transition technology (Teredo or 6to4) carries the tunnel"),
+    "connected_locally": ("DirectAccess reports ConnectedLocally: the client is inside the corporate network, "
+                          "where IP-HTTPS is not used"),
+}
 ROLLBACK_AFTER = ("IP-HTTPS is expected to fail again (0x800B0109) after the next iphlpsvc restart, unless the "
                   "client trusts the CA another way (Group Policy, Active Directory).")
 
@@ -80,6 +88,7 @@ def new_record(host: str, run_id: str, mode: str, *, check_mode: bool = False,
         "status": "", "verdict": None, "error_before": None, "error_after": None, "missing": [], "action": "none",
         "imported": [], "removed": [], "attempted": [], "elapsed": None, "reason": "", "remedy": "", "detail": "",
         "service_before": None, "service_started": False, "check_mode": bool(check_mode or mode == "check"),
+        "reconnected_by": None,
     }
 
 
@@ -229,8 +238,11 @@ def changed(record: dict, change: t.Mapping, *, planned: t.Sequence[t.Mapping] =
                     reason=f"Imported {count} certificate(s); IP-HTTPS keeps its old error until iphlpsvc restarts: "
                            f"{note}.", remedy=RESTART_REMEDY)
     done = "Restarted iphlpsvc" if restart_only else f"Imported {count} certificate(s) and restarted iphlpsvc"
-    if record["error_after"] and record["error_after"]["code"] == 0:
-        return dict(record, status="fixed", reason=f"{done}; IP-HTTPS reports 0x0.{started}")
+    # ca_import says how the proven reconnect succeeded; a result without it counts only an IP-HTTPS 0x0.
+    via = change.get("reconnected_by") or ("iphttps" if record["error_after"] and record["error_after"]["code"] == 0
+                                           else None)
+    if via in RECONNECTED:
+        return dict(record, status="fixed", reconnected_by=via, reason=f"{done}; {RECONNECTED[via]}.{started}")
     last = record["error_after"]
     seen = f"{last['hex']} {last['name']}" if last else "no IP-HTTPS state"
     return dict(record, status="fix_failed", reason=f"{done}, but IP-HTTPS did not reach 0x0; last seen: {seen}.",

@@ -31,7 +31,9 @@ MODES = ("diagnose", "remediate", "check", "rollback", "preflight")
 ACTIONS = ("none", "import", "would_import", "remove", "would_remove", "restart", "would_restart")
 RECORD_FIELDS = ("host", "run_id", "mode", "recorded_at", "status", "verdict", "error_before", "error_after",
                  "missing", "action", "imported", "removed", "elapsed", "reason", "remedy", "filled_in",
-                 "attempted", "detail", "service_before", "service_started", "check_mode")
+                 "attempted", "detail", "service_before", "service_started", "check_mode", "reconnected_by")
+# How a fixed host showed DirectAccess working again: IP-HTTPS at 0x0, or Get-DAConnectionStatus.
+RECONNECTED_BY = ("iphttps", "connected_remotely", "connected_locally")
 _RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
 _VERDICT_RE = re.compile(r"[a-z][a-z0-9_]{0,63}", re.ASCII)
 _THUMBPRINT_RE = re.compile(r"[0-9A-Fa-f]{40}", re.ASCII)
@@ -163,6 +165,9 @@ def validate_record(raw: t.Any, label: str, *, run_id: str | None = None, mode: 
     record["service_started"] = _flag(raw.get("service_started"), where("service_started"))
     # Mode check is a dry run whatever the record says.
     record["check_mode"] = _flag(raw.get("check_mode"), where("check_mode")) or record["mode"] == "check"
+    reconnected = raw.get("reconnected_by")
+    record["reconnected_by"] = None if reconnected is None else \
+        _choice(reconnected, RECONNECTED_BY, where("reconnected_by"))
     return record
 
 

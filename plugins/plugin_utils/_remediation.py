@@ -134,7 +134,7 @@ class HostRun:
         change = apply(self.connection, plan, state="present", check_mode=self.check_mode,
                        restart=self.args["reconnect"], force_restart=not plan or down,
                        restart_delay=self.args["restart_delay"], reconnect_timeout=self.args["reconnect_timeout"],
-                       poll_interval=self.args["poll_interval"])
+                       poll_interval=self.args["poll_interval"], restart_method=self.args["restart_method"])
         done = records.changed(record, change, planned=planned)
         done["attempted"] = planned
         return done, change
@@ -174,7 +174,8 @@ class HostRun:
         # A removal never waits for 0x0: once the CA is gone IP-HTTPS is expected to fail.
         change = apply(self.connection, plan, state="absent", check_mode=self.check_mode,
                        restart=self.args["reconnect"], wait_for_zero=False, restart_delay=self.args["restart_delay"],
-                       reconnect_timeout=self.args["reconnect_timeout"], poll_interval=self.args["poll_interval"])
+                       reconnect_timeout=self.args["reconnect_timeout"], poll_interval=self.args["poll_interval"],
+                       restart_method=self.args["restart_method"])
         if change.get("unreachable") and not change.get("stores_before"):
             record = records.not_read(self.record, {"unreachable": True, "msg": change.get("msg")})
         else:

@@ -20,11 +20,19 @@ PREFIX = "PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -E
 IDENTITY = re.compile(r"^# directaccess\.iphttps script: (\w+) ")
 
 
-def state(code: int | None) -> dict:
+def state(code: int | None, *, proof: bool = True, da: str | None = None, process_id: int | None = None,
+          failed: str | None = None) -> dict:
+    """An iphttps_state document. With ``proof`` the host adds the marker of the restart it launched last
+    (this task's token); ``failed`` makes that marker say Restart-Service failed. ``da`` is the
+    Get-DAConnectionStatus Status name."""
     iphttps = None if code is None else {"interface_status": "IPHTTPS interface active" if code == 0 else
                                          "failed to connect to the IPHTTPS server; waiting to reconnect",
                                          "last_error_code": code}
-    return {"script": "iphttps_state", "version": 1, "service_status": "Running", "iphttps_state": iphttps}
+    da_status = None if da is None else {"status": None, "status_name": da, "substatus": None,
+                                         "substatus_name": "None"}
+    return {"script": "iphttps_state", "version": 3, "service_status": "Running", "service_process_id": process_id,
+            "iphttps_state": iphttps, "da_connection_status": da_status, "restart_marker": None,
+            "_proof": "failed" if failed else proof, "_failure": failed}
 
 
 class FakeWindowsHost:
@@ -41,6 +49,9 @@ class FakeWindowsHost:
         self.commands: list[tuple[str, dict]] = []
         self.restarts = 0
         self.resets = 0
+        self.token = None             # the restart token of the last launch
+        self.launch = {"method": "scheduled_task", "process_id": None,
+                       "task_name": "\\directaccess.iphttps\\iphlpsvc-restart", "service_process_id_before": 1000}
 
     def exec_command(self, cmd, in_data=None, sudoable=True):
         assert cmd.startswith(PREFIX)
@@ -100,13 +111,28 @@ class FakeWindowsHost:
             doc["removed" if params["state"] == "absent" else "imported"].append(entry)
             doc["changed"] = True
         doc["stores_after"] = self.listing()
+        doc["restart_launch"] = None
         if params["restart_iphlpsvc"] and doc["changed"] and not params["check_mode"] and not doc["failed"]:
-            self.restarts += 1
-            doc["restart_scheduled"] = True
+            self.launch_restart(params, doc)
         return doc
 
+    def launch_restart(self, params, doc):
+        """As ca_import.ps1 reports a launched restart; later polls carry its token's marker."""
+        self.restarts += 1
+        self.token = params["restart_token"]
+        doc["restart_scheduled"] = True
+        doc["restart_launch"] = dict(self.launch, token=self.token)
+
     def iphttps_state(self, params):
-        return self.polls.pop(0)
+        reply = self.polls.pop(0)
+        if not isinstance(reply, dict):
+            return reply
+        reply = dict(reply)
+        proof, failure = reply.pop("_proof", False), reply.pop("_failure", None)
+        if proof and self.token:
+            reply["restart_marker"] = {"token": self.token, "outcome": "failed" if failure else "restarted",
+                                       "message": failure, "finished_at": "2026-12-01T10:00:00.0000000Z"}
+        return reply
 
     def scripts_run(self):
         return [name for name, _params in self.commands]

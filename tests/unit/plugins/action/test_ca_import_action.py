@@ -8,10 +8,13 @@ it recognises each script by the identity line in the decoded -EncodedCommand, a
 from __future__ import annotations
 
 import base64
+import importlib
+import pathlib
 import re
 
 import pytest
 import requests
+import yaml
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 
 from ansible_collections.directaccess.iphttps.plugins.action import ca_import
@@ -42,9 +45,10 @@ def test_imports_roots_first_with_subjects_and_diff(corp):
 
     assert host.scripts_run() == ["ca_import"]
     params = host.commands[0][1]
+    assert re.fullmatch(r"[0-9a-f]{16}", params.pop("restart_token"))  # a fresh token per task
     assert params == {
         "state": "present", "check_mode": False, "restart_iphlpsvc": False, "restart_even_if_unchanged": False,
-        "restart_delay_seconds": 5,
+        "restart_delay_seconds": 5, "restart_method": "auto",
         "certificates": [
             {"store": "Root", "thumbprint": root.thumbprint, "der_base64": base64.b64encode(root.der).decode()},
             {"store": "CA", "thumbprint": issuing.thumbprint, "der_base64": base64.b64encode(issuing.der).decode()},
@@ -200,6 +204,9 @@ def test_lost_reply_after_the_import_ran_is_recovered(corp, clock):
     # The first attempt changed the host; the second found everything present and said so.
     assert host.stores["Root"] == {root.thumbprint} and host.stores["CA"] == {issuing.thumbprint}
     assert host.scripts_run() == ["ca_import", "ca_import", "iphttps_state"]
+    # The retry carries the same token, so the restart the lost attempt launched proves itself.
+    assert host.commands[0][1]["restart_token"] == host.commands[1][1]["restart_token"] == host.token
+    assert result["restart_proof"] == "marker" and result["restart_launch"] is None
     assert result["changed"] is True
     assert result["imported"] == []
     assert {e["thumbprint"] for e in result["already_present"]} == {root.thumbprint, issuing.thumbprint}
@@ -222,6 +229,11 @@ def test_reconnect_healthy_at_the_first_poll(corp, clock):
     assert result["iphttps"]["last_error"]["hex"] == "0x0"
     assert result["iphttps"]["interface_status"] == "IPHTTPS interface active"
     assert "reconnect_notes" not in result
+    assert result["restart_launch"] == {"method": "scheduled_task", "process_id": None,
+                                        "task_name": "\\directaccess.iphttps\\iphlpsvc-restart",
+                                        "service_process_id_before": 1000,
+                                        "token": host.commands[0][1]["restart_token"]}
+    assert (result["restart_proof"], result["reconnected_by"]) == ("marker", "iphttps")
     # The first poll waits for the detached restart (restart_delay) plus a second.
     assert clock.sleeps == [5]
 
@@ -377,3 +389,120 @@ def test_distrusted_certificate_can_still_be_removed(corp):
     result = run(host, certificates=[root.pem], state="absent")
     assert not result.get("failed") and result["changed"] is True
     assert host.stores["Root"] == set()
+
+
+# --- the proven reconnect ---------------------------------------------------------------------------------
+
+
+def test_a_state_read_before_the_restart_ran_never_ends_the_wait(corp, clock):
+    # IP-HTTPS' own retry may pick up the new root, or the connection was fine: 0x0 before the restart
+    # proves nothing about the restart that is still to come.
+    host = FakeWindowsHost(polls=[state(0, proof=False), state(0, proof=False), state(0)])
+    result = run(host, certificates=[corp[0].pem], reconnect=True, poll_interval=2)
+    assert not result.get("failed")
+    assert result["polls"] == 3 and clock.sleeps == [6, 2, 2]
+    assert (result["restart_proof"], result["reconnected_by"]) == ("marker", "iphttps")
+
+
+def test_no_proof_within_the_timeout_fails_even_when_the_state_reads_fixed(corp, clock):
+    host = FakeWindowsHost(polls=[state(0, proof=False, process_id=1000)] * 10)
+    result = run(host, certificates=[corp[0].pem], reconnect=True, reconnect_timeout=20, restart_delay=0)
+    assert result["failed"] is True and result["changed"] is True
+    assert result["msg"] == (
+        "nothing proves that the iphlpsvc restart ran within 20s: it was launched as the scheduled task "
+        "\\directaccess.iphttps\\iphlpsvc-restart, but no poll found its marker and iphlpsvc's process id stayed "
+        "1000. The state read as fixed (iphttps), but that may be the connection from before the restart.")
+    assert result["restart_proof"] is None and result["reconnected_by"] is None
+
+
+def test_a_wmi_launch_without_proof_names_the_asr_rule(corp, clock):
+    host = FakeWindowsHost(polls=[state(0x800B0109, proof=False)] * 10)
+    host.launch = {"method": "wmi", "process_id": 4242, "task_name": None, "service_process_id_before": 1000}
+    result = run(host, certificates=[corp[0].pem], reconnect=True, reconnect_timeout=20, restart_method="wmi")
+    assert host.commands[0][1]["restart_method"] == "wmi"
+    assert result["failed"] is True
+    assert "launched as process 4242 through WMI" in result["msg"]
+    assert "Block process creations originating from PSExec and WMI commands" in result["msg"]
+    assert "use restart_method scheduled_task" in result["msg"]
+
+
+def test_a_new_process_id_proves_the_restart_without_a_marker(corp, clock):
+    host = FakeWindowsHost(polls=[state(0, proof=False, process_id=1000), state(0, proof=False, process_id=1004)])
+    result = run(host, certificates=[corp[0].pem], reconnect=True)
+    assert not result.get("failed") and result["polls"] == 2
+    assert result["restart_proof"] == "process_id"
+
+
+def test_a_shared_svchost_keeps_its_process_id_and_only_the_marker_proves(corp, clock):
+    # iphlpsvc in a shared svchost.exe (Windows 10 before 1703, or 3.5 GB of RAM or less): the id stays.
+    host = FakeWindowsHost(polls=[state(0, proof=False, process_id=868), state(0, process_id=868)])
+    host.launch = dict(host.launch, service_process_id_before=868)
+    result = run(host, certificates=[corp[0].pem], reconnect=True)
+    assert not result.get("failed") and result["polls"] == 2 and result["restart_proof"] == "marker"
+
+
+def test_a_restart_that_failed_on_the_host_fails_at_once(corp, clock):
+    failure = "Service 'IP Helper (iphlpsvc)' cannot be stopped due to the following error: Cannot stop iphlpsvc"
+    host = FakeWindowsHost(polls=[state(None, failed=failure)] + [state(0)] * 5)
+    result = run(host, certificates=[corp[0].pem], reconnect=True)
+    assert result["failed"] is True and result["polls"] == 1
+    assert result["msg"].startswith(f"the iphlpsvc restart ran but Restart-Service failed: {failure}. Changed: Root\\")
+
+
+def test_a_marker_with_another_token_is_no_proof(corp, clock):
+    host = FakeWindowsHost(polls=[state(0, proof=False)] * 3)
+    stale = {"token": "an-earlier-run", "outcome": "restarted", "message": None, "finished_at": "x"}
+    host.polls = [dict(p, restart_marker=stale) for p in host.polls]
+    result = run(host, certificates=[corp[0].pem], reconnect=True, reconnect_timeout=10)
+    assert result["failed"] is True and result["restart_proof"] is None
+
+
+@pytest.mark.parametrize("status, via", [("ConnectedRemotely", "connected_remotely"),
+                                         ("ConnectedLocally", "connected_locally")])
+def test_directaccess_connected_without_ip_https_is_success(corp, clock, status, via):
+    # Teredo or 6to4 won after the restart, or the client is inside: Get-NetIPHttpsState returns nothing.
+    host = FakeWindowsHost(polls=[state(None, da=status, proof=False), state(None, da=status)])
+    result = run(host, certificates=[corp[0].pem], reconnect=True)
+    assert not result.get("failed") and result["polls"] == 2
+    assert result["iphttps"] is None and result["reconnected_by"] == via
+    assert result["da_connection_status"]["status_name"] == status
+
+
+def test_directaccess_in_error_is_not_success(corp, clock):
+    host = FakeWindowsHost(polls=[state(None, da="ActionableError")] * 10)
+    result = run(host, certificates=[corp[0].pem], reconnect=True, reconnect_timeout=20)
+    assert result["failed"] is True and result["restart_proof"] == "marker"
+    assert result["msg"] == ("IP-HTTPS did not reach 0x0 within 20s after the iphlpsvc restart; last seen: no "
+                             "IP-HTTPS state; DirectAccess status ActionableError")
+
+
+def test_restart_method_must_be_one_of_the_three(corp):
+    host = FakeWindowsHost()
+    with pytest.raises(AnsibleActionFail, match="restart_method"):
+        run(host, certificates=[corp[0].pem], reconnect=True, restart_method="psexec")
+    assert host.commands == []
+
+
+@pytest.mark.parametrize("name", ["ca_import", "remediate_host"])
+def test_documented_options_are_the_options_the_action_takes(name):
+    action = importlib.import_module(f"ansible_collections.directaccess.iphttps.plugins.action.{name}")
+    module = importlib.import_module(f"ansible_collections.directaccess.iphttps.plugins.modules.{name}")
+    documented = yaml.safe_load(module.DOCUMENTATION)["options"]
+    assert set(documented) == set(action.ARGUMENT_SPEC)
+    for option, spec in action.ARGUMENT_SPEC.items():
+        assert documented[option]["type"] == spec["type"], option
+        assert documented[option].get("default") == spec.get("default"), option
+        assert documented[option].get("choices") == spec.get("choices"), option
+    returned = yaml.safe_load(module.RETURN)
+    assert name != "ca_import" or {"restart_launch", "restart_proof", "reconnected_by"} <= set(returned)
+
+
+def test_the_role_passes_its_restart_method_on():
+    repo = pathlib.Path(__file__).resolve().parents[4]
+    defaults = yaml.safe_load((repo / "roles/remediate/defaults/main.yml").read_text())
+    spec = yaml.safe_load((repo / "roles/remediate/meta/argument_specs.yml").read_text())
+    option = spec["argument_specs"]["main"]["options"]["iphttps_restart_method"]
+    assert defaults["iphttps_restart_method"] == option["default"] == "auto"
+    assert ca_import.ARGUMENT_SPEC["restart_method"]["default"] == "auto"
+    assert option["choices"] == ca_import.ARGUMENT_SPEC["restart_method"]["choices"]
+    assert 'restart_method: "{{ iphttps_restart_method }}"' in (repo / "roles/remediate/tasks/hosts.yml").read_text()

@@ -60,9 +60,9 @@ class FakeClient(FakeWindowsHost):
             self.journal_at_import.append(_records(self.journal_dir))
         doc = super().ca_import(params)
         doc["service_status"] = self.service
-        if params.get("restart_even_if_unchanged") and params["restart_iphlpsvc"] and not doc["failed"]:
-            self.restarts += 1
-            doc["restart_scheduled"] = True
+        if params.get("restart_even_if_unchanged") and params["restart_iphlpsvc"] and not doc["failed"] \
+                and not doc["restart_scheduled"]:
+            self.launch_restart(params, doc)
         if self.lose_import_reply:
             self.lose_import_reply = False
             return ConnectionResetError("connection reset by peer")

@@ -92,7 +92,7 @@ def test_record_defaults_are_filled_and_values_normalised():
                     {"thumbprint": None, "subject": "CN=Gone", "store": "CA"}],
         "action": "none", "imported": [], "removed": [], "elapsed": None, "reason": "", "remedy": "",
         "filled_in": False, "attempted": [], "detail": "", "service_before": None, "service_started": False,
-        "check_mode": False,
+        "check_mode": False, "reconnected_by": None,
     }
     assert list(record) == list(fr.RECORD_FIELDS)
 
@@ -172,6 +172,8 @@ BAD_RECORDS = [
     ({"host": "h", "status": "service_stopped", "service_before": ""}, "service_before: must be null or the"),
     ({"host": "h", "status": "fixed", "service_started": "yes"}, "records[2] (h).service_started: must be true or"),
     ({"host": "h", "status": "would_fix", "check_mode": 1}, "records[2] (h).check_mode: must be true or false"),
+    ({"host": "h", "status": "fixed", "reconnected_by": "teredo"},
+     "records[2] (h).reconnected_by: must be one of iphttps, connected_remotely, connected_locally"),
     ({"host": "h", "status": "fixed", "action": "reboot"},
      "must be one of none, import, would_import, remove, would_remove, restart, would_restart"),
     ({"host": "h", "status": "fixed", "run_id": "other"},

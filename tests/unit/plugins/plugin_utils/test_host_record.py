@@ -257,3 +257,19 @@ def test_stopped_ip_helper_is_its_own_state():
     assert (rec["status"], rec["service_before"]) == ("service_stopped", "Stopped")
     disabled = dict(client(), iphlpsvc={"state": "Stopped", "start_mode": "Disabled"})
     assert record("pc32", disabled, mode="diagnose")["status"] == "service_stopped"
+
+
+def test_fixed_host_says_how_directaccess_came_back():
+    rec = record("pc3", client(), change=change(after=0))
+    assert rec["reconnected_by"] == "iphttps" and "IP-HTTPS reports 0x0" in rec["reason"]
+    for via, status in (("connected_remotely", "ConnectedRemotely"), ("connected_locally", "ConnectedLocally")):
+        # IP-HTTPS shows no state when Teredo, 6to4 or the corporate network carries DirectAccess.
+        rec = record("pc9", client(), change=dict(change(after=None), restart_scheduled=True, reconnected_by=via))
+        assert (rec["status"], rec["reconnected_by"], rec["error_after"]) == ("fixed", via, None)
+        assert f"DirectAccess reports {status}" in rec["reason"]
+
+
+def test_no_state_and_no_directaccess_connection_is_a_failed_fix():
+    rec = record("pc9", client(), change=dict(change(after=None), restart_scheduled=True))
+    assert (rec["status"], rec["reconnected_by"]) == ("fix_failed", None)
+    assert "last seen: no IP-HTTPS state" in rec["reason"]

@@ -402,7 +402,7 @@ def script_code(name: str) -> str:
 
 @pytest.mark.parametrize("name, cmdlets", [
     ("client_info", ("Get-NetIPHttpsConfiguration", "Get-NetIPHttpsState", "Get-DAConnectionStatus")),
-    ("iphttps_state", ("Get-NetIPHttpsState",)),
+    ("iphttps_state", ("Get-NetIPHttpsState", "Get-DAConnectionStatus")),
 ])
 def test_cmdlets_newer_than_windows_7_are_looked_up_before_any_call(name, cmdlets):
     # A missing cmdlet fails before -ErrorAction applies, and 'Stop' makes that fatal.
@@ -485,12 +485,37 @@ def test_client_info_keeps_the_chain_when_the_handshake_fails_after_the_callback
     assert "$ssl.AuthenticateAsClient($uri.DnsSafeHost, $null, $protocols, $false)" in code
 
 
-def test_ca_import_asks_for_a_process_outside_the_wmi_job():
-    code = script_code("ca_import")
+def test_ca_import_asks_for_a_process_outside_the_wmi_job_then_falls_back_on_a_refusal_or_a_throw():
+    body = function_body(script_code("ca_import"), "Start-RestartProcess")
     breakaway = 0x01000000  # CREATE_BREAKAWAY_FROM_JOB ("Process Creation Flags")
     startup = f"-ClassName Win32_ProcessStartup -ClientOnly -Property @{{ CreateFlags = [uint32]{breakaway:#010x} }}"
-    assert startup in code
-    assert "$arguments.ProcessStartupInformation = $breakaway" in code
+    attempt = braced_block(body, body.index("{", body.index("try {")))
+    # The breakaway attempt has a try of its own: a non-zero ReturnValue and an exception both leave it
+    # for the plain Create after it, which is in no try of this function.
+    assert startup in attempt and "ProcessStartupInformation = $startup" in attempt
+    assert "if ($created.ReturnValue -eq 0) { return" in attempt
+    handler = braced_block(body, body.index("{", body.index("catch {")))
+    assert "throw" not in handler
+    plain = body.index("Invoke-CimMethod -ClassName Win32_Process -MethodName Create -Arguments @{ CommandLine = "
+                       "$CommandLine }")
+    assert plain > body.index("catch {") and body.count("try {") == 1
+    assert 'if ($created.ReturnValue -ne 0) { throw "Win32_Process.Create returned' in body[plain:]
+
+
+def test_ca_import_registers_the_task_only_where_the_scheduledtasks_cmdlets_exist():
+    code = script_code("ca_import")
+    guard = code.index("if (Get-Command -Name Register-ScheduledTask -ErrorAction SilentlyContinue) {")
+    guarded = braced_block(code, code.index("{", guard))
+    calls = [m.start() for m in re.finditer(r"^\s*Start-RestartTask ", code, re.M)]
+    assert len(calls) == 1 and "Start-RestartTask (ConvertTo-EncodedCommand" in guarded
+    # The ScheduledTasks cmdlets are called in that function only (the task's own Unregister is text it runs).
+    task = function_body(code, "Start-RestartTask")
+    for cmdlet in ("New-ScheduledTaskAction", "New-ScheduledTaskPrincipal", "New-ScheduledTaskSettingsSet",
+                   "Register-ScheduledTask", "Start-ScheduledTask"):
+        calls = rf"(?<!-Name ){cmdlet} -"
+        assert len(re.findall(calls, code)) == len(re.findall(calls, task)) == 1, cmdlet
+    assert "New-ScheduledTaskPrincipal -UserId 'SYSTEM' -LogonType ServiceAccount -RunLevel Highest" in task
+    assert "-AllowStartIfOnBatteries -DontStopIfGoingOnBatteries" in task
 
 
 # --- client_info's revocation fetches ----------------------------------------------------------------
