@@ -14,7 +14,8 @@ each number.
 
 1. controller: diagnose() for an untrusted-root client against Root stores of 5, 60 and 400
    certificates (as certificates, and as thumbprints as client_info passes them), and
-   load_certificates() on one 400-certificate PEM bundle against 400 single loads.
+   load_certificates() on one 400-certificate PEM bundle against 400 single loads; and diagnose()
+   of a 20-certificate chain against 5,000-certificate pools in four worst-case shapes, per chain.
 2. winrm: a lab fleet on loopback (tests/lab), real ansible-playbook over WinRM: WinRM commands
    per host for the remediate role (healthy vs broken), and client_info play wall time with
    forks=1 against forks=N.
@@ -292,6 +293,37 @@ def bench_controller(results: Results, quick: bool) -> None:
                 _summary(samples["singles"]), "us", 1e6 / count)
     results.add("controller", "  ratio bundle / singles", paired(samples["bundle"], samples["singles"]), "x",
                 kind="ratio")
+    bench_big_pools(results, quick)
+
+
+# Verdict each big-pool scenario must give (tests/unit/plugins/module_utils/fuzz.py builds them).
+BIG_POOL_VERDICTS = {"deep": "no_chain", "same_name": "untrusted_root", "key_id_mesh": "no_chain",
+                     "cross_mesh": "trusted"}
+
+
+def bench_big_pools(results: Results, quick: bool) -> None:
+    """diagnose() on a 20-certificate chain with 5,000 certificates in Root, CA and the bundle (issue 8's
+    limit is one second per chain). Each call starts from freshly loaded certificates with the caches
+    emptied, as a new task does; loading alone is a variant of its own and is subtracted per round."""
+    from ansible_collections.directaccess.iphttps.plugins.module_utils._chain import diagnose
+    from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import fuzz
+
+    started = time.perf_counter()
+    scenarios = fuzz.pool_scenarios()
+    print(f"  generated the big-pool scenarios in {time.perf_counter() - started:.1f}s", flush=True)
+    variants = []
+    for name, scenario in scenarios.items():
+        verdict = diagnose(server_name="da.contoso.com", **fuzz.fresh(scenario))["verdict"]
+        if verdict != BIG_POOL_VERDICTS[name]:
+            raise BenchError(f"big pool '{name}': diagnose() said {verdict}, expected {BIG_POOL_VERDICTS[name]}")
+        variants.append((f"load-{name}", functools.partial(fuzz.fresh, scenario)))
+        variants.append((name, functools.partial(fuzz.timed_diagnosis, scenario)))
+    samples = interleaved(variants, 3 if quick else 7, 0.5 if quick else 1.0)
+    for name, scenario in scenarios.items():
+        analysis = [whole - load for whole, load in zip(samples[name], samples[f"load-{name}"])]
+        label = (f"diagnose, {len(scenario['server_chain'])}-cert chain, {fuzz.pool_size(scenario):,}-cert pools "
+                 f"({name.replace('_', ' ')}), per chain")
+        results.add("controller", label, _summary(analysis), "s")
 
 
 # ---------------------------------------------------------------------------------------------
