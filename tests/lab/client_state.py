@@ -22,7 +22,10 @@ Each client is one JSON file, ``<state_dir>/<name>.json``, so a lab restart lose
       "wrong_credentials": false,  # true: the inventory carries a wrong password for this host
       "iphttps_state": {"last_error_code": 2148204809,
                         "interface_status": "failed to connect to the IPHTTPS server; waiting to reconnect",
-                        "detail": "...", "checked_at": "2026-01-01T00:00:00Z"}   # or null
+                        "detail": "...", "checked_at": "2026-01-01T00:00:00Z"},  # or null
+      "active_transition": "Teredo",   # optional: set by a restart when Teredo, not IP-HTTPS, came up
+      "restart_marker": {"token": "...", "outcome": "restarted", "message": null,
+                         "finished_at": "..."}   # optional: what the collection's restart command wrote
     }
 
 Thumbprints are Windows-style: SHA-1 of the DER certificate, upper-case hex. The URL's name does
@@ -72,7 +75,13 @@ lab client reconnects only when IP Helper (re)starts (``start_iphlpsvc()``,
 ``restart_iphlpsvc()``) or on the first query. So importing a certificate shows nothing until the
 restart, and the state changes only because the stores really changed. Whether Windows' own
 retry picks up a new root without the restart is not confirmed; the lab takes the strict
-reading, which the collection's restart-then-poll flow must handle anyway.
+reading, which the collection's restart-then-poll flow must handle anyway. (The ``slow_restart``
+template takes the other reading, through its handler, so that 0x0 shows before the restart.)
+
+Nor is IP-HTTPS always the interface in use: inside the corporate network (a template's
+``network``) DirectAccess does not use it, and after a restart Teredo may come up first (a
+template's ``after_restart``). Get-NetIPHttpsState then returns nothing, and
+``da_connection_status()`` gives what Get-DAConnectionStatus reports instead.
 """
 
 from __future__ import annotations
@@ -107,8 +116,13 @@ STORES = {"Root": "root_store", "CA": "ca_store"}
 DISALLOWED = "disallowed_store"
 TRUST_E_EXPLICIT_DISTRUST = 0x800B0111
 SERVICE_STATUSES = ("Running", "Stopped")
+# Optional keys a restart writes: which transition technology carries DirectAccess when it is not
+# IP-HTTPS ("Teredo"), and the marker the collection's restart command leaves.
+ACTIVE_TRANSITION = "active_transition"
+RESTART_MARKER = "restart_marker"
 DEFAULT_TIMEOUT = 2.0
 
+# lab-behaviour: interface-status-texts
 STATUS_ACTIVE = "IPHTTPS interface active"
 STATUS_FAILED = "failed to connect to the IPHTTPS server; waiting to reconnect"
 
@@ -129,6 +143,7 @@ WSAECONNREFUSED = 0x274D
 # certificate whose signature does not verify as "issuer not found", so that is a partial chain.
 _PARTIAL_CHAIN = {2, 20, 21}  # unable to get issuer (locally) / to verify the leaf signature
 _UNTRUSTED_ROOT = {18, 19}  # self-signed leaf / self-signed certificate in chain, not trusted
+# lab-behaviour: last-error-code-mapping
 _VERIFY_CODES = {9: CERT_E_EXPIRED, 10: CERT_E_EXPIRED, 26: CERT_E_WRONG_USAGE}
 for _code in _PARTIAL_CHAIN:
     _VERIFY_CODES[_code] = CERT_E_CHAINING
@@ -229,6 +244,7 @@ def _chain_outcome(exc: ssl.SSLCertVerificationError) -> tuple[int, IPHttpsState
     code = exc.verify_code
     detail = f"OpenSSL verify error {code}: {exc.verify_message}"
     # Rank: how far verification got. Windows picks the best of the paths it can build.
+    # lab-behaviour: best-path-wins
     rank = 1 if code in _PARTIAL_CHAIN else 2 if code in _UNTRUSTED_ROOT else 3
     return rank, _failed(_VERIFY_CODES.get(code, TRUST_E_FAIL), detail)
 
@@ -288,6 +304,7 @@ def verify_iphttps_server(server_url: str, connect_to: str, root_store: Mapping[
             failure = check_chain(chain, routes or {}, timeout)
             if failure is not None:
                 return _failed(*failure)
+        # lab-behaviour: name-check-subject-cn
         common_names = [value for rdn in peer.get("subject", ()) for key, value in rdn if key == "commonName"]
         if not any(name.lower() == host.lower() for name in common_names):
             return _failed(CERT_E_CN_NO_MATCH,
@@ -296,6 +313,7 @@ def verify_iphttps_server(server_url: str, connect_to: str, root_store: Mapping[
     return best[1]
 
 
+# lab-behaviour: explicit-distrust
 def distrust_outcome(state: IPHttpsState, iphttps: Mapping, record: Mapping, timeout: float) -> IPHttpsState:
     """TRUST_E_EXPLICIT_DISTRUST when the chain the client builds runs through a Disallowed certificate.
 
@@ -421,6 +439,25 @@ def _state_from_json(value: dict | None) -> IPHttpsState | None:
     if value is None:
         return None
     return IPHttpsState(value["last_error_code"], value["interface_status"], value.get("detail", ""))
+
+
+def _template_setting(record: Mapping, name: str, default):
+    """A setting of the client's scenario template (scenarios imports this module, hence the late import)."""
+    from .scenarios import TEMPLATES
+
+    template = TEMPLATES.get(record.get("scenario"))
+    return default if template is None else getattr(template, name)
+
+
+def _inside(record: Mapping) -> bool:
+    """Inside the corporate network DirectAccess does not use IP-HTTPS: Get-NetIPHttpsState returns nothing."""
+    return _template_setting(record, "network", "internet") == "corporate"
+
+
+def _iphttps_active(record: Mapping) -> bool:
+    """Whether IP-HTTPS is the interface DirectAccess uses now, so Get-NetIPHttpsState has an object."""
+    return (record["iphttps"] is not None and record["iphlpsvc"]["status"] == "Running" and not _inside(record)
+            and record.get(ACTIVE_TRANSITION) != "Teredo")
 
 
 def list_clients(state_dir: str | os.PathLike) -> list[str]:
@@ -585,12 +622,13 @@ class ClientState:
 
     def _compute(self, record: dict, timeout: float) -> IPHttpsState | None:
         iphttps = record["iphttps"]
-        if iphttps is None or record["iphlpsvc"]["status"] != "Running":
+        if not _iphttps_active(record):
             return None
         state = verify_iphttps_server(iphttps["server_url"], iphttps["connect_to"],
                                       record["root_store"], record["ca_store"], timeout, routes=self.routes())
         return distrust_outcome(state, iphttps, record, timeout)
 
+    # lab-behaviour: reconnect-only-on-restart
     def refresh_iphttps_state(self, timeout: float = DEFAULT_TIMEOUT) -> IPHttpsState | None:
         """Connect now and record the result, as the client does when IP Helper (re)starts."""
         with self._transaction() as record:
@@ -598,11 +636,12 @@ class ClientState:
             record["iphttps_state"] = _state_to_json(state)
         return state
 
+    # lab-behaviour: no-state-when-inactive
     def iphttps_state(self, timeout: float = DEFAULT_TIMEOUT) -> IPHttpsState | None:
         """What Get-NetIPHttpsState shows: the recorded result of the last connection attempt
         (connecting first if none was made yet). None when there is no IP-HTTPS interface."""
         record = self.load()
-        if record["iphttps"] is None or record["iphlpsvc"]["status"] != "Running":
+        if not _iphttps_active(record):
             return None
         if record["iphttps_state"] is None:
             return self.refresh_iphttps_state(timeout)
@@ -612,9 +651,11 @@ class ClientState:
         return self.load()["iphlpsvc"]["status"]
 
     def stop_iphlpsvc(self) -> None:
+        """Also the first half of Restart-Service: the interfaces IP Helper carries go down with it."""
         with self._transaction() as record:
             record["iphlpsvc"]["status"] = "Stopped"
             record["iphttps_state"] = None
+            record.pop(ACTIVE_TRANSITION, None)
 
     def start_iphlpsvc(self, timeout: float = DEFAULT_TIMEOUT) -> IPHttpsState | None:
         """Start IP Helper (no-op if running) and return the IP-HTTPS state it ends up with."""
@@ -624,11 +665,40 @@ class ClientState:
                 record["iphttps_state"] = _state_to_json(self._compute(record, timeout))
             return _state_from_json(record["iphttps_state"])
 
-    def restart_iphlpsvc(self, timeout: float = DEFAULT_TIMEOUT) -> IPHttpsState | None:
+    def restart_iphlpsvc(self, timeout: float = DEFAULT_TIMEOUT, *, proof: Mapping | None = None
+                         ) -> IPHttpsState | None:
         """Restart-Service iphlpsvc: the client sets up a new IP-HTTPS connection with its
-        current stores; returns the new state."""
+        current stores; returns the new state. On a template whose Teredo comes up first after a
+        restart, Teredo carries DirectAccess instead and IP-HTTPS shows no state. ``proof`` is the
+        marker the collection's restart command writes when Restart-Service returns."""
         with self._transaction() as record:
+            # lab-behaviour: restart-starts-stopped-service
             record["iphlpsvc"] = {"status": "Running", "restarts": record["iphlpsvc"]["restarts"] + 1}
+            record.pop(ACTIVE_TRANSITION, None)
+            if _template_setting(record, "after_restart", "iphttps") == "teredo":
+                record[ACTIVE_TRANSITION] = "Teredo"
             state = self._compute(record, timeout)
             record["iphttps_state"] = _state_to_json(state)
+            if proof is not None:
+                record[RESTART_MARKER] = dict(proof)
         return state
+
+    def restart_marker(self) -> dict | None:
+        """The last restart's marker (HKLM\\SOFTWARE\\directaccess.iphttps, iphlpsvc_restart), or None."""
+        return self.load().get(RESTART_MARKER)
+
+    def da_connection_status(self) -> tuple[str, str] | None:
+        """Get-DAConnectionStatus' Status and Substatus names, or None: no DirectAccess configuration
+        (the cmdlet returns nothing), or IP Helper stopped (NcaSvc, which depends on it, is down and
+        the cmdlet throws)."""
+        record = self.load()
+        if record["iphttps"] is None or record["iphlpsvc"]["status"] != "Running":
+            return None
+        if _inside(record):
+            return "ConnectedLocally", "None"
+        if record.get(ACTIVE_TRANSITION) == "Teredo":
+            return "ConnectedRemotely", "None"
+        state = self.iphttps_state()
+        if state is not None and state.last_error_code == ERROR_SUCCESS:
+            return "ConnectedRemotely", "None"
+        return "ActionableError", "CouldNotContactDirectAccessServer"

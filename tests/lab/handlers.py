@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import errno
 import json
 import logging
@@ -65,6 +66,7 @@ from .client_state import (
     verify_iphttps_server,
 )
 from .revocation import FETCH_TIMEOUT_MS, REVOCATION_ERRORS, revocation_section
+from .scenarios import TEMPLATES, HostTemplate
 from .wsman import CommandRequest, CommandResult
 
 __all__ = [
@@ -83,15 +85,35 @@ log = logging.getLogger(__name__)
 
 # The scripts and versions the lab implements; a version bump in the collection must be
 # followed here (test_lab_runtime checks the .ps1 files against this table).
-SCRIPT_VERSIONS = {"client_info": 3, "ca_import": 2, "iphttps_state": 2}
+SCRIPT_VERSIONS = {"client_info": 3, "ca_import": 3, "iphttps_state": 3}
 IDENTITY_RE = re.compile(r"^[ \t]*#[ \t]*directaccess\.iphttps script:[ \t]*([A-Za-z0-9_]+)[ \t]+v(\d+)[ \t]*$",
                          re.MULTILINE)
 
 # How long a tunnel host's WinRM connections stay down while iphlpsvc restarts: IP-HTTPS has to
 # set up TLS and the tunnel again before the controller's packets get through.
+# lab-behaviour: tunnel-outage
 TUNNEL_OUTAGE_SECONDS = 4.0
 
+# The detached restart: powershell.exe starts cold (0.25 s, Microsoft's WMF 5.1 release notes,
+# "PowerShell Engine Improvements"), sleeps restart_delay_seconds, then Restart-Service stops
+# iphlpsvc and starts it again. Until the stop, the old connection and its state stay. How long a
+# slow machine takes, and the restart itself, are assumed (docs/lab.md); a template or the
+# handler's launch_seconds and restart_seconds set them per host.
+LAUNCH_SECONDS = 0.25
+RESTART_SECONDS = 0.5
+# Made-up Win32_Service.ProcessId values: a svchost.exe of its own gets a new id at every restart; a
+# shared one keeps its id, because the other services in it keep running.
+_OWN_SVCHOST_PID = 1000
+_SHARED_SVCHOST_PID = 868
+# What Invoke-CimMethod's CimException says when the breakaway call throws (assumed text).
+_BREAKAWAY_THROWS = "Generic failure "
+# Win32_Process.Create's ReturnValue when the ASR rule refuses the process: 2, Access denied (assumed).
+_ASR_REFUSED = 2
+_TASK_NAME = "\\directaccess.iphttps\\iphlpsvc-restart"
+_TOKEN_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
+
 # X509ChainStatusFlags names and the StatusInformation text .NET gives for them.
+# lab-behaviour: chain-status-texts
 _CHAIN_STATUS = {
     CERT_E_UNTRUSTEDROOT: ("UntrustedRoot", "A certificate chain processed, but terminated in a root "
                                             "certificate which is not trusted by the trust provider."),
@@ -105,6 +127,7 @@ _CHAIN_STATUS = {
 
 # How [string] renders the MSFT_NetIPHttpsConfiguration enums of a Group Policy DirectAccess
 # client (values per REFERENCE; the enum names are assumed, not confirmed on a live client).
+# lab-behaviour: iphttps-configuration-enums
 _CONFIGURATION = {"state": "Default", "type": "Client", "configuration_type": "GroupPolicy",
                   "profile": "IPHTTPSProfile", "profile_activated": True}
 # What client_info.ps1 puts beside the URL when it had to read netsh.
@@ -114,6 +137,7 @@ _NETSH_CONFIGURATION = {"state": None, "type": None, "configuration_type": None,
 # Get-DAConnectionStatus: MSFT_DAConnectionStatus's Status and Substatus are uint32 (Microsoft's
 # class page), assumed to reach PowerShell as enums, so the script sends number and name. The page
 # gives no value map: these numbers are placeholders, which the collection only passes through.
+# lab-behaviour: da-connection-status-values
 _DA_STATUS = {"ConnectedRemotely": 0, "ConnectedLocally": 1, "Error": 2, "ActionableError": 3}
 _DA_SUBSTATUS = {"None": 0, "CouldNotContactDirectAccessServer": 1}
 
@@ -122,12 +146,14 @@ _BAD_BASE64 = ('Exception calling "FromBase64String" with "1" argument(s): "The 
                'string as it contains a non-base 64 character, more than two padding characters, or an illegal '
                'character among the padding characters. "')
 _BAD_CERTIFICATE = 'Exception calling ".ctor" with "1" argument(s): "Cannot find the requested object."'
+# lab-behaviour: wsaetimedout-text
 _NO_RESPONSE = ("A connection attempt failed because the connected party did not properly respond after a period "
                 "of time, or established connection failed because connected host has failed to respond")
 
 
 # --- PowerShell's output formats ------------------------------------------------------------------
 
+# lab-behaviour: json-compress-output
 def powershell_json(document: t.Any) -> str:
     """``ConvertTo-Json -Compress`` as Windows PowerShell 5.1 writes it (without the line end)."""
     text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
@@ -144,6 +170,7 @@ def _clixml_text(line: str) -> str:
     return xml_escape(line)
 
 
+# lab-behaviour: clixml-error-record
 def clixml_error(message: str, category: str, error_id: str) -> bytes:
     """A terminating error as powershell.exe -EncodedCommand writes it to stderr over WinRM."""
     lines = [message, f"    + CategoryInfo          : {category}", f"    + FullyQualifiedErrorId : {error_id}"]
@@ -161,6 +188,7 @@ class _PowerShellError(Exception):
         self.error_id = error_id
 
 
+# lab-behaviour: int-conversion
 def _ps_int(value: t.Any, name: str) -> int:
     """``[int]$params.<name>``: null is 0, numbers and numeric strings convert, the rest throws."""
     if value is None:
@@ -185,6 +213,7 @@ def _throw(message: str) -> t.NoReturn:
     raise _PowerShellError(message, f"OperationStopped: ({message}:String) [], RuntimeException", message)
 
 
+# lab-behaviour: string-conversion
 def _ps_string(value: t.Any) -> str:
     """``[string]$x`` for JSON scalars: null is empty, booleans are True/False."""
     if value is None:
@@ -194,6 +223,7 @@ def _ps_string(value: t.Any) -> str:
     return str(value)
 
 
+# lab-behaviour: array-subexpression
 def _as_array(value: t.Any) -> list:
     """``@($x)``: an array stays itself, anything else (null included) becomes one element."""
     return list(value) if isinstance(value, list) else [value]
@@ -225,6 +255,7 @@ def _carried_identity(params: t.Any) -> tuple[str, int] | None:
     return None
 
 
+# lab-behaviour: convertfrom-json-stdin
 def _parse_params(stdin: bytes) -> t.Any:
     """``(@($input) -join "`n") | ConvertFrom-Json``; empty stdin gives null."""
     text = stdin.decode("utf-8-sig", "replace")
@@ -256,6 +287,7 @@ def _unverified_chain(tls: ssl.SSLSocket) -> list[bytes]:
     return [cert.public_bytes(_ssl.ENCODING_DER) for cert in chain]
 
 
+# lab-behaviour: capture-connect-errors
 def capture_server_chain(connect_to: str, server_name: str, port_in_url: int, timeout: float) -> list[bytes]:
     """A real TLS handshake that accepts any certificate, like the script's validation callback.
 
@@ -278,6 +310,7 @@ def capture_server_chain(connect_to: str, server_name: str, port_in_url: int, ti
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    # lab-behaviour: capture-handshake-errors
     prefix = 'Exception calling "AuthenticateAsClient" with "1" argument(s): '
     try:
         with raw, context.wrap_socket(raw, server_hostname=server_name) as tls:
@@ -302,6 +335,7 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
+# lab-behaviour: chain-elements
 def chain_elements(sent: list[bytes], root_store: t.Mapping[str, str],
                    ca_store: t.Mapping[str, str]) -> list[bytes]:
     """X509Chain.ChainElements as the script's callback gets them, approximately: DER, leaf first.
@@ -326,12 +360,14 @@ def chain_elements(sent: list[bytes], root_store: t.Mapping[str, str],
     return [cert.public_bytes(Encoding.DER) for cert in chain]
 
 
+# lab-behaviour: thumbprint-sha1
 def _sha1_thumbprint(der: bytes) -> str:
     digest = hashes.Hash(hashes.SHA1())  # Windows' thumbprint: an identifier, not a security check
     digest.update(der)
     return digest.finalize().hex().upper()
 
 
+# lab-behaviour: certificate-from-bytes
 def _load_certificate(der: bytes) -> x509.Certificate:
     """``New-Object X509Certificate2 -ArgumentList (, $bytes)``: DER, or PEM text in bytes."""
     try:
@@ -344,6 +380,7 @@ def _load_certificate(der: bytes) -> x509.Certificate:
         raise ValueError(_BAD_CERTIFICATE) from None
 
 
+# lab-behaviour: base64-decoding
 def _decode_base64(text: str) -> bytes:
     """``[Convert]::FromBase64String``: whitespace is ignored, anything else invalid throws."""
     compact = re.sub(r"[ \t\r\n]", "", text)
@@ -351,6 +388,17 @@ def _decode_base64(text: str) -> bytes:
         return base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError(_BAD_BASE64) from None
+
+
+def _first_set(*values: float | None) -> float:
+    return next(value for value in values if value is not None)
+
+
+def _process_id(record: dict, svchost_shared: bool) -> int:
+    """iphlpsvc's Win32_Service.ProcessId: 0 while stopped (assumed), made up while running."""
+    if record["iphlpsvc"]["status"] != "Running":
+        return 0
+    return _SHARED_SVCHOST_PID if svchost_shared else _OWN_SVCHOST_PID + 4 * record["iphlpsvc"]["restarts"]
 
 
 # --- the handler ----------------------------------------------------------------------------------
@@ -365,15 +413,31 @@ class ClientHandler:
         iphlpsvc restart fires on a client the controller reaches through its tunnel. May be
         set after construction (the endpoint is built with the handler).
     :param tunnel_outage: seconds the tunnel stays down.
-    :param iphttps_cmdlets: False for a Windows 7 client: the scripts fall back to netsh.
+    :param iphttps_cmdlets: False for a Windows 7 client: the scripts fall back to netsh, and
+        the ScheduledTasks cmdlets are missing too. None: the client's template says.
+    :param launch_seconds: from the launch until Restart-Service stops iphlpsvc, the delay apart:
+        the process start (and the stop's own wait). None: the client's template, else LAUNCH_SECONDS.
+    :param restart_seconds: how long Restart-Service takes from the stop to the service running
+        again. None: the client's template, else RESTART_SECONDS.
+
+    The other restart settings (shared svchost.exe, what WMI does, IP-HTTPS' own retry) come
+    from the client's scenario template (``scenarios.HostTemplate``).
     """
 
     def __init__(self, client: ClientState, *, administrator: bool = True,
                  drop_connections: t.Callable[[float], None] | None = None,
-                 tunnel_outage: float = TUNNEL_OUTAGE_SECONDS, iphttps_cmdlets: bool = True):
+                 tunnel_outage: float = TUNNEL_OUTAGE_SECONDS, iphttps_cmdlets: bool | None = None,
+                 launch_seconds: float | None = None, restart_seconds: float | None = None):
         self.client = client
         self.administrator = administrator
-        self.iphttps_cmdlets = iphttps_cmdlets
+        template = TEMPLATES.get(client.load()["scenario"]) or HostTemplate("", "", None)
+        self.iphttps_cmdlets = not template.windows7 if iphttps_cmdlets is None else iphttps_cmdlets
+        self.scheduled_tasks = self.iphttps_cmdlets  # both come with Windows 8
+        self.launch_seconds = _first_set(launch_seconds, template.launch_seconds, LAUNCH_SECONDS)
+        self.restart_seconds = _first_set(restart_seconds, template.restart_seconds, RESTART_SECONDS)
+        self.svchost_shared = template.svchost_shared
+        self.wmi_process_create = template.wmi_process_create
+        self.retry_reconnects = template.retry_reconnects
         self.drop_connections = drop_connections
         self.tunnel_outage = tunnel_outage
         self._lock = threading.Lock()
@@ -401,11 +465,13 @@ class ClientHandler:
             document = getattr(self, f"_{name}")(params)
         except _PowerShellError as exc:
             return CommandResult(stderr=clixml_error(str(exc), exc.category, exc.error_id), rc=1)
+        # lab-behaviour: stdout-crlf
         return CommandResult(stdout=(powershell_json(document) + "\r\n").encode("utf-8"))
 
     @staticmethod
     def _unknown(request: CommandRequest) -> CommandResult:
         if request.script is not None and request.script.strip().lower() in ("hostname", "hostname.exe"):
+            # lab-behaviour: hostname-command
             # hostname.exe, the cheapest command there is: the benchmarks' floor (one raw per host).
             return CommandResult(stdout=f"{request.host}\r\n".encode("utf-8"))
         source = request.script if request.script is not None else request.command_line
@@ -426,6 +492,7 @@ class ClientHandler:
                 timeout_ms = _ps_int(params["connect_timeout_ms"], "connect_timeout_ms")
             if params.get("store_certificates"):  # PowerShell's truth test: "" and null keep the default
                 mode = _ps_string(params["store_certificates"])
+        # lab-behaviour: comparison-ignores-case
         if mode.lower() not in ("chain", "all"):  # -notcontains ignores case
             _throw(f"store_certificates must be chain or all, not '{mode}'")
         revocation_mode, revocation_timeout_ms = "auto", FETCH_TIMEOUT_MS
@@ -443,6 +510,7 @@ class ClientHandler:
         result: dict = {
             "script": "client_info",
             "version": 3,
+            # lab-behaviour: computer-name-netbios
             "computer_name": record["name"].upper()[:15],  # $env:COMPUTERNAME: NetBIOS name, upper case
             "state_source": "cmdlet" if self.iphttps_cmdlets else "netsh",
             "iphttps_configuration": None,
@@ -458,6 +526,7 @@ class ClientHandler:
             "revocation": None,
         }
         if iphttps is not None:
+            # lab-behaviour: netsh-lists-inactive-interface
             # Assumed: netsh lists the configured interface and its URL even while it is not active.
             extra = _CONFIGURATION if self.iphttps_cmdlets else _NETSH_CONFIGURATION
             result["iphttps_configuration"] = {"server_url": iphttps["server_url"], **extra}
@@ -510,7 +579,9 @@ class ClientHandler:
         # server sent besides the leaf, which is what SslStream is taken to hand the chain engine.
         elements = chain_elements(sent, record["root_store"], record["ca_store"])
         result["server_chain"] = [base64.b64encode(der).decode("ascii") for der in elements]
+        # lab-behaviour: extra-store-contents
         result["chain_policy_extra_store"] = [base64.b64encode(der).decode("ascii") for der in sent[1:]]
+        # lab-behaviour: callback-chain-current-stores
         # The callback's X509Chain is built now, against the stores as they are now (not the state
         # IP-HTTPS recorded at its last connection), so verify afresh with the same stores.
         # SslStream was told checkCertificateRevocation=$false: its chain has no revocation status.
@@ -522,6 +593,7 @@ class ClientHandler:
             result["chain_status"] = [{"status": status[0], "information": status[1]}]
 
     @staticmethod
+    # lab-behaviour: win32-service-properties
     def _service(record: dict) -> dict:
         """Win32_Service's State, StartMode and ProcessId for iphlpsvc. The lab does not model the start
         mode (always Auto) and gives a made-up process id that changes with every restart."""
@@ -541,7 +613,7 @@ class ClientHandler:
         check_mode = bool(params.get("check_mode"))
         result: dict = {
             "script": "ca_import",
-            "version": 2,
+            "version": 3,
             "changed": False,
             "imported": [],
             "removed": [],
@@ -552,9 +624,10 @@ class ClientHandler:
             "stores_after": None,
             "restart_scheduled": False,
             "restart_error": None,
-            "restart_note": None,  # the lab's restart always leaves the provider host's job
+            "restart_note": None,
             "restart_skipped": None,
             "service_status": self.client.load()["iphlpsvc"]["status"],
+            "restart_launch": None,
         }
         items = _as_array(params.get("certificates"))
         if not absent:
@@ -595,6 +668,7 @@ class ClientHandler:
                     result["already_present"].append(entry)
                     continue
                 if not check_mode:
+                    # lab-behaviour: store-write-access-denied
                     if not self.administrator:
                         # X509Store.Open('ReadWrite') on LocalMachine needs local administrator rights.
                         raise PermissionError(_ACCESS_DENIED)
@@ -612,6 +686,10 @@ class ClientHandler:
                                     "message": str(exc)}
                 break
         result["stores_after"] = self._store_thumbprints()
+        if result["changed"] and not check_mode and self.retry_reconnects:
+            # The other reading of an unconfirmed behaviour: IP-HTTPS' own retry ("waiting to
+            # reconnect") builds the chain afresh and picks up the new root before any restart.
+            self.client.refresh_iphttps_state()
         wanted = params.get("restart_iphlpsvc") and (result["changed"] or params.get("restart_even_if_unchanged")) \
             and not check_mode and result["failed"] is None
         if wanted and self.client.load()["iphttps"] is None:
@@ -620,11 +698,51 @@ class ClientHandler:
             result["restart_skipped"] = ("not a DirectAccess client: no IP-HTTPS client configuration, so iphlpsvc "
                                          "was left alone")
         if wanted:
-            delay = _ps_int(params.get("restart_delay_seconds"), "restart_delay_seconds")
-            # Start-Sleep rejects a negative value and the command goes straight on to the restart.
-            self._schedule_restart(max(delay, 0))
-            result["restart_scheduled"] = True
+            self._launch_restart(params, result)
         return result
+
+    def _launch_restart(self, params: dict, result: dict) -> None:
+        """The script's launch: a SYSTEM scheduled task, else (or with restart_method wmi) WMI."""
+        delay = max(_ps_int(params.get("restart_delay_seconds"), "restart_delay_seconds"), 0)
+        notes: list[str] = []
+        try:
+            token = _ps_string(params.get("restart_token"))
+            if not _TOKEN_RE.fullmatch(token):
+                raise ValueError(f"restart_token must be 1 to 64 letters, digits or '-', not '{token}'")
+            method = _ps_string(params.get("restart_method")).lower() or "auto"
+            if method not in ("auto", "scheduled_task", "wmi"):
+                raise ValueError(f"restart_method must be auto, scheduled_task or wmi, not '{method}'")
+            launch = None
+            if method != "wmi":
+                if self.scheduled_tasks:
+                    launch = {"method": "scheduled_task", "process_id": None, "task_name": _TASK_NAME}
+                elif method == "scheduled_task":
+                    raise ValueError("the ScheduledTasks cmdlets are missing (they come with Windows 8)")
+                else:
+                    notes.append("no ScheduledTasks cmdlets (they come with Windows 8); used WMI")
+            if launch is None:
+                launch = {"method": "wmi", "process_id": self._wmi_create(notes), "task_name": None}
+            launch["service_process_id_before"] = _process_id(self.client.load(), self.svchost_shared)
+            launch["token"] = token
+            self._schedule_restart(delay, token)
+            result["restart_launch"] = launch
+            result["restart_scheduled"] = True
+        except ValueError as exc:
+            result["restart_error"] = f"could not schedule the iphlpsvc restart: {exc}"
+        if notes:
+            result["restart_note"] = "; ".join(notes)
+
+    def _wmi_create(self, notes: list[str]) -> int:
+        """Start-RestartProcess: the breakaway Create, then on a refusal or an exception the plain one."""
+        attempt: list[str] = []  # the function's own notes, lost when it throws, as in the script
+        if self.wmi_process_create == "blocked":
+            # Defender's ASR rule refuses every process WmiPrvSE.exe would create, with or without breakaway.
+            raise ValueError(f"Win32_Process.Create returned {_ASR_REFUSED}")
+        if self.wmi_process_create == "breakaway_throws":
+            attempt.append(f"Win32_Process.Create with CREATE_BREAKAWAY_FROM_JOB failed ({_BREAKAWAY_THROWS})")
+            attempt.append("the restart runs inside the WMI provider host's job")
+        notes.extend(attempt)
+        return 4000 + 4 * self.client.load()["iphlpsvc"]["restarts"]
 
     # -- iphttps_state.ps1 --
 
@@ -633,51 +751,77 @@ class ClientHandler:
         record = self.client.load()
         state = self.client.iphttps_state()
         # NcaSvc does not exist on Windows 7. Elsewhere the lab takes it to run on a DirectAccess
-        # client exactly while iphlpsvc runs (the dependency is not confirmed), and to be stopped
-        # on other machines.
+        # client exactly while iphlpsvc runs (it depends on iphlpsvc, and Restart-Service -Force stops
+        # and starts it too), and to be stopped on other machines.
         nca = None
+        da_status = None
         if self.iphttps_cmdlets:
+            # lab-behaviour: ncasvc-follows-iphlpsvc
             nca = record["iphlpsvc"]["status"] if record["iphttps"] is not None else "Stopped"
+            names = self.client.da_connection_status()
+            if names is not None:
+                da_status = {"status": _DA_STATUS[names[0]], "status_name": names[0],
+                             "substatus": _DA_SUBSTATUS[names[1]], "substatus_name": names[1]}
+        marker = self.client.restart_marker()
         return {
             "script": "iphttps_state",
-            "version": 2,
+            "version": 3,
             "service_status": record["iphlpsvc"]["status"],
+            "service_process_id": _process_id(record, self.svchost_shared),
             "nca_service_status": nca,
             "state_source": "cmdlet" if self.iphttps_cmdlets else "netsh",
             "iphttps_state": None if state is None else {
                 "interface_status": state.interface_status if self.iphttps_cmdlets else None,
                 "last_error_code": state.last_error_code},
+            "da_connection_status": da_status,
+            "restart_marker": None if marker is None else {
+                key: marker.get(key) for key in ("token", "outcome", "message", "finished_at")},
         }
 
     # -- the detached restart --
 
-    def _schedule_restart(self, delay: float) -> None:
-        """Like the script's Win32_Process.Create: runs on its own, after this command has returned."""
+    # lab-behaviour: restart-detached
+    def _schedule_restart(self, delay: float, token: str = "") -> None:
+        """The launched process: runs on its own, after this command has returned. It starts, sleeps
+        ``delay``, stops iphlpsvc, and after restart_seconds has it running again and writes its marker."""
+        self._after(self.launch_seconds + delay, lambda: self._restart_stops(token))
+
+    def _after(self, seconds: float, action: t.Callable[[], None]) -> None:
         with self._lock:
             if self._closed:
                 return
-            timer = threading.Timer(delay, lambda: self._restart(timer))
+            timer = threading.Timer(seconds, lambda: self._fire(timer, action))
             timer.name = f"iphlpsvc-restart-{self.client.name}"
             timer.daemon = True
             self._timers.add(timer)
         timer.start()
 
-    def _restart(self, timer: threading.Timer) -> None:
+    def _fire(self, timer: threading.Timer, action: t.Callable[[], None]) -> None:
         with self._lock:
             self._timers.discard(timer)
             if self._closed:
                 return
         try:
-            if self.client.load()["tunnel"] and self.drop_connections is not None:
-                # The controller's WinRM session rides on the tunnel that goes down with IP Helper.
-                self.drop_connections(self.tunnel_outage)
-            self.client.restart_iphlpsvc()
-            self.restarts_fired += 1
+            action()
         except Exception:  # pylint: disable=broad-exception-caught
             # A detached process has nobody to report to; the lab log keeps the trace.
             log.exception("lab host %s: scheduled iphlpsvc restart failed", self.client.name)
 
+    def _restart_stops(self, token: str) -> None:
+        if self.client.load()["tunnel"] and self.drop_connections is not None:
+            # The controller's WinRM session rides on the tunnel that goes down with IP Helper.
+            self.drop_connections(self.tunnel_outage)
+        self.client.stop_iphlpsvc()
+        self._after(self.restart_seconds, lambda: self._restart_runs(token))
+
+    def _restart_runs(self, token: str) -> None:
+        proof = {"token": token, "outcome": "restarted", "message": None,
+                 "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")}
+        self.client.restart_iphlpsvc(proof=proof)
+        self.restarts_fired += 1
+
     def pending_restarts(self) -> int:
+        """Restarts launched that have not finished (a restart under way counts until it has)."""
         with self._lock:
             return len(self._timers)
 

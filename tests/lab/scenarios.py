@@ -48,6 +48,15 @@ class HostTemplate:
     wrong_credentials: bool = False
     administrator: bool = True  # False: the WinRM account is not a local administrator
     disallowed_store: tuple[str, ...] = ()  # LocalMachine\Disallowed (Untrusted Certificates)
+    # How the host's iphlpsvc restart and reconnect behave (docs/lab.md, "The restart and the reconnect").
+    launch_seconds: float | None = None  # process start until iphlpsvc stops; None: handlers.LAUNCH_SECONDS
+    restart_seconds: float | None = None  # Restart-Service's stop and start; None: handlers.RESTART_SECONDS
+    svchost_shared: bool = False  # iphlpsvc shares its svchost.exe: a restart keeps its process id
+    wmi_process_create: str = "ok"  # "ok", "breakaway_throws" or "blocked" (Defender ASR rule d1e49aac)
+    windows7: bool = False  # no NetworkTransition, ScheduledTasks or NetworkConnectivityStatus cmdlets
+    after_restart: str = "iphttps"  # "iphttps", or "teredo": Teredo comes up first after a restart
+    network: str = "internet"  # "internet", or "corporate": inside, where DirectAccess does not use IP-HTTPS
+    retry_reconnects: bool = False  # IP-HTTPS's own retry picks up an imported root before any restart
 
 
 _ROLLED_OVER = {"server_profile": "good", "root_store": ("old_root",), "ca_store": ()}
@@ -89,6 +98,22 @@ TEMPLATES: dict[str, HostTemplate] = {t.name: t for t in (
                  ca_store=("issuing_crl",)),
     HostTemplate("cdp_inside_only", "the CDPs (LDAP, then HTTP) resolve only on the corporate network: "
                  "0x80092013", "crl_inside", ca_store=("issuing_crl",)),
+    # The restart and the reconnect: untrusted_root hosts whose restart or reconnect is not the plain case.
+    HostTemplate("slow_restart", "untrusted_root on a busy laptop: the restart stops iphlpsvc 3 s after the launch "
+                 "and has it back 5 s later, and IP-HTTPS' own retry reconnects with the imported root before that: "
+                 "0x0 shows before the restart ran", launch_seconds=3.0, restart_seconds=5.0, retry_reconnects=True,
+                 **_ROLLED_OVER),
+    HostTemplate("shared_svchost", "untrusted_root whose iphlpsvc shares its svchost.exe (3.5 GB of RAM or less): "
+                 "a restart keeps the process id", svchost_shared=True, **_ROLLED_OVER),
+    HostTemplate("asr_blocks_wmi", "untrusted_root with the Defender ASR rule that blocks processes created through "
+                 "WMI: the scheduled task restarts iphlpsvc", wmi_process_create="blocked", **_ROLLED_OVER),
+    HostTemplate("windows7_breakaway_throws", "untrusted_root on Windows 7 (no ScheduledTasks cmdlets): the restart "
+                 "falls back to WMI, whose breakaway call throws, then to the plain Win32_Process.Create",
+                 windows7=True, wmi_process_create="breakaway_throws", **_ROLLED_OVER),
+    HostTemplate("teredo_after_restart", "untrusted_root where Teredo comes up first after the restart: no IP-HTTPS "
+                 "state, DirectAccess ConnectedRemotely", after_restart="teredo", **_ROLLED_OVER),
+    HostTemplate("inside_corpnet", "untrusted_root inside the corporate network: IP-HTTPS never active, "
+                 "DirectAccess ConnectedLocally", network="corporate", **_ROLLED_OVER),
 )}
 
 _ENTRY_KEYS = {"template", "count"}

@@ -470,19 +470,26 @@ def test_ca_import_restart_is_detached_and_reconnects(collection, make_handler, 
     drops = []
     handler = make_handler("untrusted_root", drop_connections=drops.append)
     doc = run(collection, handler, "ca_import", {
-        "state": "present", "restart_iphlpsvc": True, "restart_delay_seconds": 0.2,
+        "state": "present", "restart_iphlpsvc": True, "restart_delay_seconds": 0.2, "restart_token": "run-1",
         "certificates": [import_item(pki, "root", "Root")]})
-    # Reported before the restart runs, as Win32_Process.Create returns at once.
+    # Reported before the restart runs, as Register-ScheduledTask and Start-ScheduledTask return at once.
     assert doc["restart_scheduled"] is True
+    assert doc["restart_launch"] == {"method": "scheduled_task", "process_id": None,
+                                     "task_name": "\\directaccess.iphttps\\iphlpsvc-restart",
+                                     "service_process_id_before": 1000, "token": "run-1"}
     assert handler.client.iphttps_state().last_error_code == UNTRUSTED_ROOT
     deadline = time.monotonic() + 5
     while handler.restarts_fired == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert handler.restarts_fired == 1 and handler.client.load()["iphlpsvc"]["restarts"] == 1
     state = run(collection, handler, "iphttps_state", {})
-    assert state == {"script": "iphttps_state", "version": 2, "service_status": "Running",
-                     "nca_service_status": "Running", "state_source": "cmdlet",
-                     "iphttps_state": {"interface_status": "IPHTTPS interface active", "last_error_code": 0}}
+    marker = state.pop("restart_marker")
+    assert state == {"script": "iphttps_state", "version": 3, "service_status": "Running",
+                     "service_process_id": 1004, "nca_service_status": "Running", "state_source": "cmdlet",
+                     "iphttps_state": {"interface_status": "IPHTTPS interface active", "last_error_code": 0},
+                     "da_connection_status": {"status": 0, "status_name": "ConnectedRemotely", "substatus": 0,
+                                              "substatus_name": "None"}}
+    assert (marker["token"], marker["outcome"], marker["message"]) == ("run-1", "restarted", None)
     assert drops == []  # not a tunnel host
 
 
@@ -490,6 +497,7 @@ def test_ca_import_restart_on_a_tunnel_host_drops_the_connections(collection, ma
     drops = []
     handler = make_handler("tunnel", drop_connections=drops.append, tunnel_outage=4.0)
     run(collection, handler, "ca_import", {"state": "present", "restart_iphlpsvc": True, "restart_delay_seconds": 0,
+                                           "restart_token": "run-1",
                                            "certificates": [import_item(pki, "root", "Root")]})
     deadline = time.monotonic() + 5
     while handler.restarts_fired == 0 and time.monotonic() < deadline:
@@ -499,7 +507,7 @@ def test_ca_import_restart_on_a_tunnel_host_drops_the_connections(collection, ma
 
 def test_no_restart_without_a_change_and_close_cancels_pending_ones(collection, make_handler, pki):
     handler = make_handler("healthy")
-    params = {"state": "present", "restart_iphlpsvc": True, "restart_delay_seconds": 0,
+    params = {"state": "present", "restart_iphlpsvc": True, "restart_delay_seconds": 0, "restart_token": "run-1",
               "certificates": [import_item(pki, "root", "Root")]}
     assert run(collection, handler, "ca_import", params)["restart_scheduled"] is False
     pending = make_handler("untrusted_root", name="da-client-02")
@@ -522,8 +530,9 @@ def test_ca_import_with_a_delay_powershell_cannot_convert_exits_1(collection, ma
 
 def test_iphttps_state_with_iphlpsvc_stopped(collection, make_handler):
     result = raw_result(collection, make_handler("service_stopped"), "iphttps_state", {})
-    assert result.stdout == (b'{"script":"iphttps_state","version":2,"service_status":"Stopped",'
-                             b'"nca_service_status":"Stopped","state_source":"cmdlet","iphttps_state":null}\r\n')
+    assert result.stdout == (b'{"script":"iphttps_state","version":3,"service_status":"Stopped",'
+                             b'"service_process_id":0,"nca_service_status":"Stopped","state_source":"cmdlet",'
+                             b'"iphttps_state":null,"da_connection_status":null,"restart_marker":null}\r\n')
     assert list(json.loads(result.stdout)) == result_keys("iphttps_state")
 
 

@@ -56,6 +56,12 @@ EXPECTED_AT_START = {
     "crl_expired": 0x80092013,
     "revoked_server_cert": 0x80092010,
     "cdp_inside_only": 0x80092013,
+    "slow_restart": 0x800B0109,
+    "shared_svchost": 0x800B0109,
+    "asr_blocks_wmi": 0x800B0109,
+    "windows7_breakaway_throws": 0x800B0109,
+    "teredo_after_restart": 0x800B0109,
+    "inside_corpnet": None,  # inside, DirectAccess does not use IP-HTTPS: no object
 }
 
 
@@ -748,3 +754,35 @@ def test_removing_the_distrusted_ca_from_disallowed_lets_the_client_connect(tmp_
     record["disallowed_store"] = {}
     client.path.write_text(json.dumps(record), encoding="utf-8")
     assert code(client.restart_iphlpsvc(timeout=FAST)) == 0
+
+
+# --- which transition technology carries DirectAccess -------------------------------------------------------
+
+def test_teredo_carries_directaccess_after_a_restart(tmp_path, pki, servers):
+    client = make_client(tmp_path, pki, servers, "teredo_after_restart")
+    assert code(client.iphttps_state(timeout=FAST)) == cs.CERT_E_UNTRUSTEDROOT
+    assert client.da_connection_status() == ("ActionableError", "CouldNotContactDirectAccessServer")
+    assert client.restart_iphlpsvc(timeout=FAST, proof={"token": "t", "outcome": "restarted"}) is None
+    # No IP-HTTPS object, and nothing reconnects it behind the Teredo connection's back.
+    assert client.iphttps_state(timeout=FAST) is None and client.load()["iphttps_state"] is None
+    assert client.da_connection_status() == ("ConnectedRemotely", "None")
+    assert client.restart_marker() == {"token": "t", "outcome": "restarted"}
+    client.stop_iphlpsvc()  # NcaSvc goes down with IP Helper: Get-DAConnectionStatus throws
+    assert client.da_connection_status() is None and "active_transition" not in client.load()
+
+
+def test_inside_the_corporate_network_ip_https_is_never_active(tmp_path, pki, servers):
+    client = make_client(tmp_path, pki, servers, "inside_corpnet")
+    assert client.iphttps_state(timeout=FAST) is None and client.compute_iphttps_state(timeout=FAST) is None
+    assert client.da_connection_status() == ("ConnectedLocally", "None")
+    assert client.restart_iphlpsvc(timeout=FAST) is None
+    assert client.da_connection_status() == ("ConnectedLocally", "None")
+
+
+def test_directaccess_status_follows_ip_https_on_a_plain_client(tmp_path, pki, servers):
+    client = make_client(tmp_path, pki, servers, "untrusted_root")
+    assert client.da_connection_status() == ("ActionableError", "CouldNotContactDirectAccessServer")
+    client.add_certificate("Root", pki.pem("root"))
+    client.restart_iphlpsvc(timeout=FAST)
+    assert client.da_connection_status() == ("ConnectedRemotely", "None") and client.restart_marker() is None
+    assert make_client(tmp_path, pki, servers, "not_directaccess", "da-client-02").da_connection_status() is None

@@ -128,6 +128,7 @@ ANONYMOUS = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
 # w:OperationTimeout.  pywinrm turns it into WinRMOperationTimeoutError and polls again.
 RECEIVE_TIMEOUT_FAULT_CODE = 2150858793
 # 0x8033805B: what Windows answers when a request names a ShellId it does not know.
+# lab-behaviour: shell-not-found-fault
 SHELL_NOT_FOUND_FAULT_CODE = 2150858843
 # Generic Win32 codes for faults where the lab does not mimic a specific Windows code.
 _ERROR_INVALID_PARAMETER = 87
@@ -139,8 +140,10 @@ _ENCRYPTED_BOUNDARY = b"Encrypted Boundary"
 _NTLM_SIGNATURE = b"NTLMSSP\x00"
 
 # Windows caps w:OperationTimeout at MaxTimeoutms, 60000 by default (winrm/config).
+# lab-behaviour: max-operation-timeout
 _DEFAULT_MAX_OPERATION_TIMEOUT = 60.0
 # HTTP.sys closes idle keep-alive connections after 120 s by default.
+# lab-behaviour: http-idle-timeout
 _IDLE_TIMEOUT = 120.0
 _HANDSHAKE_TIMEOUT = 10.0
 _MAX_BODY = 16 * 1024 * 1024
@@ -184,6 +187,7 @@ class CommandResult:
             raise TypeError(f"CommandResult.rc must be int, got {type(self.rc).__name__}")
 
 
+# lab-behaviour: encoded-command
 def decode_command_line(command_line: str) -> str | None:
     """Return the script of a ``powershell ... -EncodedCommand <base64>`` command line.
 
@@ -499,6 +503,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # lab-behaviour: server-header
     server_version = "Microsoft-HTTPAPI/2.0"
     sys_version = ""
     timeout = _IDLE_TIMEOUT
@@ -610,6 +615,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- authentication --
 
+    # lab-behaviour: auth-challenges
     def _challenges(self) -> list[tuple[str, str]]:
         endpoint = self.endpoint
         challenges = []
@@ -672,6 +678,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             if message_type == 3 and self._ntlm_pending is not None:
                 acceptor, self._ntlm_pending = self._ntlm_pending, None
+                # lab-behaviour: cbt-relaxed
                 # CbtHardeningLevel=Relaxed, the Windows default: bindings are checked when the
                 # client sends them and not required when it does not (ansible_winrm_send_cbt=false).
                 bindings = endpoint._channel_bindings if _ntlm_carries_bindings(in_token) else None
@@ -746,6 +753,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return _Reply(400)
             plain = self._decrypt(body)
             if plain is None:
+                # lab-behaviour: sealed-mismatch-400
                 # What Windows answers to a payload sealed for another NTLM context (see
                 # ansible.builtin.winrm's cleanup_command comment).
                 return _Reply(400)
@@ -1049,6 +1057,7 @@ class WSManEndpoint:
 
     # -- outage simulation --
 
+    # lab-behaviour: tunnel-drop-connections
     def drop_connections(self, seconds: float) -> None:
         """Cut every open connection now and reset new ones for ``seconds``.
 
@@ -1089,6 +1098,7 @@ class WSManEndpoint:
 
     # -- policy --
 
+    # lab-behaviour: allow-unencrypted-false
     def _basic_allowed(self) -> bool:
         return self.scheme == "https" or self.allow_unencrypted
 
@@ -1097,6 +1107,7 @@ class WSManEndpoint:
 
     # -- SOAP dispatch --
 
+    # lab-behaviour: shell-lifecycle
     def _dispatch(self, plain: bytes, connection: _Handler) -> tuple[int, bytes | None]:
         """Handle one SOAP request; returns (HTTP status, reply XML) or (0, None) to drop the connection."""
         relates_to = None
@@ -1137,6 +1148,7 @@ class WSManEndpoint:
         except _Fault as fault:
             return fault.status, self._fault_xml(fault, relates_to)
 
+    # lab-behaviour: reply-addressing
     def _reply(self, action: str, relates_to: str | None) -> tuple[ET.Element, ET.Element]:
         envelope = ET.Element(_q("s", "Envelope"))
         header = ET.SubElement(envelope, _q("s", "Header"))
@@ -1286,6 +1298,7 @@ class WSManEndpoint:
         )
         worker.start()
 
+    # lab-behaviour: command-cost
     def _apply_command_cost(self) -> None:
         """The latency model: spend ``command_cost`` before the command runs, and count it."""
         cost = self.command_cost
@@ -1311,6 +1324,7 @@ class WSManEndpoint:
             command.result = result
             self._cond.notify_all()
 
+    # lab-behaviour: receive-operation-timeout
     def _receive(self, shell: _Shell, header: ET.Element, body: ET.Element, relates_to: str | None) -> tuple[int, bytes | None]:
         desired = body.find("rsp:Receive/rsp:DesiredStream", NS)
         command = self._command_of(shell, desired.get("CommandId") if desired is not None else None)
