@@ -27,6 +27,7 @@ from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate 
     load_certificates,
     name_fault,
     name_key,
+    normalize_fingerprint,
     thumbprint,
 )
 from ansible_collections.directaccess.iphttps.plugins.module_utils._chain import (
@@ -104,6 +105,18 @@ def test_arbitrary_bytes_and_text_load_or_are_refused_by_name(data):
         load_certificates(data, SOURCE)
     except CertificateError as exc:
         assert_refusal_names_the_input(exc)
+
+
+@fuzz.fuzz_settings(examples=40)
+@given(text=st.one_of(st.text(max_size=80), st.text(alphabet="0123456789abcdefABCDEF :-\u200e", max_size=80),
+                      st.integers(), st.none(), st.binary(max_size=20)), kind=st.sampled_from(["sha1", "sha256"]))
+def test_any_fingerprint_text_normalizes_or_is_refused_by_name(text, kind):
+    try:
+        normalized = normalize_fingerprint(text, kind=kind)
+    except CertificateError as exc:
+        assert "SHA-1 thumbprint" in str(exc) or "SHA-256 fingerprint" in str(exc), str(exc)
+        return
+    assert len(normalized) == {"sha1": 40, "sha256": 64}[kind] and normalized == normalized.upper()
 
 
 @pytest.mark.parametrize("data", [None, 42, ["PEM"], {"pem": "x"}, 3.5])
