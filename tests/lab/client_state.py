@@ -450,7 +450,6 @@ def _template_setting(record: Mapping, name: str, default):
 
 
 # lab-behaviour: inside-no-iphttps
-# lab-behaviour: inside-corpnet-no-iphttps
 def _inside(record: Mapping) -> bool:
     """Inside the corporate network DirectAccess does not use IP-HTTPS: Get-NetIPHttpsState returns nothing."""
     return _template_setting(record, "network", "internet") == "corporate"
@@ -678,7 +677,6 @@ class ClientState:
             record["iphlpsvc"] = {"status": "Running", "restarts": record["iphlpsvc"]["restarts"] + 1}
             record.pop(ACTIVE_TRANSITION, None)
             # lab-behaviour: teredo-after-restart
-            # lab-behaviour: teredo-after-restart
             if _template_setting(record, "after_restart", "iphttps") == "teredo":
                 record[ACTIVE_TRANSITION] = "Teredo"
             state = self._compute(record, timeout)
@@ -692,7 +690,6 @@ class ClientState:
         return self.load().get(RESTART_MARKER)
 
     # lab-behaviour: da-connection-status-model
-    # lab-behaviour: da-connection-status
     def da_connection_status(self) -> tuple[str, str] | None:
         """Get-DAConnectionStatus' Status and Substatus names, or None: no DirectAccess configuration
         (the cmdlet returns nothing), or IP Helper stopped (NcaSvc, which depends on it, is down and
