@@ -99,6 +99,7 @@ TUNNEL_OUTAGE_SECONDS = 4.0
 # iphlpsvc and starts it again. Until the stop, the old connection and its state stay. How long a
 # slow machine takes, and the restart itself, are assumed (docs/lab.md); a template or the
 # handler's launch_seconds and restart_seconds set them per host.
+# lab-behaviour: restart-timing
 LAUNCH_SECONDS = 0.25
 RESTART_SECONDS = 0.5
 # Made-up Win32_Service.ProcessId values: a svchost.exe of its own gets a new id at every restart; a
@@ -396,6 +397,7 @@ def _first_set(*values: float | None) -> float:
 
 def _process_id(record: dict, svchost_shared: bool) -> int:
     """iphlpsvc's Win32_Service.ProcessId: 0 while stopped (assumed), made up while running."""
+    # lab-behaviour: process-id-svchost-grouping
     if record["iphlpsvc"]["status"] != "Running":
         return 0
     return _SHARED_SVCHOST_PID if svchost_shared else _OWN_SVCHOST_PID + 4 * record["iphlpsvc"]["restarts"]
@@ -686,6 +688,7 @@ class ClientHandler:
                                     "message": str(exc)}
                 break
         result["stores_after"] = self._store_thumbprints()
+        # lab-behaviour: iphttps-retry-picks-up-root
         if result["changed"] and not check_mode and self.retry_reconnects:
             # The other reading of an unconfirmed behaviour: IP-HTTPS' own retry ("waiting to
             # reconnect") builds the chain afresh and picks up the new root before any restart.
@@ -703,6 +706,7 @@ class ClientHandler:
 
     def _launch_restart(self, params: dict, result: dict) -> None:
         """The script's launch: a SYSTEM scheduled task, else (or with restart_method wmi) WMI."""
+        # lab-behaviour: scheduled-task-launch
         delay = max(_ps_int(params.get("restart_delay_seconds"), "restart_delay_seconds"), 0)
         notes: list[str] = []
         try:
@@ -735,6 +739,7 @@ class ClientHandler:
     def _wmi_create(self, notes: list[str]) -> int:
         """Start-RestartProcess: the breakaway Create, then on a refusal or an exception the plain one."""
         attempt: list[str] = []  # the function's own notes, lost when it throws, as in the script
+        # lab-behaviour: asr-blocks-wmi-create
         if self.wmi_process_create == "blocked":
             # Defender's ASR rule refuses every process WmiPrvSE.exe would create, with or without breakaway.
             raise ValueError(f"Win32_Process.Create returned {_ASR_REFUSED}")
@@ -809,6 +814,7 @@ class ClientHandler:
             log.exception("lab host %s: scheduled iphlpsvc restart failed", self.client.name)
 
     def _restart_stops(self, token: str) -> None:
+        # lab-behaviour: restart-stop-then-start
         if self.client.load()["tunnel"] and self.drop_connections is not None:
             # The controller's WinRM session rides on the tunnel that goes down with IP Helper.
             self.drop_connections(self.tunnel_outage)
