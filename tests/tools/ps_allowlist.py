@@ -25,9 +25,10 @@ What is read from the syntax tree (never from the raw text, so comments and stri
   PowerShell resolves it: a type accelerator, the name as written, or ``System.`` + the name;
 - every static member ``[T]::M``: M in T's ``static_members`` (enum values included).
 
-Not seen: instance members (``$x.Method()``: the type of ``$x`` is not known), code inside a string
-handed to another process (``powershell.exe -Command "..."``), parameters passed by splatting, and
-a CIM class given only positionally or through ``-Query``.
+Not seen: instance members (``$x.Method()``: the type of ``$x`` is not known), code in a one-line
+string handed to another process (``powershell.exe -Command "..."``; ps_check does look into
+verbatim here-strings that hold code), parameters passed by splatting, and a CIM class given only
+positionally or through ``-Query``.
 
 Test tooling only: it is not part of the collection's runtime. It must not import ps_check.
 """

@@ -23,7 +23,10 @@ Every *.ps1 file under ROOT (default: the collection root) must
    Learn page. --no-allowlist skips this step.
 
 Everything is read from the syntax tree, so comments and verbatim strings never count; the code
-inside an expandable string's $( ) and the variables it expands do.
+inside an expandable string's $( ) and the variables it expands do. A verbatim here-string (@' '@)
+that names a Verb-Noun command is code for another powershell.exe (the restart the scripts hand to
+-EncodedCommand), which runs in Windows PowerShell 5.1 too: it is checked like the script, at its
+own lines. Prose in a here-string that names a cmdlet that way is checked as well.
 
 It prints one "path:line:col: message" line per problem, then a summary,
 and exits 1 if there was any problem, 0 if not and 2 on a usage error.
@@ -39,6 +42,7 @@ import bisect
 import functools
 import importlib.util
 import os
+import re
 import sys
 import typing as t
 
@@ -602,8 +606,17 @@ def check_source(source: bytes, path: str = '<source>', allowlist=None) -> list[
     body, problems = _check_encoding(path, source)
     if body is None:
         return problems
+    problems = _check_body(path, body, _Positions(body), allowlist)
+    return sorted(problems, key=lambda p: (p.line, p.col))
+
+
+# A command named Verb-Noun: what tells PowerShell code in a here-string from data.
+_CMDLET_NAME_RE = re.compile(r'^[A-Za-z]+-[A-Za-z]+$')
+
+
+def _check_body(path: str, body: bytes, position, allowlist) -> list[Problem]:
+    """All checks on one body of code; position maps its byte offsets to the file's line and column."""
     tree = _get_parser().parse(body)
-    position = _Positions(body)
     problems, lint_offsets = _lint(path, body, tree, position)
     syntax = _syntax_error(path, body, tree, position, lint_offsets)
     if syntax is not None:
@@ -615,7 +628,39 @@ def check_source(source: bytes, path: str = '<source>', allowlist=None) -> list[
             if offset not in explained:
                 line, col = position(offset)
                 problems.append(Problem(path, line, col, message))
-    return sorted(problems, key=lambda p: (p.line, p.col))
+    for start, end in _embedded_scripts(body, tree):
+        problems.extend(_check_body(path, body[start:end], lambda offset, base=start: position(base + offset),
+                                    allowlist))
+    return problems
+
+
+def _embedded_scripts(body: bytes, tree) -> list:
+    """(start, end) byte ranges of verbatim here-strings that hold PowerShell to run elsewhere.
+
+    A script may carry code for another process in @' '@ (a restart handed to powershell.exe
+    -EncodedCommand): it runs in Windows PowerShell 5.1 too, so it is checked like the script. A
+    here-string counts as code when it names a Verb-Noun command; other here-strings are data.
+    """
+    found = []
+    for node in _walk(tree.root_node):
+        if node.type != 'verbatim_here_string_characters':
+            continue
+        first_line_end = body.find(b'\n', node.start_byte, node.end_byte)
+        end = node.end_byte - 2  # before the closing '@
+        if first_line_end == -1 or end <= first_line_end:
+            continue
+        start = first_line_end + 1
+        end = body.rfind(b'\n', start - 1, end)  # the content ends before the line break of '@
+        if end < start:
+            continue
+        if body[end - 1:end] == b'\r':
+            end -= 1
+        inner = _get_parser().parse(body[start:end])
+        names = (ps_allowlist.command_name(n) for n in _walk(inner.root_node) if n.type == 'command')
+        if any(found_name and found_name[1] and _CMDLET_NAME_RE.match(found_name[1].rsplit('\\', 1)[-1])
+               for found_name in names):
+            found.append((start, end))
+    return found
 
 
 def check_file(path: str, display: str | None = None, allowlist=None) -> list[Problem]:

@@ -98,7 +98,7 @@ def test_powershell_6_names_are_not_in_the_allow_list():
     "& 'netsh.exe' interface httpstunnel show interfaces\n",
     'netsh.exe interface httpstunnel show interfaces\n',
     '& C:\\Windows\\System32\\netsh.exe show\n',
-    "# Get-Foo -Bar [Made.Up]::Type\n$x = 'Get-Foo -Bar [Made.Up]'\n$y = @'\nGet-Foo\n'@\n",
+    "# Get-Foo -Bar [Made.Up]::Type\n$x = 'Get-Foo -Bar [Made.Up]'\n$y = @'\nsome Get Foo text\n'@\n",
 ])
 def test_documented_commands_and_parameters_pass(text):
     assert check(text) == []
@@ -119,6 +119,7 @@ def test_documented_commands_and_parameters_pass(text):
     ('& $tool -x\n', 3, 'command name is computed ($tool)'),
     ('& "$env:windir\\system32\\netsh.exe" x\n', 3, 'command name is computed'),
     ('$s = "$(Get-Foo)"\n', 9, "command 'Get-Foo'"),
+    ("$restart = @'\nStart-Sleep -Seconds 1\nRestart-Service -Name x -NoWait\n'@\n", 25, 'parameter -NoWait'),
 ])
 def test_undocumented_commands_and_parameters_fail(text, col, fragment):
     problem = only(text)

@@ -320,6 +320,26 @@ def test_every_rule_names_a_microsoft_page():
         assert rule.message, what
 
 
+# --- code for another process, in a here-string -------------------------------------------------
+
+def test_a_here_string_of_powershell_code_is_checked_at_its_own_lines():
+    text = "$ok = 1\n$restart = @'\nStart-Sleep -Seconds 1\n$a = $b ?? 1\n'@\n"
+    problem = only(check(text))
+    assert (problem.line, problem.col) == (4, 9)
+    assert problem.message.startswith("null-coalescing operator '??'")
+    crlf = only(check(text.replace('\n', '\r\n')))
+    assert (crlf.line, crlf.col) == (4, 9)
+
+
+@pytest.mark.parametrize('text', [
+    "$data = @'\n$a ?? $b\ngit pull && git push\n'@\n",  # no Verb-Noun command: data
+    '$s = @"\nStart-Sleep $($x)\n$a ?? $b\n"@\n',  # expandable: only its $( ) is code
+    "$x = 'Start-Sleep -Seconds 1; $a ?? 1'\n",  # a one-line string is not looked into
+], ids=['data', 'expandable here-string', 'single-quoted string'])
+def test_other_strings_stay_data(text):
+    assert check(text) == []
+
+
 # --- syntax errors ---------------------------------------------------------------------
 
 def test_syntax_error_fixture_reports_the_missing_brace():
