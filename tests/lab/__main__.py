@@ -5,7 +5,7 @@
 Test infrastructure only; the collection never imports anything from here.
 
     python -m tests.lab up [--hosts N] [--scenario FILE] [--lab-dir .lab] [--transport ntlm|basic]
-                           [--command-cost SECONDS]
+                           [--command-cost SECONDS] [--bind ADDRESS]
     python -m tests.lab status [--json] [--lab-dir .lab]
     python -m tests.lab reset [--lab-dir .lab]
     python -m tests.lab down [--lab-dir .lab]
@@ -23,6 +23,7 @@ import sys
 from .client_state import ClientStateError
 from .pki import PKIError
 from .runner import (
+    DEFAULT_BIND,
     DEFAULT_LAB_DIR,
     DEFAULT_SCENARIO,
     MAX_COMMAND_COST,
@@ -76,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="latency model: seconds every WinRM command spends before its output is "
                               "available, for a cold PowerShell start plus network round trips "
                               "(default: %(default)s, off; docs/lab.md)")
+        sub.add_argument("--bind", default=DEFAULT_BIND, metavar="ADDRESS",
+                         help="IPv4 address of this machine the WinRM endpoints listen on and the inventory "
+                              "names (default: %(default)s)")
 
     start = commands.add_parser("up", help="start the lab in the background and wait until it serves")
     fleet(start)
@@ -97,13 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
-            return serve(args.lab_dir, args.scenario, args.hosts, args.transport, args.command_cost)
+            return serve(args.lab_dir, args.scenario, args.hosts, args.transport, args.command_cost, args.bind)
         if args.command == "up":
-            lab = up(args.lab_dir, args.hosts, args.scenario, args.transport, command_cost=args.command_cost)
+            lab = up(args.lab_dir, args.hosts, args.scenario, args.transport, command_cost=args.command_cost,
+                     bind=args.bind)
             listening = sum(host["listening"] for host in lab["hosts"].values())
             cost = f", {lab['command_cost']:g} s per command" if lab.get("command_cost") else ""
+            where = f" on {lab['bind']}" if lab["bind"] != DEFAULT_BIND else ""
             print(f"lab up in {lab['startup_seconds']:.2f}s: {len(lab['hosts'])} hosts, {listening} WinRM "
-                  f"endpoints ({lab['transport']} over https{cost}), pid {lab['pid']}")
+                  f"endpoints{where} ({lab['transport']} over https{cost}), pid {lab['pid']}")
             print(f"inventory: {lab['inventory']}")
             for note in lab.get("notes", []):
                 print(f"note: {note}")

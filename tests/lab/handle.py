@@ -45,8 +45,9 @@ class LabHandle:
         return subprocess.run([sys.executable, "-m", "tests.lab", *args, "--lab-dir", str(self.directory)],
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
 
-    def up(self, scenario: Path) -> None:
-        started = self.cli("up", "--scenario", str(scenario))
+    def up(self, scenario: Path, *options: str) -> None:
+        """Start the lab; ``options`` are more ``up`` arguments, e.g. "--bind", "10.0.0.1"."""
+        started = self.cli("up", "--scenario", str(scenario), *options)
         assert started.returncode == 0, started.stdout + started.stderr
 
     def down(self) -> None:

@@ -19,11 +19,15 @@ stays until ``down()`` sends SIGTERM. Layout of the lab directory::
     lab.json          what the daemon serves: hosts, ports, scenarios, files
     inventory.yml     Ansible inventory for the fleet (0600: it holds the password)
     lab.log           the daemon's output
+    listener/         with a bind address other than loopback: the WinRM listener certificate for it
 
 ``up(command_cost=S)`` turns on the latency model: every WinRM command spends S seconds before
 its output is available (``WSManEndpoint(command_cost=...)``; docs/lab.md gives the reasons for
-the figure the benchmarks use). ``reset()`` puts every host back to its scenario template, for
-benchmarks that break and fix the same fleet round after round.
+the figure the benchmarks use). ``up(bind=ADDRESS)`` serves the WinRM endpoints on that IPv4
+address instead of loopback, for a test that reaches the lab from another network namespace: the
+inventory names the address, and the listeners present a certificate for it from the lab's WinRM CA.
+``reset()`` puts every host back to its scenario template, for benchmarks that break and fix the
+same fleet round after round.
 
 The daemon stops cleanly on SIGTERM or SIGINT, and by itself when its lab directory is removed
 or replaced or lab.pid stops naming it, so it never outlives its lab.
@@ -36,6 +40,7 @@ import contextlib
 import datetime
 import errno
 import fcntl
+import ipaddress
 import json
 import logging
 import os
@@ -50,11 +55,12 @@ import time
 from pathlib import Path
 
 import yaml
+from cryptography.hazmat.primitives import serialization
 
 from .client_state import ClientState, ClientStateError
 from .handlers import ClientHandler
 from .iphttps_server import start_servers
-from .pki import ensure_pki
+from .pki import _DAY, _new_key, _server, cert_pem, ensure_pki
 from .scenarios import TEMPLATES, ScenarioError, build_fleet, provision_clients
 from .wsman import WSManEndpoint, read_counts, read_latency
 
@@ -64,6 +70,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LAB_DIR = ".lab"
 DEFAULT_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "default.yml"
 TRANSPORTS = ("ntlm", "basic")
+DEFAULT_BIND = "127.0.0.1"
 LAB_FORMAT = 1
 
 ADMIN_USER = "da-admin"  # a local administrator, as the collection needs
@@ -162,7 +169,7 @@ def running_pid(lab_dir: str | os.PathLike) -> int | None:
 
 # --- up ---------------------------------------------------------------------------------------------
 
-def _check_options(hosts: int | None, transport: str, command_cost: float = 0.0) -> None:
+def _check_options(hosts: int | None, transport: str, command_cost: float = 0.0, bind: str = DEFAULT_BIND) -> None:
     if hosts is not None and (isinstance(hosts, bool) or not isinstance(hosts, int) or hosts < 1):
         raise LabError(f"--hosts must be an integer >= 1, got {hosts!r}")
     if transport not in TRANSPORTS:
@@ -171,11 +178,27 @@ def _check_options(hosts: int | None, transport: str, command_cost: float = 0.0)
             or not 0 <= command_cost <= MAX_COMMAND_COST):
         raise LabError(f"--command-cost must be a number of seconds from 0 to {MAX_COMMAND_COST:g}, "
                        f"got {command_cost!r}")
-
-
-def _accepts(port: int, timeout: float = 0.5) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+        address = ipaddress.IPv4Address(bind)
+    except (ipaddress.AddressValueError, TypeError):
+        raise LabError(f"--bind must be an IPv4 address such as 127.0.0.1, got {bind!r}") from None
+    if address.is_unspecified or address.is_multicast or str(address) == "255.255.255.255":
+        # The inventory names the address, and the lab (which holds a password) must not listen everywhere.
+        raise LabError(f"--bind must be one address of this machine, got {bind!r}")
+
+
+def _check_bindable(bind: str) -> None:
+    """Fail before the daemon starts when ``bind`` is no address of this machine (EADDRNOTAVAIL)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((bind, 0))
+        except OSError as exc:
+            raise LabError(f"--bind {bind}: cannot listen there: {exc.strerror or exc}") from None
+
+
+def _accepts(port: int, timeout: float = 0.5, address: str = DEFAULT_BIND) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -191,16 +214,17 @@ def _log_tail(lab_dir: Path, lines: int = 15) -> str:
 
 def up(lab_dir: str | os.PathLike = DEFAULT_LAB_DIR, hosts: int | None = None,
        scenario: str | os.PathLike = DEFAULT_SCENARIO, transport: str = "ntlm",
-       timeout: float = _START_TIMEOUT, command_cost: float = 0.0) -> dict:
+       timeout: float = _START_TIMEOUT, command_cost: float = 0.0, bind: str = DEFAULT_BIND) -> dict:
     """Start the lab daemon for ``lab_dir`` and wait until it serves; returns lab.json's content.
 
     ``command_cost``: seconds each WinRM command spends before its output is available (the
-    latency model); 0 adds nothing.
+    latency model); 0 adds nothing. ``bind``: the IPv4 address the WinRM endpoints listen on.
     """
     started = time.monotonic()
     lab_dir = Path(lab_dir).resolve()
     scenario = Path(scenario).resolve()
-    _check_options(hosts, transport, command_cost)
+    _check_options(hosts, transport, command_cost, bind)
+    _check_bindable(bind)
     pid = running_pid(lab_dir)
     if pid is not None:
         raise LabError(f"a lab is already running in {lab_dir} (pid {pid}); "
@@ -218,6 +242,8 @@ def up(lab_dir: str | os.PathLike = DEFAULT_LAB_DIR, hosts: int | None = None,
         command += ["--hosts", str(hosts)]
     if command_cost:
         command += ["--command-cost", repr(float(command_cost))]
+    if bind != DEFAULT_BIND:
+        command += ["--bind", bind]
     env = {key: value for key, value in os.environ.items() if key != "NTLM_USER_FILE"}
     with open(lab_dir / "lab.log", "ab") as log_file:
         daemon = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
@@ -238,7 +264,7 @@ def up(lab_dir: str | os.PathLike = DEFAULT_LAB_DIR, hosts: int | None = None,
                        f"the end of {lab_dir / 'lab.log'}:\n{_log_tail(lab_dir)}")
     waiting = {name: host["port"] for name, host in lab["hosts"].items() if host["listening"]}
     while waiting and time.monotonic() < deadline:
-        waiting = {name: port for name, port in waiting.items() if not _accepts(port)}
+        waiting = {name: port for name, port in waiting.items() if not _accepts(port, address=bind)}
         if waiting:
             time.sleep(0.05)
     if waiting:
@@ -317,7 +343,8 @@ def status(lab_dir: str | os.PathLike = DEFAULT_LAB_DIR) -> dict:
         hosts[name] = {
             "scenario": record["scenario"],
             "port": host["port"],
-            "listening": pid is not None and host["listening"] and _accepts(host["port"], 0.2),
+            "listening": pid is not None and host["listening"] and _accepts(host["port"], 0.2,
+                                                                            lab.get("bind", DEFAULT_BIND)),
             "iphlpsvc": record["iphlpsvc"]["status"],
             "last_error_code": code,
             "last_error_hex": error_hex(code),
@@ -350,12 +377,12 @@ def format_status(report: dict) -> str:
 
 # --- the daemon -------------------------------------------------------------------------------------
 
-def _inventory(lab_dir: Path, pki, hosts: dict, transport: str, password: str) -> str:
+def _inventory(lab_dir: Path, pki, hosts: dict, transport: str, password: str, bind: str = DEFAULT_BIND) -> str:
     members = {}
     groups: dict[str, dict] = {}
     for name, host in hosts.items():
         members[name] = {
-            "ansible_host": "127.0.0.1",
+            "ansible_host": bind,
             "ansible_port": host["port"],
             "ansible_connection": "winrm",
             "ansible_winrm_transport": transport,
@@ -376,10 +403,32 @@ def _inventory(lab_dir: Path, pki, hosts: dict, transport: str, password: str) -
     return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
 
 
+def _listener_files(lab_dir: Path, pki, bind: str) -> tuple[Path, Path]:
+    """The WinRM listeners' certificate and key for the address they serve on.
+
+    The PKI's winrm.pem names localhost and 127.0.0.1 only. A lab bound elsewhere gets a certificate for
+    its address from the same WinRM CA, made at each start, so the inventory's CA still validates it.
+    """
+    if bind == DEFAULT_BIND:
+        return pki.cert_path("winrm"), pki.key_path("winrm")
+    folder = lab_dir / "listener"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    key = _new_key()
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    cert = _server("localhost", key, pki.cert("winrm_ca"), pki.private_key("winrm_ca"), now - _DAY,
+                   now + 825 * _DAY, ip_addresses=(bind,))
+    certfile, keyfile = folder / f"winrm-{bind}.pem", folder / f"winrm-{bind}.key"
+    _atomic_write(certfile, cert_pem(cert))
+    _atomic_write(keyfile, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()).decode("ascii"), mode=0o600)
+    return certfile, keyfile
+
+
 class _Daemon:
     def __init__(self, lab_dir: Path, scenario: Path, hosts: int | None, transport: str,
-                 command_cost: float = 0.0):
+                 command_cost: float = 0.0, bind: str = DEFAULT_BIND):
         self.lab_dir = lab_dir
+        self.bind = bind
         self.command_cost = command_cost
         self.scenario = scenario
         self.hosts = hosts
@@ -430,6 +479,7 @@ class _Daemon:
         clients = provision_clients(fleet, pki, self.servers, state_dir)
         self.clients = clients
         password = _credentials(self.lab_dir)["password"]
+        certfile, keyfile = _listener_files(self.lab_dir, pki, self.bind)
         hosts: dict[str, dict] = {}
         notes: list[str] = []
         for spec, client in zip(fleet, clients):
@@ -443,8 +493,8 @@ class _Daemon:
             if record["reachable"]:
                 handler = ClientHandler(client, administrator=template.administrator)
                 endpoint = WSManEndpoint(
-                    spec.name, bind=("127.0.0.1", 0), scheme="https", certfile=pki.cert_path("winrm"),
-                    keyfile=pki.key_path("winrm"), users={user: password}, auth=(self.transport,),
+                    spec.name, bind=(self.bind, 0), scheme="https", certfile=certfile,
+                    keyfile=keyfile, users={user: password}, auth=(self.transport,),
                     handler=handler, state_dir=state_dir, command_cost=self.command_cost).start()
                 handler.drop_connections = endpoint.drop_connections
                 self.handlers.append(handler)
@@ -454,7 +504,7 @@ class _Daemon:
                 # A stopped host: bound, not listening, so connections are refused and no other
                 # process can take the port while the lab runs.
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sock.bind(("127.0.0.1", 0))
+                sock.bind((self.bind, 0))
                 self.closed_ports.append(sock)
                 port = sock.getsockname()[1]
             hosts[spec.name] = {
@@ -466,7 +516,8 @@ class _Daemon:
         for name, host in hosts.items():
             scenarios.setdefault(host["scenario"], []).append(name)
         inventory = self.lab_dir / "inventory.yml"
-        _atomic_write(inventory, _inventory(self.lab_dir, pki, hosts, self.transport, password), mode=0o600)
+        _atomic_write(inventory, _inventory(self.lab_dir, pki, hosts, self.transport, password, self.bind),
+                      mode=0o600)
         lab = {
             "format": LAB_FORMAT,
             "pid": os.getpid(),
@@ -477,6 +528,7 @@ class _Daemon:
             "scenario_file": str(self.scenario),
             "transport": self.transport,
             "command_cost": self.command_cost,
+            "bind": self.bind,
             "scheme": "https",
             "pki_dir": str(pki.directory),
             "winrm_ca": str(pki.cert_path("winrm_ca")),
@@ -538,11 +590,11 @@ class _Daemon:
 
 
 def serve(lab_dir: str | os.PathLike, scenario: str | os.PathLike = DEFAULT_SCENARIO, hosts: int | None = None,
-          transport: str = "ntlm", command_cost: float = 0.0) -> int:
+          transport: str = "ntlm", command_cost: float = 0.0, bind: str = DEFAULT_BIND) -> int:
     """The daemon's main: serve until SIGTERM. Exit status 2 when another daemon holds the lab."""
-    _check_options(hosts, transport, command_cost)
+    _check_options(hosts, transport, command_cost, bind)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    daemon = _Daemon(Path(lab_dir).resolve(), Path(scenario).resolve(), hosts, transport, command_cost)
+    daemon = _Daemon(Path(lab_dir).resolve(), Path(scenario).resolve(), hosts, transport, command_cost, bind)
     return daemon.run()
 
 
