@@ -15,7 +15,10 @@ from ansible_collections.directaccess.iphttps.tests.unit.plugins.action.test_fle
     UntouchableConnection,
 )
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
-from ansible_collections.directaccess.iphttps.tests.unit.plugins.plugin_utils.test_ca_fetch import http_files, tls_server
+from ansible_collections.directaccess.iphttps.tests.unit.plugins.plugin_utils.test_ca_fetch import (
+    http_files,
+    tls_server,
+)
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.plugin_utils.test_fetch_http import trickle
 
 

@@ -30,7 +30,8 @@ from ansible_collections.directaccess.iphttps.tests.unit.plugins.plugin_utils.te
 
 # Values a broken or hostile writer may leave in a field; JSON-shaped, as records come from files.
 SPECIAL = st.sampled_from([
-    None, "", " ", "\x00", "\u202e", "\ud800", "pc\udcff", "x" * 300, 0, -1, 2 ** 32, -2 ** 31 - 1, 2 ** 64, 1e308, math.nan, math.inf, True,
+    None, "", " ", "\x00", "\u202e", "\ud800", "pc\udcff", "x" * 300,
+    0, -1, 2 ** 32, -2 ** 31 - 1, 2 ** 64, 1e308, math.nan, math.inf, True,
     "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00", "2026-02-30T10:00:00Z", "2026-03-01T10:00:00+99:99",
     "2026-03-01T10:00:00", "0x800B0109", "0xFFFFFFFFF", "untrusted_root", "Root", "CA", "fixed", "remediate",
     [], {}, [None], [{}], [ROOT], [dict(ROOT, thumbprint="zz")], [dict(ROOT, store="")], {"code": None},
