@@ -26,6 +26,8 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _windo
 RESTART_METHODS = ("auto", "scheduled_task", "wmi")
 # Get-DAConnectionStatus' Status names that mean DirectAccess works, and what the record calls them.
 CONNECTED_STATUSES = {"ConnectedRemotely": "connected_remotely", "ConnectedLocally": "connected_locally"}
+ASR_HINT = ("An ASR rule (Block process creations originating from PSExec and WMI commands) stops processes "
+            "created through WMI: use restart_method scheduled_task.")
 
 
 def script_params(plan: t.Sequence[dict], *, state: str, check_mode: bool, restart: bool, restart_delay: int,
@@ -128,8 +130,9 @@ def apply(connection: t.Any, plan: t.Sequence[dict], *, state: str = "present", 
                     msg=f"ca_import stopped at {failed.get('store')}\\{failed.get('thumbprint')}: {reason}. "
                         f"Changed before the failure: {done}. A re-run converges.")
     if outcome.get("restart_error"):
-        return dict(result, failed=True, elapsed=_since(started),
-                    msg=f"{outcome['restart_error']}. Changed: {done}. Restart iphlpsvc on the host, or run the "
+        hint = f"{ASR_HINT} " if restart_method == "wmi" else ""
+        return dict(result, failed=True, restart_error=outcome["restart_error"], elapsed=_since(started),
+                    msg=f"{outcome['restart_error']}. Changed: {done}. {hint}Restart iphlpsvc on the host, or run the "
                         "remediate playbook: it restarts iphlpsvc where the chain is trusted but IP-HTTPS still "
                         "reports the old error.")
     # After a lost reply the interrupted attempt may have scheduled the restart: wait for it too.
@@ -234,8 +237,7 @@ def _unproven(result: dict, state: dict, launch: t.Mapping | None, via: str | No
         if state.get("service_process_id") is not None else "no poll reached the host"
     looked_fixed = f" The state read as fixed ({via}), but that may be the connection from before the restart." \
         if via else ""
-    hint = (" An ASR rule (Block process creations originating from PSExec and WMI commands) stops processes "
-            "created through WMI: use restart_method scheduled_task.") if launch.get("method") == "wmi" else ""
+    hint = f" {ASR_HINT}" if launch.get("method") == "wmi" else ""
     return (f"nothing proves that the iphlpsvc restart ran within {timeout}s: it was launched as {what}, but no "
             f"poll found its marker and {seen}.{looked_fixed}{hint}")
 

@@ -252,6 +252,11 @@ def changed(record: dict, change: t.Mapping, *, planned: t.Sequence[t.Mapping] =
 def _failed_reason(record: dict, change: t.Mapping) -> str:
     if "administrator" in str(change.get("msg") or ""):
         return "Access denied: the WinRM account needs local administrator rights on the client."
+    done = f"Imported {len(record['imported'])} certificate(s)" if record["imported"] else "Nothing was imported"
+    if change.get("restart_error"):
+        return f"{done}, but the iphlpsvc restart could not be launched."
+    if change.get("restart_scheduled") and change.get("polls"):
+        return f"{done} and the iphlpsvc restart was launched, but the reconnect was not confirmed."
     if record["imported"]:
         return f"The change stopped part-way; imported before that: {len(record['imported'])} certificate(s)."
     if change.get("imported") is None and change.get("restart_error") is None:

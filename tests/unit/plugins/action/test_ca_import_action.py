@@ -320,6 +320,19 @@ def test_restart_that_could_not_be_scheduled_fails(corp):
     assert result["msg"].startswith("could not schedule the iphlpsvc restart: RPC server unavailable. "
                                     f"Changed: Root\\{corp[0].thumbprint}.")
     assert host.scripts_run() == ["ca_import"]
+    assert result["restart_error"] == "could not schedule the iphlpsvc restart: RPC server unavailable"
+    assert "ASR rule" not in result["msg"]
+
+
+def test_a_wmi_launch_that_was_refused_names_the_asr_rule(corp):
+    host = FakeWindowsHost()
+    host.overrides["ca_import"] = {"restart_scheduled": False, "restart_launch": None,
+                                   "restart_error": "could not schedule the iphlpsvc restart: Win32_Process.Create "
+                                                    "returned 2"}
+    result = run(host, certificates=[corp[0].pem], reconnect=True, restart_method="wmi")
+    assert result["failed"] is True and host.scripts_run() == ["ca_import"]
+    assert "Block process creations originating from PSExec and WMI commands" in result["msg"]
+    assert "use restart_method scheduled_task" in result["msg"]
 
 
 def test_unusable_certificates_fail_before_contacting_the_host(corp):

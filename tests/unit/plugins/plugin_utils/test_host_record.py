@@ -273,3 +273,22 @@ def test_no_state_and_no_directaccess_connection_is_a_failed_fix():
     rec = record("pc9", client(), change=dict(change(after=None), restart_scheduled=True))
     assert (rec["status"], rec["reconnected_by"]) == ("fix_failed", None)
     assert "last seen: no IP-HTTPS state" in rec["reason"]
+
+
+def test_a_restart_that_could_not_be_launched_says_so_not_part_way():
+    failed = dict(change(after=None, failed=True, msg="could not schedule the iphlpsvc restart: Win32_Process.Create "
+                                                        "returned 2. Changed: Root\\AA."),
+                  restart_error="could not schedule the iphlpsvc restart: Win32_Process.Create returned 2")
+    rec = record("pc9", client(), change=failed)
+    assert rec["status"] == "fix_failed"
+    assert rec["reason"] == "Imported 1 certificate(s), but the iphlpsvc restart could not be launched."
+    assert rec["detail"].startswith("could not schedule")
+
+
+def test_a_reconnect_that_was_not_confirmed_says_so_not_part_way():
+    unconfirmed = dict(change(after=None, failed=True, msg="nothing proves that the iphlpsvc restart ran"), polls=4,
+                       restart_scheduled=True)
+    rec = record("pc9", client(), change=unconfirmed)
+    assert rec["reason"] == ("Imported 1 certificate(s) and the iphlpsvc restart was launched, but the reconnect was "
+                             "not confirmed.")
+    assert rec["detail"] == "nothing proves that the iphlpsvc restart ran"
