@@ -101,8 +101,11 @@ def _candidate_chain(path: str) -> str:
         raise RunInputError("iphttps_candidate_chain_file: preflight needs a PEM file holding the new server "
                             "chain, leaf first")
     full = _readable_file(path, "iphttps_candidate_chain_file")
-    with open(full, "rb") as handle:
-        data = handle.read(MAX_CHAIN_BYTES + 1)
+    try:
+        with open(full, "rb") as handle:
+            data = handle.read(MAX_CHAIN_BYTES + 1)
+    except OSError as exc:  # /proc/1/mem and other files that pass the checks but refuse to be read
+        raise RunInputError(f"iphttps_candidate_chain_file: {path} cannot be read: {exc.strerror or exc}") from None
     if len(data) > MAX_CHAIN_BYTES:
         raise RunInputError(f"iphttps_candidate_chain_file: {path} is larger than {MAX_CHAIN_BYTES} bytes")
     text = data.decode("ascii", "replace")
