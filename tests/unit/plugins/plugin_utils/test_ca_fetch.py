@@ -425,3 +425,15 @@ def test_a_redirect_to_a_refused_address_is_not_followed():
     assert len(notes) == 1
     assert "redirected to http://169.254.169.254/latest/meta-data/: 169.254.169.254: it resolves to the link-local" \
         in notes[0]
+
+
+def test_a_tls_server_that_never_answers_the_handshake_stops_at_the_timeout():
+    import socket
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts (backlog) and never speaks TLS
+    try:
+        started = time.monotonic()
+        with pytest.raises(SourceError, match=r"TLS handshake with 127.0.0.1:\d+ failed: .*timed out"):
+            collect([{"tls": f"127.0.0.1:{listener.getsockname()[1]}"}], read_file=no_files, timeout=1)
+        assert time.monotonic() - started < 2
+    finally:
+        listener.close()
