@@ -6,7 +6,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.directaccess.iphttps.plugins.plugin_utils._action_args import validated_args
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._action_args import MAX_RESTART_DELAY, validated_args
 
 ARGUMENT_SPEC = dict(
     certificates=dict(type="list", elements="raw", required=True),
@@ -18,10 +18,6 @@ ARGUMENT_SPEC = dict(
     allow_unvetted=dict(type="bool", default=False),
     restart_method=dict(type="str", choices=["auto", "scheduled_task", "wmi"], default="auto"),
 )
-
-
-# The detached restart only waits for the WinRM reply to leave the host; a minute is far more than that needs.
-MAX_RESTART_DELAY = 60
 
 
 class ActionModule(ActionBase):

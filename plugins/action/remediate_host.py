@@ -6,7 +6,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.directaccess.iphttps.plugins.plugin_utils._action_args import validated_args
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._action_args import MAX_RESTART_DELAY, validated_args
 
 ARGUMENT_SPEC = dict(
     mode=dict(type="str", required=True, choices=["diagnose", "remediate", "preflight", "rollback"]),
@@ -37,6 +37,10 @@ class ActionModule(ActionBase):
         args = validated_args(self, "remediate_host", ARGUMENT_SPEC,
                               positive=["reconnect_timeout", "poll_interval", "connect_timeout"],
                               non_negative=["restart_delay"])
+        if args["restart_delay"] > MAX_RESTART_DELAY:
+            # Same bound as ca_import: the delay is slept before the reconnect deadline starts to count.
+            raise AnsibleActionFail(f"restart_delay: must be at most {MAX_RESTART_DELAY} seconds, "
+                                    f"got {args['restart_delay']}")
         # Imported here: a worker that only validates options never compiles the rest.
         from ansible_collections.directaccess.iphttps.plugins.plugin_utils._remediation import (
             HostRun,

@@ -106,7 +106,7 @@ options:
   restart_delay:
     description:
       - Seconds the detached restart waits before it restarts C(iphlpsvc), so that the WinRM reply leaves the host
-        before the tunnel goes down. Must not be negative.
+        before the tunnel goes down. Must not be negative, and at most 60.
     type: int
     default: 5
   poll_interval:

@@ -15,6 +15,9 @@ from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate 
     HAS_CRYPTOGRAPHY,
 )
 
+# The detached restart only waits for the WinRM reply to leave the host; a minute is far more than that needs.
+MAX_RESTART_DELAY = 60
+
 
 def validated_args(action: t.Any, plugin: str, argument_spec: dict, *, positive: t.Iterable[str] = (),
                    non_negative: t.Iterable[str] = ()) -> dict:

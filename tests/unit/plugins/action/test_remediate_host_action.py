@@ -187,6 +187,14 @@ def test_bad_run_id_fails_before_anything_is_sent(rollover, tmp_path):
     assert host.commands == []
 
 
+@pytest.mark.parametrize("delay, message", [(61, "at most 60 seconds, got 61"), (-1, "restart_delay")])
+def test_restart_delay_out_of_range_fails_before_anything_is_sent(rollover, tmp_path, delay, message):
+    host = FakeClient(rollover)
+    with pytest.raises(AnsibleActionFail, match=message):
+        run(host, tmp_path, restart_delay=delay)
+    assert host.commands == []
+
+
 def test_rollback_removes_without_waiting_for_zero(rollover, tmp_path, clock):
     old_root, new_root, issuing, leaf = rollover
     host = FakeClient(rollover)
