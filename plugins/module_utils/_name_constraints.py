@@ -372,8 +372,8 @@ def _san_names(san) -> list[Name]:
             names.append(Name("email", entry.value.lower(), entry.value))
         elif isinstance(entry, x509.UniformResourceIdentifier):
             names.append(Name("uri", entry.value, entry.value))
-        elif isinstance(entry, x509.IPAddress) and not isinstance(entry.value, (ipaddress.IPv4Network,
-                                                                                   ipaddress.IPv6Network)):
+        elif isinstance(entry, x509.IPAddress) and \
+                not isinstance(entry.value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
             names.append(Name("ip", entry.value.packed, str(entry.value)))
         elif isinstance(entry, x509.DirectoryName):
             names.append(Name("dirname", name_key(entry.value), f"'{entry.value.rfc4514_string()}'"))

@@ -485,8 +485,8 @@ def _judge_certificate(index: int, chain: list, pool: list, by_url: dict, now, p
         entry["message"] = (f"'{subject}' has no CRL distribution point and no OCSP responder URL, so its revocation "
                             "cannot be checked (CRYPT_E_NO_REVOCATION_CHECK).")
     elif outcome == "good":
-        entry["message"] = f"'{subject}' is not revoked: " + next(u["message"] for u in entry["urls"]
-                                                                   if u["result"] == "current")
+        current = next(u["message"] for u in entry["urls"] if u["result"] == "current")
+        entry["message"] = f"'{subject}' is not revoked: " + current
     else:
         relevant = [u for u in entry["urls"] if outcome != "revoked" or u["result"] == "lists_certificate"]
         lead = {"revoked": "is revoked", "offline": "cannot be checked for revocation (CRYPT_E_REVOCATION_OFFLINE)",

@@ -56,8 +56,8 @@ def test_diagnose_names_the_url_each_client_cannot_use(lab, before, tmp_path):
 
 
 def test_remediate_leaves_revocation_hosts_alone_with_the_remedy(lab, before, tmp_path):
-    lab.playbook("directaccess.iphttps.remediate", extra_vars=dict(cas(lab), iphttps_report_dir=str(tmp_path),
-                                                                  iphttps_reconnect_timeout=15))
+    extra = dict(cas(lab), iphttps_report_dir=str(tmp_path), iphttps_reconnect_timeout=15)
+    lab.playbook("directaccess.iphttps.remediate", extra_vars=extra)
     found = records(tmp_path)
     for template in EXPECTED:
         [host] = lab.hosts_in(template)

@@ -259,8 +259,8 @@ def test_client_info_auto_fetches_for_the_inside_only_cdp(collection, make_handl
     ("crl_expired", STALE_CRL_URL, "stale"),
     ("revoked_server_cert", ISSUING_CRL_URL, "listed"),
 ])
-def test_client_info_returns_what_the_controller_needs_to_judge(collection, make_handler, pki, template, leaf_url,
-                                                                 leaf_check):
+def test_client_info_returns_what_the_controller_needs_to_judge(collection, make_handler, pki, template,
+                                                                leaf_url, leaf_check):
     doc = run(collection, make_handler(template), "client_info", {"connect_timeout_ms": 2000})
     leaf_fetch, issuer_fetch = doc["revocation"]["fetches"]
     assert (leaf_fetch["cert_index"], leaf_fetch["url"]) == (0, leaf_url)

@@ -498,9 +498,9 @@ def _check_command(node, allowlist: Allowlist, functions: set, findings: _Findin
             continue
         given = element.parameter.lower()
         if given not in command.parameters and given not in allowlist.common_parameters:
-            findings.add(element.node, "parameter -%s of %s is not in %s (write parameters in full, as "
-                                       "documented for Windows PowerShell 5.1)" % (element.parameter, command.name,
-                                                                                  listed))
+            message = "parameter -%s of %s is not in %s (write parameters in full, as documented for Windows " \
+                      "PowerShell 5.1)" % (element.parameter, command.name, listed)
+            findings.add(element.node, message)
     if bare == 'new-object':
         _check_new_object(name_node, elements, allowlist, findings, listed)
     elif bare in _CIM_COMMANDS:

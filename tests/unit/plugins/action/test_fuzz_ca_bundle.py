@@ -77,8 +77,8 @@ def a_source(draw, server, files):
     reference = fuzz.reference_chain()
     kind = draw(st.sampled_from(["path", "content", "url", "tls", "two", "none", "junk"]))
     if kind == "path":
-        value = draw(st.sampled_from([files[key] for key in files] + ["/dev/zero", "/proc/1/mem", "/proc/self/mem",
-                                                                       "", "relative/missing.pem", "/"]))
+        specials = ["/dev/zero", "/proc/1/mem", "/proc/self/mem", "", "relative/missing.pem", "/"]
+        value = draw(st.sampled_from([files[key] for key in files] + specials))
         return {"path": value}
     if kind == "content":
         der = draw(fuzz.mutated_der())

@@ -276,8 +276,8 @@ def test_no_state_and_no_directaccess_connection_is_a_failed_fix():
 
 
 def test_a_restart_that_could_not_be_launched_says_so_not_part_way():
-    failed = dict(change(after=None, failed=True, msg="could not schedule the iphlpsvc restart: Win32_Process.Create "
-                                                        "returned 2. Changed: Root\\AA."),
+    message = "could not schedule the iphlpsvc restart: Win32_Process.Create returned 2. Changed: Root\\AA."
+    failed = dict(change(after=None, failed=True, msg=message),
                   restart_error="could not schedule the iphlpsvc restart: Win32_Process.Create returned 2")
     rec = record("pc9", client(), change=failed)
     assert rec["status"] == "fix_failed"
