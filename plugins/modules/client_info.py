@@ -147,8 +147,10 @@ server_chain:
   elements: str
 server_chain_source:
   description:
-    - V(chain_policy_extra_store) when the chain engine was handed certificates besides the leaf (the leaf, then
-      those). Whether .NET Framework's SslStream hands it the certificates the server sent is not confirmed.
+    - V(chain_policy_extra_store) when the callback's C(ChainPolicy.ExtraStore) held anything. On .NET Framework
+      SslStream copies into it every certificate of Schannel's remote certificate store, that is everything the
+      server sent, the leaf included, in no guaranteed order. The chain is then the callback's certificate (the
+      leaf), followed by the others, put in order by issuer name where they link and as they came otherwise.
     - V(chain_elements) otherwise, the chain Windows assembled (C(X509Chain.ChainElements)), which can include
       certificates from the client's own stores or fetched through AIA rather than sent by the server.
     - Null when no chain was captured.
@@ -159,7 +161,13 @@ server_chain_error:
   returned: always
   type: str
 client_chain_status:
-  description: The Windows chain engine's own X509Chain status flags for that chain.
+  description:
+    - The Windows chain engine's own X509Chain status flags (C(status), C(information)) for the chain it built in
+      the TLS callback.
+    - That chain is built with revocation checking off and in the context of the WinRM user running the script
+      (its user stores and policy apply), not as IP Helper (C(iphlpsvc)) builds it as LocalSystem. It is not the
+      verdict of IP-HTTPS; RV(iphttps.last_error_code) is. The controller's RV(diagnosis) stays the decision; this
+      field is there to show where Windows and the analysis disagree.
   returned: always
   type: list
   elements: dict

@@ -14,8 +14,11 @@ from urllib.parse import urlsplit
 
 from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
     CertificateError,
+    is_self_issued,
+    issuer_name_key,
     load_certificates,
     normalize_fingerprint,
+    subject_name_key,
     thumbprint,
     to_pem,
 )
@@ -160,9 +163,11 @@ def _server_chain(raw: dict) -> tuple[list, str | None]:
     """The certificates the server sent, leaf first, and which of the script's lists they came from.
 
     ``server_chain`` is the leaf and X509Chain.ChainElements: Windows' own chain, which may hold
-    certificates from the client's stores. ``chain_policy_extra_store`` is what SslStream gave the
-    chain engine, which is the server's certificates if SslStream fills it (unconfirmed on .NET
-    Framework). So the extra store wins when it holds anything; it may repeat the leaf.
+    certificates from the client's stores. ``chain_policy_extra_store`` is what SslStream on .NET
+    Framework copies from Schannel's remote certificate store: everything the server sent, the leaf
+    included, in no promised order. So the extra store wins when it holds anything; the leaf is the
+    callback's certificate (``server_chain[0]``), and the rest follow it by issuer name where they
+    link (diagnose() builds its paths itself, so the order is only for people reading the chain).
     """
     elements = _der_list(raw.get("server_chain"), "server_chain")
     extra = _der_list(raw.get("chain_policy_extra_store"), "chain_policy_extra_store")
@@ -171,12 +176,25 @@ def _server_chain(raw: dict) -> tuple[list, str | None]:
         return [], None
     if not extra:
         return elements, "chain_elements"
-    chain, seen = [elements[0]], {thumbprint(elements[0])}
+    chain, seen, rest = [elements[0]], {thumbprint(elements[0])}, []
     for cert in extra:
         if thumbprint(cert) not in seen:
             seen.add(thumbprint(cert))
-            chain.append(cert)
-    return chain, "chain_policy_extra_store"
+            rest.append(cert)
+    return chain + _by_issuer(chain[-1], rest), "chain_policy_extra_store"
+
+
+def _by_issuer(tail: t.Any, rest: list) -> list:
+    """``rest`` from ``tail`` upwards by issuer name, then what links to nothing in the order given."""
+    ordered = []
+    while rest and not is_self_issued(tail):
+        issuer = next((cert for cert in rest if subject_name_key(cert) == issuer_name_key(tail)), None)
+        if issuer is None:
+            break
+        rest = [cert for cert in rest if cert is not issuer]
+        ordered.append(issuer)
+        tail = issuer
+    return ordered + rest
 
 
 def _service(raw: t.Any) -> dict | None:

@@ -41,6 +41,7 @@ import datetime
 import errno
 import json
 import logging
+import random
 import re
 import socket
 import ssl
@@ -312,7 +313,8 @@ def capture_server_chain(connect_to: str, server_name: str, port_in_url: int, ti
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     # lab-behaviour: capture-handshake-errors
-    prefix = 'Exception calling "AuthenticateAsClient" with "1" argument(s): '
+    # The script calls the four-argument overload (host, client certificates, protocols, revocation).
+    prefix = 'Exception calling "AuthenticateAsClient" with "4" argument(s): '
     try:
         with raw, context.wrap_socket(raw, server_hostname=server_name) as tls:
             return _unverified_chain(tls)
@@ -578,11 +580,15 @@ class ClientHandler:
         if not sent:
             return  # no certificate, no callback
         # server_chain is the leaf and the chain Windows assembled; the extra store is what the
-        # server sent besides the leaf, which is what SslStream is taken to hand the chain engine.
+        # server sent, which SslStream copies from Schannel's remote certificate store.
         elements = chain_elements(sent, record["root_store"], record["ca_store"])
         result["server_chain"] = [base64.b64encode(der).decode("ascii") for der in elements]
         # lab-behaviour: extra-store-contents
-        result["chain_policy_extra_store"] = [base64.b64encode(der).decode("ascii") for der in sent[1:]]
+        # Every certificate the server sent, the leaf included, in an order nobody promises: shuffled,
+        # the same way on every run for the same host.
+        extra = list(sent)
+        random.Random(record["name"]).shuffle(extra)
+        result["chain_policy_extra_store"] = [base64.b64encode(der).decode("ascii") for der in extra]
         # lab-behaviour: callback-chain-current-stores
         # The callback's X509Chain is built now, against the stores as they are now (not the state
         # IP-HTTPS recorded at its last connection), so verify afresh with the same stores.

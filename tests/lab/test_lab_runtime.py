@@ -15,8 +15,10 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from winrm.exceptions import InvalidCredentialsError
 
+from . import handlers
 from .client_state import ClientState
 from .handlers import SCRIPT_VERSIONS, ClientHandler, identify_script, powershell_json
 from .pki import thumbprint
@@ -160,7 +163,9 @@ def test_source_on_stdin_must_be_the_script_the_command_names(make_handler):
     stdin = json.dumps({"script_source": (SCRIPTS / "ca_import.ps1").read_text(encoding="utf-8")}).encode()
     result = handler(CommandRequest("da-client-01", "x", info.splitlines()[0], stdin))
     assert result.rc == 1
-    assert b"headed by script client_info v3 but its stdin carries the source of ca_import v2" in result.stderr
+    expected = (f"headed by script client_info v{SCRIPT_VERSIONS['client_info']} but its stdin carries the source of "
+                f"ca_import v{SCRIPT_VERSIONS['ca_import']}")
+    assert expected.encode() in result.stderr
 
 
 # --- client_info ------------------------------------------------------------------------------------
@@ -185,9 +190,10 @@ def test_client_info_of_a_client_whose_root_was_rolled_over(collection, make_han
     assert isinstance(doc["da_connection_status"]["status"], int)
     assert doc["da_connection_status"]["substatus_name"] == "CouldNotContactDirectAccessServer"
     # The good server sends its whole chain, and no store holds a better path, so the chain the
-    # chain engine builds is what was sent; the extra store holds what was sent after the leaf.
+    # chain engine builds is what was sent; the extra store holds everything sent, the leaf too, in any order.
     assert doc["server_chain"] == [der_b64(pki.cert(n)) for n in ("iphttps", "issuing", "root")]
-    assert doc["chain_policy_extra_store"] == [der_b64(pki.cert(n)) for n in ("issuing", "root")]
+    sent = [der_b64(pki.cert(n)) for n in ("iphttps", "issuing", "root")]
+    assert sorted(doc["chain_policy_extra_store"]) == sorted(sent)
     assert doc["server_chain_error"] is None
     assert [s["status"] for s in doc["chain_status"]] == ["UntrustedRoot"]
     assert doc["stores"] == {"Root": [pki.thumbprint("old_root")], "CA": [], "Disallowed": []}
@@ -210,7 +216,7 @@ def test_client_info_per_scenario(collection, make_handler, template, code, chai
     assert doc["iphttps_state"]["last_error_code"] == code
     assert [s["status"] for s in doc["chain_status"]] == chain_status
     assert len(doc["server_chain"]) == chain_length
-    assert len(doc["chain_policy_extra_store"]) == chain_length - 1
+    assert len(doc["chain_policy_extra_store"]) == chain_length
     assert doc["da_connection_status"]["status_name"] == ("ConnectedRemotely" if code == 0 else "ActionableError")
 
 
@@ -220,11 +226,12 @@ def test_chain_elements_take_issuers_from_the_stores_the_extra_store_does_not(co
     handler.client.add_certificate("CA", pki.pem("issuing"))
     doc = run(collection, handler, "client_info", {"connect_timeout_ms": 2000})
     assert doc["server_chain"] == [der_b64(pki.cert(n)) for n in ("iphttps", "issuing", "root")]
-    assert doc["chain_policy_extra_store"] == []
+    assert doc["chain_policy_extra_store"] == [der_b64(pki.cert("iphttps"))]
     assert doc["chain_status"] == []
     report = collection["_client_report"].build_report(doc)
-    # Nothing besides the leaf reached the extra store, so the report falls back to ChainElements.
-    assert report["server_chain_source"] == "chain_elements"
+    # The extra store holds the leaf alone: the server's chain is that, whatever the stores completed it with.
+    assert report["server_chain_source"] == "chain_policy_extra_store"
+    assert report["server_chain"] == [pki.pem("iphttps")]
     assert report["diagnosis"]["verdict"] == "trusted"
 
 
@@ -233,6 +240,20 @@ def test_extra_store_is_the_chain_the_report_uses(collection, make_handler, pki)
     doc = run(collection, handler, "client_info", {"connect_timeout_ms": 2000})
     report = collection["_client_report"].build_report(doc)
     assert report["server_chain_source"] == "chain_policy_extra_store"
+    assert report["server_chain"] == [pki.pem(n) for n in ("iphttps", "issuing", "root")]
+
+
+def test_extra_store_order_is_shuffled_per_host_and_the_report_still_puts_the_leaf_first(collection, make_handler,
+                                                                                          pki):
+    sent = [der_b64(pki.cert(n)) for n in ("iphttps", "issuing", "root")]
+    doc = run(collection, make_handler("untrusted_root", name="da-client-03"), "client_info",
+              {"connect_timeout_ms": 2000})
+    # Not the order sent (this host's shuffle moves the leaf), and the same order on every run.
+    assert sorted(doc["chain_policy_extra_store"]) == sorted(sent) and doc["chain_policy_extra_store"] != sent
+    again = run(collection, make_handler("untrusted_root", name="da-client-03"), "client_info",
+                {"connect_timeout_ms": 2000})
+    assert again["chain_policy_extra_store"] == doc["chain_policy_extra_store"]
+    report = collection["_client_report"].build_report(doc)
     assert report["server_chain"] == [pki.pem(n) for n in ("iphttps", "issuing", "root")]
 
 
@@ -287,6 +308,31 @@ def test_client_info_when_the_server_refuses(collection, make_handler):
     assert doc["server_chain"] == [] and doc["chain_status"] == []
     assert re.fullmatch(r'Exception calling "EndConnect" with "1" argument\(s\): "No connection could be made '
                         r'because the target machine actively refused it 127\.0\.0\.1:\d+"', doc["server_chain_error"])
+
+
+@pytest.mark.parametrize("answer, text", [
+    (b"", "Authentication failed because the remote party has closed the transport stream."),
+    (b"HTTP/1.1 400 Bad Request\r\n\r\n", "A call to SSPI failed, see inner exception."),
+])
+def test_failed_handshake_names_the_four_argument_overload_the_script_calls(answer, text):
+    # AuthenticateAsClient(host, $null, $protocols, $false): PowerShell's wrapper counts four arguments.
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        connection, _address = listener.accept()
+        with connection:
+            connection.recv(4096)
+            connection.sendall(answer)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        with pytest.raises(handlers._CaptureError) as caught:  # pylint: disable=protected-access
+            handlers.capture_server_chain(f"127.0.0.1:{listener.getsockname()[1]}", "da.lab.example", 443, 2.0)
+    finally:
+        server.join(5)
+        listener.close()
+    assert str(caught.value) == f'Exception calling "AuthenticateAsClient" with "4" argument(s): "{text}"'
 
 
 def test_client_info_when_the_server_never_answers(collection, make_handler):

@@ -7,7 +7,8 @@
 #   iphttps_state null|{ interface_status (null when read from netsh), last_error_code (uint32) },
 #   da_connection_status null|{ status, status_name, substatus, substatus_name },
 #   server_chain (base64 DER: the leaf, then the rest of X509Chain.ChainElements),
-#   chain_policy_extra_store (base64 DER), server_chain_error, chain_status (X509Chain flags),
+#   chain_policy_extra_store (base64 DER: everything the server sent, the leaf included, in no guaranteed order),
+#   server_chain_error, chain_status (X509Chain flags, built with revocation off in the WinRM user's context),
 #   stores { Root: [thumbprint], CA: [thumbprint], Disallowed: [thumbprint] },
 #   store_certificates [{ store, thumbprint, der_base64 }] (Root and CA entries only),
 #   iphlpsvc null|{ state, start_mode, process_id } (Win32_Service: State "Running"/"Stopped"..., StartMode
@@ -170,8 +171,8 @@ if ($null -ne $result.iphttps_configuration -and $result.iphttps_configuration.s
             # ChainElements is the chain Windows assembled: the server's certificates plus issuers it
             # found in the stores or through AIA. It is not a record of what the server sent.
             elements = @($chain.ChainElements | ForEach-Object { [Convert]::ToBase64String($_.Certificate.RawData) })
-            # Whether SslStream on .NET Framework puts the certificates the server sent into ExtraStore
-            # is unconfirmed; when it does, this list is what the server sent.
+            # SslStream on .NET Framework copies Schannel's remote certificate store into ExtraStore
+            # (_SecureChannel.cs): everything the server sent, the leaf too, in no guaranteed order.
             extra = @($chain.ChainPolicy.ExtraStore | ForEach-Object { [Convert]::ToBase64String($_.RawData) })
             status = @($chain.ChainStatus | ForEach-Object { [ordered]@{ status = [string]$_.Status; information = [string]$_.StatusInformation } })
         }

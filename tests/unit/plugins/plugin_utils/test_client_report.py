@@ -298,6 +298,29 @@ def test_extra_store_repeating_the_leaf_or_itself_is_taken_once(rollover):
     assert report["server_chain_source"] == "chain_policy_extra_store"
 
 
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 0, 1), (1, 2, 0), (2, 1, 0)])
+def test_shuffled_extra_store_with_the_leaf_rebuilds_the_chain_leaf_first(rollover, order):
+    # SslStream copies Schannel's remote store: everything the server sent, the leaf too, in any order.
+    _old_root, new_root, issuing, leaf = rollover
+    sent = [leaf, issuing, new_root]
+    raw = raw_doc(chain=[leaf, issuing, new_root], extra_store=[sent[i] for i in order], code=0,
+                  root=[new_root.thumbprint], store_certificates=[store_cert("Root", new_root)])
+    report = build_report(raw)
+    assert report["server_chain_source"] == "chain_policy_extra_store"
+    assert report["server_chain"] == [leaf.pem, issuing.pem, new_root.pem]
+    assert report["diagnosis"]["verdict"] == "trusted"
+
+
+def test_extra_store_certificates_that_link_to_nothing_follow_the_chain(rollover):
+    old_root, _new_root, issuing, leaf = rollover
+    stray = pki.make_root("Stray Root CA", key_type="ecdsa")
+    raw = raw_doc(chain=[leaf], extra_store=[stray, issuing, leaf])
+    report = build_report(raw)
+    assert report["server_chain"] == [leaf.pem, issuing.pem, stray.pem]
+    assert report["diagnosis"]["verdict"] == "untrusted_root"
+    assert old_root.pem not in report["server_chain"]
+
+
 def test_extra_store_without_a_leaf_is_not_a_chain(rollover):
     _old_root, _new_root, issuing, _leaf = rollover
     report = build_report(raw_doc(chain=[], extra_store=[issuing]))
