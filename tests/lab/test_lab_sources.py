@@ -143,14 +143,14 @@ ROWS = table_rows(LAB_DOC.read_text(encoding='utf-8'))
 
 def test_the_lab_marks_the_behaviours_it_imitates():
     assert len(MARKERS) >= 40
-    keys = [key for key, _, _ in MARKERS]
+    keys = [key for key, _place, _line in MARKERS]
     assert [key for key in keys if not KEY_RE.match(key)] == []
     duplicates = sorted({key for key in keys if keys.count(key) > 1})
     assert duplicates == [], 'each behaviour is marked once: %s' % duplicates
 
 
 def test_every_marker_has_a_row_and_every_row_a_marker():
-    marked = {key for key, _, _ in MARKERS}
+    marked = {key for key, _place, _line in MARKERS}
     listed = [row[0] for row in ROWS]
     assert sorted({k for k in listed if listed.count(k) > 1}) == [], 'a key is listed twice'
     missing_rows = sorted(marked - set(listed))
@@ -160,9 +160,9 @@ def test_every_marker_has_a_row_and_every_row_a_marker():
 
 
 def test_every_row_names_where_the_lab_does_it():
-    where = {key: place for key, place, _ in MARKERS}
+    where = {key: place for key, place, _line in MARKERS}
     wrong = []
-    for key, _, cell, _ in ROWS:
+    for key, _behaviour, cell, _source in ROWS:
         places = ['%s:%s' % match for match in WHERE_RE.findall(cell)]
         if key in where and where[key] not in places:
             wrong.append('%s: the table says %s, the marker is in %s' % (key, places or cell, where[key]))
@@ -214,7 +214,7 @@ def test_markers_are_placed_by_the_code_that_follows(tmp_path):
         '        # lab-behaviour: in-a-literal\n'
         '        "a": 1,\n'
         '    }\n', encoding='utf-8')
-    assert [(key, where) for key, where, _ in markers_in(path)] == [
+    assert [(key, where) for key, where, _line in markers_in(path)] == [
         ('module-constant', 'lab_sample.py:LIMIT'),
         ('method-def', 'lab_sample.py:Host.answer'),
         ('inside-method', 'lab_sample.py:Host.answer'),

@@ -112,7 +112,7 @@ def _strict_loader():
 
     def construct_mapping(loader, node, deep=False):
         seen = set()
-        for key_node, _ in node.value:
+        for key_node, _value_node in node.value:
             key = loader.construct_object(key_node, deep=deep)
             if key in seen:
                 raise AllowlistError('line %d: key %r is given twice' % (key_node.start_mark.line + 1, key))
@@ -367,7 +367,7 @@ def command_elements(node) -> list:
             # The grammar reads an en-dash parameter as a bare word.
             if element.type in ('command_parameter', 'generic_token') and text[:1] in PARAMETER_DASHES \
                     and len(text) > 1 and text != '--':
-                name, colon, _ = text.lstrip(PARAMETER_DASHES).partition(':')
+                name, colon, _value = text.lstrip(PARAMETER_DASHES).partition(':')
                 elements.append(_Element(element, name, bool(colon)))
             else:
                 elements.append(_Element(element, None, False))
@@ -481,7 +481,7 @@ def _check_command(node, allowlist: Allowlist, functions: set, findings: _Findin
             findings.add(name_node, "program '%s' is not in %s's native_commands; add it with its "
                                     "learn.microsoft.com page" % (name, listed))
         return
-    module, _, bare = lower.rpartition('\\')
+    module, _sep, bare = lower.rpartition('\\')
     if bare in functions and not module:
         return  # defined by the script itself
     command = allowlist.commands.get(bare)

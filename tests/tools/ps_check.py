@@ -506,7 +506,7 @@ def _lint_variable(node, add: t.Callable[[int, str], None]) -> None:
     text = _node_text(node).lstrip('$@')
     if text.startswith('{') and text.endswith('}'):
         text = text[1:-1]
-    scope, _, name = text.rpartition(':')
+    scope, _sep, name = text.rpartition(':')
     # $script:IsWindows is the script's own variable; $global:IsWindows is the automatic one.
     if scope.lower() not in ('', 'global'):
         return
@@ -535,7 +535,7 @@ def _lint_command(node, add: t.Callable[[int, str], None]) -> None:
 
 def rules() -> list:
     """Every PowerShell 6+ and .NET Core rule, for the tests: (what it matches, _Rule)."""
-    found = [(spelling, rule) for spelling, rule in _QUESTION_MARK_CONSTRUCTS]
+    found = list(_QUESTION_MARK_CONSTRUCTS)
     found.append(('&& ||', _CHAIN_RULE))
     found += list(_PS6_COMMANDS.items())
     found += [('%s -%s' % (command, banned.parameter), banned.rule)

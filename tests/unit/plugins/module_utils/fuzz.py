@@ -351,7 +351,7 @@ def pool_scenarios() -> dict[str, dict]:
     filler = _copies(_cert(_name("Filler CA #000000"), _name("Filler CA #000000"), key, key, serial=_SERIAL),
                      POOL_SIZE, b"000000")
 
-    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(CHAIN_LENGTH)]
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _level in range(CHAIN_LENGTH)]
     deep = [_cert(_name("Deep 0"), _name("Deep 0"), keys[0], keys[0])]
     for level in range(1, CHAIN_LENGTH):
         last = level == CHAIN_LENGTH - 1
@@ -385,7 +385,7 @@ def pool_scenarios() -> dict[str, dict]:
                                 "intermediate_store": mesh[:len(mesh) // 2], "bundle": mesh[len(mesh) // 2:]}
 
     # Leaf, six levels and the root: MAX_DEPTH (8) certificates, 2^6 = MAX_PATHS (64) paths.
-    level_keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(8)]
+    level_keys = [ec.generate_private_key(ec.SECP256R1()) for _level in range(8)]
     cross = []
     for level in range(1, 7):
         for _copy_number in range(2):

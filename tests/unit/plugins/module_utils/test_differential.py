@@ -183,7 +183,7 @@ def _critical(critical: bool) -> Case:
 
 # name -> how to build it. Every case is judged by both verifiers.
 CASES = {
-    "trusted_ecdsa": lambda: _simple(),
+    "trusted_ecdsa": _simple,
     "trusted_rsa": lambda: _simple({"key_type": "rsa"}, {"key_type": "rsa"}, {"key_type": "rsa"}),
     "trusted_ed25519_leaf": lambda: _simple({"key_type": "ed25519"}),
     "untrusted_root": _untrusted_root,

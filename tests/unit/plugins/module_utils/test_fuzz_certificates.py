@@ -354,7 +354,7 @@ def test_a_few_same_name_candidates_are_all_checked(signature_checks):
     one is found wherever it sorts, and no budget note appears."""
     root = pki.make_root("Renewed Root", key_type="ecdsa")
     issuing = pki.make_intermediate("Renewed Issuing", root, key_type="ecdsa", ski=False)
-    renewals = [pki.make_intermediate("Renewed Issuing", root, key_type="ecdsa", ski=False) for _ in range(6)]
+    renewals = [pki.make_intermediate("Renewed Issuing", root, key_type="ecdsa", ski=False) for _renewal in range(6)]
     leaf = pki.make_leaf("da.contoso.com", issuing, key_type="ecdsa", aki=False)
     result = diagnose([leaf.cert], "da.contoso.com", root_store=[root.cert],
                       intermediate_store=[r.cert for r in renewals] + [issuing.cert])

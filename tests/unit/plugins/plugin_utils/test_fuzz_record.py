@@ -49,7 +49,7 @@ def records(draw):
         return draw(JSON)
     record = fixed(draw(st.sampled_from(["pc1", "PC-2.corp.example", "pc/../x", ".hidden", "ü" * 3, "pc\udc80"])),
                    run_id="run-1", mode="remediate", recorded_at="2026-03-01T10:00:00Z", attempted=[ROOT, ISSUING])
-    for _ in range(draw(st.integers(0, 3))):
+    for _index in range(draw(st.integers(0, 3))):
         field = draw(st.sampled_from(RECORD_FIELDS + ("unknown",)))
         action = draw(st.sampled_from(["replace", "replace", "remove"]))
         if action == "remove":
