@@ -109,6 +109,10 @@ VERDICTS = (
 # client_info's diagnosis adds these after the chain (_revocation.apply_to_diagnosis); diagnose() never gives them.
 REVOCATION_VERDICTS = ("revoked", "revocation_offline")
 VERDICTS += REVOCATION_VERDICTS
+# client_info's diagnosis when PowerShell on the client runs in Constrained Language Mode and could not capture
+# the chain or read the stores (_client_report); never a certificate verdict, never fixable.
+HOST_VERDICTS = ("constrained_language",)
+VERDICTS += HOST_VERDICTS
 # Problems decide the verdict in this order; trust (untrusted_root, missing_intermediate) comes
 # only after all of them, so a name mismatch with a missing root is a name mismatch.
 PROBLEM_PRECEDENCE = ("malformed", "no_chain", "explicitly_distrusted", "weak_crypto", "bad_signature", "unsupported_critical_extension",

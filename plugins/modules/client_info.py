@@ -29,6 +29,13 @@ description:
     certificate is listed. OCSP responders are judged by reachability only (a plain GET). The controller fetches
     nothing itself, and nothing fetched is ever imported."
   - A machine that is not a DirectAccess client, or whose IP-HTTPS interface is not active, is a state, not a failure.
+  - "Constrained Language Mode (WDAC or AppLocker script enforcement) refuses the objects the TLS handshake, the store
+    reads and the revocation fetches need. The script checks the language mode first and there reads only what
+    cmdlets and netsh give (C(iphlpsvc), the IP-HTTPS configuration and state, C(Get-DAConnectionStatus)); the
+    diagnosis is then V(constrained_language), never fixable, and no chain or store is judged."
+  - The script writes its JSON as UTF-8 (C([Console]::OutputEncoding)), as Ansible's own bootstrap wrapper does, so
+    localized status and error texts arrive intact; in Constrained Language Mode that setting is refused and texts
+    come in the console code page.
 options:
   connect_timeout:
     description: Seconds the host waits for the TCP connection and TLS handshake to the IP-HTTPS server.
@@ -113,6 +120,13 @@ computer_name:
   description: The host's computer name.
   returned: always
   type: str
+language_mode:
+  description:
+    - The PowerShell language mode the script ran in (C($ExecutionContext.SessionState.LanguageMode)), normally
+      V(FullLanguage). Anything else (V(ConstrainedLanguage)) makes the diagnosis V(constrained_language).
+  returned: always
+  type: str
+  sample: FullLanguage
 iphttps:
   description: The IP-HTTPS client state.
   returned: always
@@ -193,7 +207,8 @@ da_connection_status:
       type: int
 stores:
   description: Thumbprints in C(LocalMachine\\Root) (C(Root)), C(LocalMachine\\CA) (C(CA)) and
-    C(LocalMachine\\Disallowed) (C(Disallowed)).
+    C(LocalMachine\\Disallowed) (C(Disallowed)); empty lists when the stores were not read (Constrained Language
+    Mode).
   returned: always
   type: dict
   contains:
@@ -307,6 +322,10 @@ diagnosis:
       description:
         - The main problem, or V(trusted); see RV(directaccess.iphttps.trust_check#module:verdict).
         - Besides trust_check's verdicts, V(revocation_offline) or V(revoked) (see RV(diagnosis.revocation)).
+        - V(constrained_language) when PowerShell on the client runs in Constrained Language Mode (see
+          RV(language_mode)), so the chain and the stores could not be read; never fixable. Allow the collection's
+          scripts in the WDAC or AppLocker policy, or run with an account or WinRM endpoint that gets FullLanguage
+          (U(https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.core/about/about_language_modes?view=powershell-5.1)).
       type: str
       sample: untrusted_root
     missing:

@@ -7,6 +7,7 @@ on raw documents without a host.
 """
 from __future__ import annotations
 
+import datetime
 import re
 import reprlib
 import typing as t
@@ -32,6 +33,7 @@ class ReportError(ValueError):
 
 
 STATE_SOURCES = ("cmdlet", "netsh")
+FULL_LANGUAGE = "FullLanguage"
 _UINT32_MAX = 0xFFFFFFFF
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -230,6 +232,20 @@ def _chain_status(raw: t.Any) -> list[dict]:
     return entries
 
 
+def _constrained_language(mode: str) -> dict:
+    """The diagnosis of a host whose script could read the state but not the chain or the stores."""
+    why = (f"PowerShell on the client runs in {mode} mode (WDAC or AppLocker script enforcement), which refuses "
+           "the TLS capture and the certificate store reads; the chain was not judged and nothing is imported.")
+    return {
+        "trusted": False, "verdict": "constrained_language", "missing": [], "fixable": False, "path": [],
+        "reasons": [why],
+        "problems": [{"code": "constrained_language", "verdict": "constrained_language", "index": None,
+                      "subject": None, "thumbprint": None, "message": why}],
+        "checked_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "revocation": None,
+    }
+
+
 def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
     """client_info's result from the script's document; ReportError names the first unusable field."""
     if not isinstance(raw, dict):
@@ -262,8 +278,11 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
             store_certs[name] += _der_list([entry.get("der_base64")], label)
 
     chain, chain_source = _server_chain(raw)
+    # Script v3 and older did not say: they ran only where New-Object worked, so FullLanguage.
+    language_mode = _text(raw.get("language_mode"), "language_mode") or FULL_LANGUAGE
     report = {
         "computer_name": _text(raw.get("computer_name"), "computer_name"),
+        "language_mode": language_mode,
         "iphttps": iphttps,
         "server_chain": [to_pem(c) for c in chain],
         "server_chain_source": chain_source,
@@ -279,7 +298,12 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         "diagnosis": None,
     }
     if not iphttps["configured"]:
-        # Not a DirectAccess client: nothing to diagnose, and nothing to fix.
+        # Not a DirectAccess client: nothing to diagnose, and nothing to fix. (The configuration is read
+        # through cmdlets or netsh, which Constrained Language Mode allows, so this holds there too.)
+        return report
+    if language_mode != FULL_LANGUAGE:
+        # The script skipped the capture and the stores: empty lists there are no certificate problem.
+        report["diagnosis"] = _constrained_language(language_mode)
         return report
 
     def store_entries(name: str) -> list:

@@ -39,6 +39,12 @@ VERDICT_REMEDIES = {
                            "an expired CRL. No import or restart helps, so the host is left alone."),
     "revoked": ("Replace the revoked certificate: issue a new one and bind it on the DirectAccess server. No import "
                 "or restart helps, so the host is left alone."),
+    "constrained_language": ("PowerShell on the client runs in Constrained Language Mode (WDAC or AppLocker script "
+                             "enforcement), so the chain and the certificate stores could not be read; the host is "
+                             "left alone. Allow the collection's scripts in the WDAC or AppLocker policy, or run with "
+                             "an account or WinRM endpoint that gets FullLanguage "
+                             "(https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.core/about/"
+                             "about_language_modes?view=powershell-5.1)."),
 }
 REVOCATION_VERDICTS = ("revoked", "revocation_offline")
 RESTART_REMEDY = "Run remediate (with iphttps_reconnect true): it restarts iphlpsvc and checks for 0x0."
@@ -154,6 +160,9 @@ def assess(record: dict, client: t.Mapping, diagnosis: t.Mapping | None, mode: s
     if not iphttps.get("configured"):
         return dict(record, status="not_directaccess",
                     reason="No IP-HTTPS client configuration: not a DirectAccess client. Left alone.")
+    if verdict == "constrained_language":
+        # Nothing about the chain is known, so neither a preflight nor a restart nor an import applies.
+        return dict(record, status="unfixable", reason=reasons, remedy=VERDICT_REMEDIES[verdict])
     if mode == "preflight":
         trusted = bool(diagnosis and diagnosis.get("trusted"))
         return dict(record, status="would_trust" if trusted else "would_break", reason=reasons,

@@ -90,6 +90,8 @@ class HostRun:
     def _diagnosis(self, client: dict) -> dict | None:
         if self.args["mode"] != "preflight" or not client["iphttps"]["configured"]:
             return client["diagnosis"]
+        if (client["diagnosis"] or {}).get("verdict") == "constrained_language":
+            return client["diagnosis"]  # the stores were not read: a candidate cannot be judged against them
         from ansible_collections.directaccess.iphttps.plugins.module_utils._chain import diagnose
         from ansible_collections.directaccess.iphttps.plugins.plugin_utils._client_report import server_name_of
         from ansible_collections.directaccess.iphttps.plugins.plugin_utils._inputs import (

@@ -86,7 +86,7 @@ log = logging.getLogger(__name__)
 
 # The scripts and versions the lab implements; a version bump in the collection must be
 # followed here (test_lab_runtime checks the .ps1 files against this table).
-SCRIPT_VERSIONS = {"client_info": 3, "ca_import": 3, "iphttps_state": 3}
+SCRIPT_VERSIONS = {"client_info": 4, "ca_import": 3, "iphttps_state": 3}
 IDENTITY_RE = re.compile(r"^[ \t]*#[ \t]*directaccess\.iphttps script:[ \t]*([A-Za-z0-9_]+)[ \t]+v(\d+)[ \t]*$",
                          re.MULTILINE)
 
@@ -442,6 +442,7 @@ class ClientHandler:
         self.svchost_shared = template.svchost_shared
         self.wmi_process_create = template.wmi_process_create
         self.retry_reconnects = template.retry_reconnects
+        self.language_mode = template.language_mode
         self.drop_connections = drop_connections
         self.tunnel_outage = tunnel_outage
         self._lock = threading.Lock()
@@ -511,11 +512,16 @@ class ClientHandler:
             _throw(f"revocation_timeout_ms must be at least 1, not {revocation_timeout_ms}")
         record = self.client.load()
         iphttps = record["iphttps"]
+        # lab-behaviour: constrained-language-mode
+        # Constrained Language Mode: cmdlets, CIM and netsh work; New-Object of TcpClient, SslStream,
+        # X509Store and the delegate cast do not, so the script reads the state only.
+        full_language = self.language_mode == "FullLanguage"
         result: dict = {
             "script": "client_info",
-            "version": 3,
+            "version": 4,
             # lab-behaviour: computer-name-netbios
             "computer_name": record["name"].upper()[:15],  # $env:COMPUTERNAME: NetBIOS name, upper case
+            "language_mode": self.language_mode,
             "state_source": "cmdlet" if self.iphttps_cmdlets else "netsh",
             "iphttps_configuration": None,
             "iphttps_state": None,
@@ -526,7 +532,7 @@ class ClientHandler:
             "chain_status": [],
             "stores": {"Root": [], "CA": [], "Disallowed": list(record.get("disallowed_store") or {})},
             "store_certificates": [],
-            "iphlpsvc": self._service(record),
+            "iphlpsvc": self._service(record, self.svchost_shared),
             "revocation": None,
         }
         if iphttps is not None:
@@ -539,15 +545,15 @@ class ClientHandler:
             # netsh's status text is localized, so the script does not read it.
             result["iphttps_state"] = {"interface_status": state.interface_status if self.iphttps_cmdlets else None,
                                        "last_error_code": state.last_error_code}
+        # Get-DAConnectionStatus does not exist on Windows 7; elsewhere the same model iphttps_state answers from.
+        names = self.client.da_connection_status() if self.iphttps_cmdlets else None
+        if names is not None:
+            result["da_connection_status"] = {"status": _DA_STATUS[names[0]], "status_name": names[0],
+                                              "substatus": _DA_SUBSTATUS[names[1]], "substatus_name": names[1]}
+        if not full_language:
+            result["stores"] = None
+            return result
         if iphttps is not None:
-            # Get-DAConnectionStatus returns nothing on a machine without DirectAccess and does not
-            # exist on Windows 7. The substatus for a failed IP-HTTPS connection is a plausible
-            # value, not a confirmed one.
-            if self.iphttps_cmdlets:
-                status, substatus = ("ConnectedRemotely", "None") if state is not None and state.last_error_code == 0 \
-                    else ("ActionableError", "CouldNotContactDirectAccessServer")
-                result["da_connection_status"] = {"status": _DA_STATUS[status], "status_name": status,
-                                                  "substatus": _DA_SUBSTATUS[substatus], "substatus_name": substatus}
             self._capture(result, iphttps, record, max(timeout_ms, 1) / 1000.0)
         code = state.last_error_code if state is not None else None
         if revocation_mode.lower() == "always" or (revocation_mode.lower() == "auto" and code in REVOCATION_ERRORS):
@@ -602,12 +608,11 @@ class ClientHandler:
 
     @staticmethod
     # lab-behaviour: win32-service-properties
-    def _service(record: dict) -> dict:
+    def _service(record: dict, svchost_shared: bool) -> dict:
         """Win32_Service's State, StartMode and ProcessId for iphlpsvc. The lab does not model the start
-        mode (always Auto) and gives a made-up process id that changes with every restart."""
-        running = record["iphlpsvc"]["status"] == "Running"
+        mode (always Auto); the process id is the one iphttps_state reports (``_process_id``)."""
         return {"state": record["iphlpsvc"]["status"], "start_mode": "Auto",
-                "process_id": 1000 + 4 * record["iphlpsvc"]["restarts"] if running else 0}
+                "process_id": _process_id(record, svchost_shared)}
 
     # -- ca_import.ps1 --
 

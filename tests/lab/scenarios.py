@@ -57,6 +57,9 @@ class HostTemplate:
     after_restart: str = "iphttps"  # "iphttps", or "teredo": Teredo comes up first after a restart
     network: str = "internet"  # "internet", or "corporate": inside, where DirectAccess does not use IP-HTTPS
     retry_reconnects: bool = False  # IP-HTTPS's own retry picks up an imported root before any restart
+    # $ExecutionContext.SessionState.LanguageMode of the WinRM session: "FullLanguage", or "ConstrainedLanguage"
+    # where WDAC or AppLocker enforces script rules (docs/lab.md, "Locked-down clients").
+    language_mode: str = "FullLanguage"
 
 
 _ROLLED_OVER = {"server_profile": "good", "root_store": ("old_root",), "ca_store": ()}
@@ -114,6 +117,10 @@ TEMPLATES: dict[str, HostTemplate] = {t.name: t for t in (
                  "state, DirectAccess ConnectedRemotely", after_restart="teredo", **_ROLLED_OVER),
     HostTemplate("inside_corpnet", "untrusted_root inside the corporate network: IP-HTTPS never active, "
                  "DirectAccess ConnectedLocally", network="corporate", **_ROLLED_OVER),
+    # Locked down: what the scripts may do on the client differs.
+    HostTemplate("constrained_language", "untrusted_root whose PowerShell runs in Constrained Language Mode (WDAC "
+                 "or AppLocker script enforcement): the state is read, the chain and the stores are not; left alone",
+                 language_mode="ConstrainedLanguage", **_ROLLED_OVER),
 )}
 
 _ENTRY_KEYS = {"template", "count"}

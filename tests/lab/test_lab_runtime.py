@@ -133,8 +133,8 @@ def test_unknown_script_version_and_command_fail_naming_them(make_handler):
                                    "# directaccess.iphttps script: trust_reset v1\nexit 0", b"{}"))
     assert other.rc == 1 and b"script trust_reset v1 is not implemented by the lab" in other.stderr
     newer = handler(CommandRequest("da-client-01", "PowerShell -EncodedCommand x",
-                                   "# directaccess.iphttps script: client_info v4\n", b"{}"))
-    assert newer.rc == 1 and b"client_info v4" in newer.stderr and b"client_info v3" in newer.stderr
+                                   "# directaccess.iphttps script: client_info v5\n", b"{}"))
+    assert newer.rc == 1 and b"client_info v5" in newer.stderr and b"client_info v4" in newer.stderr
     older = handler(CommandRequest("da-client-01", "PowerShell -EncodedCommand x",
                                    "# directaccess.iphttps script: client_info v1\n", b"{}"))
     assert older.rc == 1 and b"script client_info v1 is not implemented" in older.stderr
@@ -348,6 +348,34 @@ def test_client_info_with_iphlpsvc_stopped_still_reads_the_chain(collection, mak
     doc = run(collection, make_handler("service_stopped"), "client_info", {})
     assert doc["iphttps_state"] is None and doc["iphttps_configuration"] is not None
     assert len(doc["server_chain"]) == 3 and [s["status"] for s in doc["chain_status"]] == ["UntrustedRoot"]
+
+
+def test_client_info_in_constrained_language_reads_the_state_only(collection, make_handler):
+    handler = make_handler("constrained_language")
+    doc = run(collection, handler, "client_info", {"connect_timeout_ms": 2000, "revocation": "always"})
+    assert list(doc) == result_keys("client_info")
+    assert doc["language_mode"] == "ConstrainedLanguage"
+    # Cmdlets, CIM and netsh still answer ...
+    assert doc["iphttps_configuration"]["server_url"].startswith("https://da.lab.example:")
+    assert doc["iphttps_state"]["last_error_code"] == UNTRUSTED_ROOT
+    assert doc["da_connection_status"]["status_name"] == "ActionableError"
+    assert doc["iphlpsvc"]["state"] == "Running"
+    # ... New-Object does not: no handshake, no stores, no fetches.
+    assert doc["server_chain"] == [] and doc["chain_policy_extra_store"] == [] and doc["chain_status"] == []
+    assert doc["server_chain_error"] is None and doc["stores"] is None and doc["store_certificates"] == []
+    assert doc["revocation"] is None
+    report = collection["_client_report"].build_report(doc)
+    assert report["diagnosis"]["verdict"] == "constrained_language" and report["diagnosis"]["fixable"] is False
+
+
+def test_client_info_agrees_with_iphttps_state_on_the_service_and_directaccess(collection, make_handler):
+    for template in ("shared_svchost", "inside_corpnet", "service_stopped", "healthy"):
+        handler = make_handler(template, name=f"da-{template.replace('_', '-')}")
+        info = run(collection, handler, "client_info", {"connect_timeout_ms": 2000})
+        state = run(collection, handler, "iphttps_state", {})
+        assert info["iphlpsvc"]["process_id"] == state["service_process_id"], template
+        assert info["da_connection_status"] == state["da_connection_status"], template
+    assert info["language_mode"] == "FullLanguage"
 
 
 def test_chain_status_follows_the_stores_not_the_last_connection(collection, make_handler, pki):

@@ -62,6 +62,7 @@ EXPECTED_AT_START = {
     "windows7_breakaway_throws": 0x800B0109,
     "teredo_after_restart": 0x800B0109,
     "inside_corpnet": None,  # inside, DirectAccess does not use IP-HTTPS: no object
+    "constrained_language": 0x800B0109,
 }
 
 

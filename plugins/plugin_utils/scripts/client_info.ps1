@@ -1,8 +1,9 @@
-# directaccess.iphttps script: client_info v3
+# directaccess.iphttps script: client_info v4
 # Returns one JSON document describing this client's IP-HTTPS state. Read-only.
 # Input (JSON on stdin): { "connect_timeout_ms": int, "store_certificates": "chain"|"all",
 #   "revocation": "auto"|"always"|"never" (default auto), "revocation_timeout_ms": int (default 5000) }
-# Output: { script, version, computer_name, state_source "cmdlet"|"netsh",
+# Output: { script, version, computer_name, language_mode ($ExecutionContext.SessionState.LanguageMode),
+#   state_source "cmdlet"|"netsh",
 #   iphttps_configuration null|{ server_url, state, type, configuration_type, profile, profile_activated },
 #   iphttps_state null|{ interface_status (null when read from netsh), last_error_code (uint32) },
 #   da_connection_status null|{ status, status_name, substatus, substatus_name },
@@ -23,8 +24,23 @@
 # waiting revocation_timeout_ms and all within 30 s; ldap and other non-HTTP URLs are listed, not fetched.
 # A CRL is reachable when it came with a 2xx status; an OCSP responder when it answered at all (a GET of the
 # responder URL asks about no certificate, so it proves reachability only).
+# Constrained Language Mode (WDAC or AppLocker script enforcement, about_Language_Modes) allows cmdlets
+# but not New-Object of TcpClient, SslStream, X509Store or WebRequest, nor the delegate cast. There the
+# script reads only what cmdlets and netsh give: iphlpsvc through CIM, the IP-HTTPS configuration and
+# state, Get-DAConnectionStatus. server_chain, chain_status, stores and revocation stay empty (stores
+# null: not read), and the controller reports constrained_language rather than a certificate problem.
 # Windows PowerShell 5.1; keep it plain. The controller does the analysis.
 $ErrorActionPreference = 'Stop'
+# First, before anything the mode forbids. Only FullLanguage runs the .NET parts.
+$languageMode = [string]$ExecutionContext.SessionState.LanguageMode
+$fullLanguage = $languageMode -eq 'FullLanguage'
+# The JSON carries localized texts (status, .NET messages): write it as UTF-8, not in the OEM code
+# page, as Ansible's bootstrap_wrapper.ps1 does. Constrained Language Mode refuses [Console]; there
+# texts arrive in the console code page.
+if ($fullLanguage) {
+    try { [Console]::OutputEncoding = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false }
+    catch { $null = $_ }
+}
 $params = (@($input) -join "`n") | ConvertFrom-Json
 $timeoutMs = 5000
 if ($null -ne $params -and $null -ne $params.connect_timeout_ms) { $timeoutMs = [int]$params.connect_timeout_ms }
@@ -40,8 +56,9 @@ if ($revocationTimeoutMs -lt 1) { throw "revocation_timeout_ms must be at least 
 
 $result = [ordered]@{
     script = 'client_info'
-    version = 3
+    version = 4
     computer_name = $env:COMPUTERNAME
+    language_mode = $languageMode
     state_source = $null
     iphttps_configuration = $null
     iphttps_state = $null
@@ -79,7 +96,9 @@ function Read-NetshIPHttps {
         $text = [string]$line
         if ($null -eq $found.server_url -and $text -match ':\s*(https://\S+)') { $found.server_url = $Matches[1] }
         elseif ($null -eq $found.last_error_code -and $text -match ':\s*0x([0-9A-Fa-f]{1,8})\s*$') {
-            $found.last_error_code = [Convert]::ToUInt32($Matches[1], 16)
+            # In Constrained Language Mode [Convert] may be refused: then the code stays unread.
+            try { $found.last_error_code = [Convert]::ToUInt32($Matches[1], 16) }
+            catch { $found.last_error_code = $null }
         }
     }
     return $found
@@ -159,7 +178,7 @@ if (Get-Command -Name Get-DAConnectionStatus -ErrorAction SilentlyContinue) {
 }
 
 # Capture the chain this client gets for the IP-HTTPS server.
-if ($null -ne $result.iphttps_configuration -and $result.iphttps_configuration.server_url) {
+if ($fullLanguage -and $null -ne $result.iphttps_configuration -and $result.iphttps_configuration.server_url) {
     $tcp = $null
     $ssl = $null
     $script:captured = $null
@@ -403,7 +422,7 @@ function Invoke-RevocationFetch([string]$url, [string]$kind, $settings, [int]$wa
 $revocationErrors = @(2148081683, 2148081682, 2148081680)  # 0x80092013, 0x80092012, 0x80092010
 $lastError = $null
 if ($null -ne $result.iphttps_state) { $lastError = $result.iphttps_state.last_error_code }
-if ($revocationMode -eq 'always' -or ($revocationMode -eq 'auto' -and $null -ne $lastError -and $revocationErrors -contains $lastError)) {
+if ($fullLanguage -and ($revocationMode -eq 'always' -or ($revocationMode -eq 'auto' -and $null -ne $lastError -and $revocationErrors -contains $lastError))) {
     $settings = Read-WinHttpProxy
     $fetches = New-Object -TypeName System.Collections.ArrayList
     $fetched = @{}
@@ -434,7 +453,12 @@ if ($revocationMode -eq 'always' -or ($revocationMode -eq 'auto' -and $null -ne 
 }
 
 # Store contents: thumbprints of everything; full certificates of the entries the chain names
-# (store_certificates chain) or of every entry (store_certificates all).
+# (store_certificates chain) or of every entry (store_certificates all). X509Store needs FullLanguage.
+if (-not $fullLanguage) {
+    $result.stores = $null
+    $result | ConvertTo-Json -Depth 6 -Compress
+    return
+}
 $chainNames = @{}
 foreach ($b64 in @($result.server_chain) + @($result.chain_policy_extra_store)) {
     $c = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [Convert]::FromBase64String($b64))

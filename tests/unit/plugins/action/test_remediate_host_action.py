@@ -289,3 +289,35 @@ def test_fixable_root_with_a_revocation_error_is_not_imported(rollover, tmp_path
     assert result["status"] == "unfixable" and result["record"]["verdict"] == "revocation_offline"
     assert host.scripts_run() == ["client_info"] and host.stores["Root"] == {old_root.thumbprint}
     assert "untrusted_root" in result["record"]["reason"]
+
+
+# --- Constrained Language Mode ---------------------------------------------------------------------
+
+def constrained(host):
+    # client_info.ps1 v4 in ConstrainedLanguage: the state is read, the chain and the stores are not.
+    host.overrides["client_info"] = {"version": 4, "language_mode": "ConstrainedLanguage", "server_chain": [],
+                                     "chain_policy_extra_store": [], "chain_status": [], "stores": None,
+                                     "store_certificates": []}
+
+
+@pytest.mark.parametrize("args", [{}, {"start_service": True}, {"mode": "diagnose"}, {"mode": "preflight"}])
+def test_constrained_language_host_is_left_alone_never_called_a_certificate_problem(rollover, tmp_path, clock, args):
+    old_root, new_root, issuing, leaf = rollover
+    host = FakeClient(rollover, polls=[state(0)])
+    constrained(host)
+    if args.get("mode") == "preflight":
+        args = dict(args, candidate_chain=leaf.pem + issuing.pem)
+    result = run(host, tmp_path, bundle=bundle(new_root, issuing), **args)
+    record = result["record"]
+    assert (result["status"], record["verdict"], record["action"]) == ("unfixable", "constrained_language", "none")
+    assert host.scripts_run() == ["client_info"] and host.restarts == 0
+    assert host.stores["Root"] == {old_root.thumbprint}
+    assert "Constrained" in record["reason"] and "no_chain" not in record["reason"]
+    assert "WDAC or AppLocker" in record["remedy"] and "about_language_modes" in record["remedy"]
+    assert result["changed"] is False and "failed" not in result
+
+
+def test_constrained_language_host_that_is_not_a_directaccess_client_is_just_that(rollover, tmp_path, clock):
+    host = FakeClient(rollover, configured=False)
+    constrained(host)
+    assert run(host, tmp_path)["status"] == "not_directaccess"

@@ -488,3 +488,43 @@ def test_malformed_revocation_section_is_reported_not_raised(published):
 def test_not_a_directaccess_client_has_no_revocation(published):
     report = build_report(revocation_raw(published, None, revocation_doc(), url=None))
     assert report["revocation"] is None and report["diagnosis"] is None
+
+
+# --- Constrained Language Mode (client_info.ps1 v4) ---------------------------------------------
+
+def constrained_doc(**extra) -> dict:
+    # What the script sends when New-Object is refused: the state, no chain, stores not read.
+    fields = dict(version=4, language_mode="ConstrainedLanguage", stores=None, chain_status=[])
+    fields.update(extra)
+    return raw_doc(chain=[], chain_error=None, **fields)
+
+
+def test_constrained_language_is_its_own_verdict_never_a_certificate_problem(rollover):
+    _old_root, new_root, issuing, _leaf = rollover
+    report = build_report(constrained_doc(), [new_root.cert, issuing.cert])
+    assert report["language_mode"] == "ConstrainedLanguage"
+    diagnosis = report["diagnosis"]
+    assert (diagnosis["verdict"], diagnosis["trusted"], diagnosis["fixable"]) == ("constrained_language", False, False)
+    assert diagnosis["missing"] == [] and diagnosis["path"] == []
+    assert [p["code"] for p in diagnosis["problems"]] == ["constrained_language"]
+    assert "ConstrainedLanguage mode" in diagnosis["reasons"][0]
+    # The state read through cmdlets still comes through.
+    assert report["iphttps"]["last_error_code"] == UNTRUSTED_ROOT and report["iphttps"]["configured"] is True
+    assert report["stores"] == {"Root": [], "CA": [], "Disallowed": []}
+
+
+def test_constrained_language_host_without_directaccess_has_no_diagnosis():
+    report = build_report(constrained_doc(url=None, code=None))
+    assert report["language_mode"] == "ConstrainedLanguage" and report["diagnosis"] is None
+
+
+def test_script_without_language_mode_ran_in_full_language(rollover):
+    _old_root, _new_root, issuing, leaf = rollover
+    report = build_report(raw_doc(chain=[leaf, issuing]))
+    assert report["language_mode"] == "FullLanguage"
+    assert report["diagnosis"]["verdict"] == "untrusted_root"
+
+
+def test_unusable_language_mode_is_a_report_error():
+    with pytest.raises(ReportError, match=r"unusable language_mode: expected a string, got 3"):
+        build_report(constrained_doc(language_mode=3))

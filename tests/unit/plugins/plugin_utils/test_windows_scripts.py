@@ -542,8 +542,8 @@ def test_client_info_auto_mode_fetches_for_the_three_revocation_errors_only():
     listed = re.search(r"\$revocationErrors = @\(([0-9, ]+)\)", code).group(1)
     # Decimal: Windows PowerShell 5.1 reads 0x80092013 as a negative Int32.
     assert {int(value) for value in listed.split(",")} == REVOCATION_ERRORS
-    assert ("if ($revocationMode -eq 'always' -or ($revocationMode -eq 'auto' -and $null -ne $lastError -and "
-            "$revocationErrors -contains $lastError))") in code
+    assert ("if ($fullLanguage -and ($revocationMode -eq 'always' -or ($revocationMode -eq 'auto' -and $null -ne "
+            "$lastError -and $revocationErrors -contains $lastError)))") in code
     assert "throw \"revocation must be auto, always or never, not '$revocationMode'\"" in code
     assert 'throw "revocation_timeout_ms must be at least 1, not $revocationTimeoutMs"' in code
 
@@ -583,3 +583,29 @@ def test_client_info_bounds_the_fetches():
     assert "@('http', 'https') -notcontains $scheme) { $outcome = New-FetchOutcome \"$scheme not fetched\" }" in code
     body = function_body(code, "Invoke-RevocationFetch")
     assert body.count("262144") == 2
+
+
+def test_client_info_reads_the_language_mode_before_anything_constrained_language_refuses():
+    code = script_code("client_info")
+    mode = code.index("$languageMode = [string]$ExecutionContext.SessionState.LanguageMode")
+    assert "$fullLanguage = $languageMode -eq 'FullLanguage'" in code
+    assert "    language_mode = $languageMode\n" in code
+    # Nothing before the check creates an object or touches [Console].
+    assert "New-Object" not in code[:mode] and "[Console]" not in code[:mode]
+    # Each part that needs New-Object, a .NET method or the delegate runs only in FullLanguage.
+    assert code.index("if ($fullLanguage -and $null -ne $result.iphttps_configuration") < code.index("$callback")
+    assert "if ($fullLanguage -and ($revocationMode" in code
+    stop = code.index("if (-not $fullLanguage) {")
+    assert stop < code.index("X509Store") and "$result.stores = $null" in code[stop:code.index("X509Store")]
+    assert "return" in code[stop:code.index("X509Store")]
+
+
+def test_client_info_writes_utf8_as_ansibles_bootstrap_wrapper_does():
+    code = script_code("client_info")
+    # New-Object, as ansible's bootstrap_wrapper.ps1 does it; $false: no byte order mark before the JSON.
+    setting = code.index("[Console]::OutputEncoding = New-Object -TypeName System.Text.UTF8Encoding "
+                         "-ArgumentList $false")
+    guard = code.rindex("if ($fullLanguage) {", 0, setting)
+    assert "try {" in code[guard:setting] and code.index("catch { $null = $_ }", setting) > setting
+    # Before the only output: the JSON at the end.
+    assert setting < code.index("ConvertTo-Json -Depth 6 -Compress")
