@@ -243,8 +243,8 @@ def test_extra_store_is_the_chain_the_report_uses(collection, make_handler, pki)
     assert report["server_chain"] == [pki.pem(n) for n in ("iphttps", "issuing", "root")]
 
 
-def test_extra_store_order_is_shuffled_per_host_and_the_report_still_puts_the_leaf_first(collection, make_handler,
-                                                                                          pki):
+def test_extra_store_order_is_shuffled_per_host_and_the_report_still_puts_the_leaf_first(
+        collection, make_handler, pki):
     sent = [der_b64(pki.cert(n)) for n in ("iphttps", "issuing", "root")]
     doc = run(collection, make_handler("untrusted_root", name="da-client-03"), "client_info",
               {"connect_timeout_ms": 2000})
