@@ -15,7 +15,10 @@ description:
     C(Get-DAConnectionStatus). On a client without the NetworkTransition cmdlets (Windows 7) it falls back to
     C(netsh interface httpstunnel show interfaces) and reads only the server URL and the C(0x...) last error code,
     because netsh's labels and status text are localized.
-  - Among several IP-HTTPS client profiles, the activated one that names a server is used; otherwise the first.
+  - Among several IP-HTTPS client profiles, the activated one that names a server is used. Where none is activated
+    (multisite, before the client has chosen an entry point) the first is used, RV(iphttps.entry_points) lists every
+    entry point, and the diagnosis' reasons name the ones whose chain was not captured. Capturing each entry point's
+    chain is not done yet (a limit).
   - It makes a TLS handshake (TLS 1.2, 1.1 or 1.0) to the IP-HTTPS server and records the certificates and the
     Windows chain engine's status flags; and lists the thumbprints in C(LocalMachine\\Root) and
     C(LocalMachine\\CA), with full certificates as O(store_certificates) asks; and reads the state, start mode
@@ -153,6 +156,15 @@ iphttps:
           C(netsh interface httpstunnel show interfaces), which gives no C(interface_status).
       type: str
       choices: [cmdlet, netsh]
+    profile_activated:
+      description: C(ProfileActivated) of the profile used; null when read through netsh.
+      type: bool
+    entry_points:
+      description:
+        - The server URL of every IP-HTTPS client profile, each once. Several on a multisite client; when none is
+          activated the chain was captured from RV(iphttps.server_url) only.
+      type: list
+      elements: str
 server_chain:
   description:
     - The server's certificates, leaf first, in PEM; see RV(server_chain_source) for where they come from.

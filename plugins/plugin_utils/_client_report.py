@@ -246,6 +246,40 @@ def _constrained_language(mode: str) -> dict:
     }
 
 
+def _flag(value: t.Any, label: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ReportError(f"the host returned an unusable {label}: expected true, false or null, got {_show(value)}")
+    return value
+
+
+def _entry_points(config: dict | None, server_url: str | None) -> list[str]:
+    """Every client profile's server URL; script v3 and older sent only the one it used."""
+    if not config or config.get("entry_points") is None:
+        return [server_url] if server_url else []
+    urls = []
+    for index, url in enumerate(_array(config.get("entry_points"), "iphttps_configuration.entry_points")):
+        label = f"iphttps_configuration.entry_points[{index}]"
+        if not isinstance(url, str) or not url:
+            raise ReportError(f"the host returned an unusable {label}: expected a URL, got {_show(url)}")
+        try:
+            server_name_of(url)  # a URL without a host name is refused, as server_url is
+        except ReportError as exc:
+            raise ReportError(str(exc).replace("iphttps_configuration.server_url", label)) from None
+        if url not in urls:
+            urls.append(url)
+    return urls
+
+
+def _unchosen_entry_points(iphttps: dict) -> str | None:
+    """A note when no profile is activated and the capture went to one of several entry points."""
+    others = [url for url in iphttps["entry_points"] if url != iphttps["server_url"]]
+    if iphttps["profile_activated"] is not False or not others:
+        return None
+    return (f"No IP-HTTPS profile is activated and the client has {len(iphttps['entry_points'])} entry points "
+            f"(multisite): the chain was captured from {iphttps['server_url']} only, not from "
+            f"{', '.join(others)}.")
+
+
 def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
     """client_info's result from the script's document; ReportError names the first unusable field."""
     if not isinstance(raw, dict):
@@ -263,6 +297,10 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         "last_error_code": code,
         "last_error": last_error,
         "state_source": _state_source(raw),
+        # True or false from the cmdlet; null when read through netsh, which does not say.
+        "profile_activated": _flag(config.get("profile_activated"), "iphttps_configuration.profile_activated")
+        if config else None,
+        "entry_points": _entry_points(config, server_url),
     }
 
     stores_raw = _object(raw.get("stores"), "stores") or {}
@@ -330,4 +368,7 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
     report["revocation"] = evaluate(_der_list(raw.get("server_chain"), "server_chain"), raw.get("revocation"),
                                     pool=chain + store_certs["Root"] + store_certs["CA"])
     report["diagnosis"] = apply_to_diagnosis(diagnosis, report["revocation"], (iphttps["last_error"] or {}).get("code"))
+    unchosen = _unchosen_entry_points(iphttps)
+    if unchosen:
+        report["diagnosis"]["reasons"] = list(report["diagnosis"]["reasons"]) + [unchosen]
     return report

@@ -539,7 +539,9 @@ class ClientHandler:
             # lab-behaviour: netsh-lists-inactive-interface
             # Assumed: netsh lists the configured interface and its URL even while it is not active.
             extra = _CONFIGURATION if self.iphttps_cmdlets else _NETSH_CONFIGURATION
-            result["iphttps_configuration"] = {"server_url": iphttps["server_url"], **extra}
+            # The lab's clients hold one profile, so one entry point.
+            result["iphttps_configuration"] = {"server_url": iphttps["server_url"], **extra,
+                                               "entry_points": [iphttps["server_url"]]}
         state = self.client.iphttps_state()
         if state is not None:
             # netsh's status text is localized, so the script does not read it.

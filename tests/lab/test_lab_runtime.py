@@ -185,6 +185,7 @@ def test_client_info_of_a_client_whose_root_was_rolled_over(collection, make_han
                                     "last_error_code": UNTRUSTED_ROOT}
     assert doc["state_source"] == "cmdlet"
     assert doc["iphttps_configuration"]["profile_activated"] is True
+    assert doc["iphttps_configuration"]["entry_points"] == [doc["iphttps_configuration"]["server_url"]]
     # Number and name, as the script sends them when PowerShell gives an enum.
     assert doc["da_connection_status"]["status_name"] == "ActionableError"
     assert isinstance(doc["da_connection_status"]["status"], int)

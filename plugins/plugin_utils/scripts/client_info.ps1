@@ -4,7 +4,8 @@
 #   "revocation": "auto"|"always"|"never" (default auto), "revocation_timeout_ms": int (default 5000) }
 # Output: { script, version, computer_name, language_mode ($ExecutionContext.SessionState.LanguageMode),
 #   state_source "cmdlet"|"netsh",
-#   iphttps_configuration null|{ server_url, state, type, configuration_type, profile, profile_activated },
+#   iphttps_configuration null|{ server_url, state, type, configuration_type, profile, profile_activated,
+#     entry_points (every client profile's server URL, each once: several where multisite offers a choice) },
 #   iphttps_state null|{ interface_status (null when read from netsh), last_error_code (uint32) },
 #   da_connection_status null|{ status, status_name, substatus, substatus_name },
 #   server_chain (base64 DER: the leaf, then the rest of X509Chain.ChainElements),
@@ -123,9 +124,12 @@ if ($hasConfigCmdlet -and $hasStateCmdlet) {
     $result.state_source = 'cmdlet'
     # Nothing comes back on a machine that is not a DirectAccess client.
     $clients = @(Get-NetIPHttpsConfiguration -ErrorAction SilentlyContinue | Where-Object { $_.Type -eq 0 -or [string]$_.Type -eq 'Client' })
-    # A client may hold several profiles: the one in use is activated and names a server.
+    # A client may hold several profiles: the one in use is activated and names a server. With none
+    # activated (multisite, before an entry point is chosen) the first is captured and every URL is listed,
+    # so the report can say which entry points were not looked at.
     $config = $clients | Where-Object { $_.ProfileActivated -eq $true -and [string]$_.ServerURL } | Select-Object -First 1
     if ($null -eq $config) { $config = $clients | Select-Object -First 1 }
+    $entryPoints = @($clients | ForEach-Object { [string]$_.ServerURL } | Where-Object { $_ } | Select-Object -Unique)
     if ($null -ne $config) {
         $result.iphttps_configuration = [ordered]@{
             server_url = [string]$config.ServerURL
@@ -134,6 +138,7 @@ if ($hasConfigCmdlet -and $hasStateCmdlet) {
             configuration_type = [string]$config.ConfigurationType
             profile = [string]$config.Profile
             profile_activated = [bool]$config.ProfileActivated
+            entry_points = $entryPoints
         }
     }
     # No object while IP-HTTPS is not active: a state, not an error.
@@ -151,7 +156,7 @@ else {
     if ($netsh.server_url) {
         $result.iphttps_configuration = [ordered]@{
             server_url = $netsh.server_url; state = $null; type = $null; configuration_type = $null; profile = $null
-            profile_activated = $null
+            profile_activated = $null; entry_points = @($netsh.server_url)
         }
     }
     if ($null -ne $netsh.last_error_code) {

@@ -56,7 +56,8 @@ def test_not_configured_host_has_no_diagnosis(rollover):
     raw = raw_doc(url=None, code=None, chain_error=None, root=[t.lower() for t in OTHER_ROOTS])
     report = build_report(raw)
     assert report["iphttps"] == {"configured": False, "server_url": None, "interface_status": None,
-                                 "last_error_code": None, "last_error": None, "state_source": "cmdlet"}
+                                 "last_error_code": None, "last_error": None, "state_source": "cmdlet",
+                                 "profile_activated": None, "entry_points": []}
     assert report["diagnosis"] is None
     assert report["computer_name"] == "CLIENT01"
     # The stores are still reported, in Windows' upper-case form.
@@ -528,3 +529,51 @@ def test_script_without_language_mode_ran_in_full_language(rollover):
 def test_unusable_language_mode_is_a_report_error():
     with pytest.raises(ReportError, match=r"unusable language_mode: expected a string, got 3"):
         build_report(constrained_doc(language_mode=3))
+
+
+# --- multisite: several entry points, none activated ------------------------------------------------
+
+SITE_B = "https://da-b.contoso.com:443/IPHTTPS"
+
+
+def multisite(raw: dict, *, activated: bool, entry_points: list) -> dict:
+    raw["iphttps_configuration"].update(profile_activated=activated, entry_points=entry_points)
+    return raw
+
+
+def test_no_activated_profile_lists_every_entry_point_and_says_which_was_captured(rollover):
+    _old_root, _new_root, issuing, leaf = rollover
+    raw = multisite(raw_doc(chain=[leaf, issuing]), activated=False, entry_points=[URL, SITE_B, URL])
+    report = build_report(raw)
+    assert report["iphttps"]["entry_points"] == [URL, SITE_B]
+    assert report["iphttps"]["profile_activated"] is False
+    assert report["diagnosis"]["verdict"] == "untrusted_root"
+    note = report["diagnosis"]["reasons"][-1]
+    assert "No IP-HTTPS profile is activated" in note and f"captured from {URL} only, not from {SITE_B}" in note
+
+
+@pytest.mark.parametrize("activated, entry_points", [(True, [URL, SITE_B]), (False, [URL]), (None, [URL])])
+def test_an_activated_profile_or_a_single_entry_point_needs_no_note(rollover, activated, entry_points):
+    _old_root, _new_root, issuing, leaf = rollover
+    report = build_report(multisite(raw_doc(chain=[leaf, issuing]), activated=activated, entry_points=entry_points))
+    assert report["iphttps"]["entry_points"] == entry_points
+    assert not any("profile is activated" in reason for reason in report["diagnosis"]["reasons"])
+
+
+def test_script_without_entry_points_has_its_server_url_as_the_only_one(rollover):
+    report = build_report(raw_doc(chain=[rollover[3]]))
+    assert report["iphttps"]["entry_points"] == [URL] and report["iphttps"]["profile_activated"] is True
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("entry_points", "https://x/", r"iphttps_configuration.entry_points: expected an array"),
+    ("entry_points", [URL, 7], r"iphttps_configuration.entry_points\[1\]: expected a URL, got 7"),
+    ("entry_points", [URL, ""], r"iphttps_configuration.entry_points\[1\]: expected a URL"),
+    ("entry_points", ["https:///x"], r"entry_points\[0\] 'https:///x': it has no host name"),
+    ("profile_activated", "yes", r"iphttps_configuration.profile_activated: expected true, false or null"),
+])
+def test_unusable_multisite_fields_are_report_errors(rollover, field, value, message):
+    raw = raw_doc(chain=[rollover[3]])
+    raw["iphttps_configuration"][field] = value
+    with pytest.raises(ReportError, match=message):
+        build_report(raw)

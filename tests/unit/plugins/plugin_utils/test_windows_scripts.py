@@ -609,3 +609,12 @@ def test_client_info_writes_utf8_as_ansibles_bootstrap_wrapper_does():
     assert "try {" in code[guard:setting] and code.index("catch { $null = $_ }", setting) > setting
     # Before the only output: the JSON at the end.
     assert setting < code.index("ConvertTo-Json -Depth 6 -Compress")
+
+
+def test_client_info_lists_every_entry_point_not_only_the_first():
+    code = script_code("client_info")
+    listing = ("$entryPoints = @($clients | ForEach-Object { [string]$_.ServerURL } | Where-Object { $_ } | "
+               "Select-Object -Unique)")
+    assert listing in code
+    assert code.count("entry_points = $entryPoints") == 1
+    assert "entry_points = @($netsh.server_url)" in code
