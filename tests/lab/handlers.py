@@ -60,6 +60,8 @@ from .client_state import (
     CERT_E_EXPIRED,
     CERT_E_UNTRUSTEDROOT,
     CERT_E_WRONG_USAGE,
+    STATUS_ACTIVE,
+    STATUS_FAILED,
     TRUST_E_EXPLICIT_DISTRUST,
     ClientState,
     distrust_outcome,
@@ -126,6 +128,30 @@ _CHAIN_STATUS = {
     # X509ChainStatusFlags.ExplicitDistrust; the text is winerror.h's for TRUST_E_EXPLICIT_DISTRUST.
     TRUST_E_EXPLICIT_DISTRUST: ("ExplicitDistrust", "The certificate was explicitly marked as untrusted by the user."),
 }
+
+# lab-behaviour: localized-texts
+# What a German (de-DE) client shows instead of the English texts: InterfaceStatus and the chain's
+# StatusInformation follow the display language. The lab's own German renderings; the point is the umlauts.
+_GERMAN = {
+    STATUS_FAILED: "Fehler beim Herstellen einer Verbindung mit dem IPHTTPS-Server; Warten auf erneute Verbindung",
+    STATUS_ACTIVE: "IPHTTPS-Schnittstelle aktiv",
+    _CHAIN_STATUS[CERT_E_UNTRUSTEDROOT][1]: "Die Zertifikatkette wurde verarbeitet, endet jedoch mit einem "
+                                            "Stammzertifikat, das vom Vertrauensanbieter nicht als vertrauenswürdig "
+                                            "eingestuft wird.",
+}
+
+
+def _localized(result: dict, locale: str) -> dict:
+    """client_info's document with the texts a client in ``locale`` shows (only de-DE differs)."""
+    if locale != "de-DE":
+        return result
+    state = result.get("iphttps_state")
+    if state and state.get("interface_status") in _GERMAN:
+        state["interface_status"] = _GERMAN[state["interface_status"]]
+    for entry in result.get("chain_status") or []:
+        entry["information"] = _GERMAN.get(entry["information"], entry["information"])
+    return result
+
 
 # How [string] renders the MSFT_NetIPHttpsConfiguration enums of a Group Policy DirectAccess
 # client (values per REFERENCE; the enum names are assumed, not confirmed on a live client).
@@ -443,6 +469,7 @@ class ClientHandler:
         self.wmi_process_create = template.wmi_process_create
         self.retry_reconnects = template.retry_reconnects
         self.language_mode = template.language_mode
+        self.locale = template.locale
         self.drop_connections = drop_connections
         self.tunnel_outage = tunnel_outage
         self._lock = threading.Lock()
@@ -554,7 +581,7 @@ class ClientHandler:
                                               "substatus": _DA_SUBSTATUS[names[1]], "substatus_name": names[1]}
         if not full_language:
             result["stores"] = None
-            return result
+            return _localized(result, self.locale)
         if iphttps is not None:
             self._capture(result, iphttps, record, max(timeout_ms, 1) / 1000.0)
         code = state.last_error_code if state is not None else None
@@ -575,7 +602,7 @@ class ClientHandler:
                     result["store_certificates"].append({
                         "store": store, "thumbprint": thumbprint,
                         "der_base64": base64.b64encode(cert.public_bytes(Encoding.DER)).decode("ascii")})
-        return result
+        return _localized(result, self.locale)
 
     @staticmethod
     def _capture(result: dict, iphttps: dict, record: dict, timeout: float) -> None:

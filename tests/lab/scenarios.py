@@ -60,6 +60,7 @@ class HostTemplate:
     # $ExecutionContext.SessionState.LanguageMode of the WinRM session: "FullLanguage", or "ConstrainedLanguage"
     # where WDAC or AppLocker enforces script rules (docs/lab.md, "Locked-down clients").
     language_mode: str = "FullLanguage"
+    locale: str = "en-US"  # the display language: "de-DE" gives German status and chain texts (handlers.py)
 
 
 _ROLLED_OVER = {"server_profile": "good", "root_store": ("old_root",), "ca_store": ()}
@@ -121,6 +122,9 @@ TEMPLATES: dict[str, HostTemplate] = {t.name: t for t in (
     HostTemplate("constrained_language", "untrusted_root whose PowerShell runs in Constrained Language Mode (WDAC "
                  "or AppLocker script enforcement): the state is read, the chain and the stores are not; left alone",
                  language_mode="ConstrainedLanguage", **_ROLLED_OVER),
+    HostTemplate("german_locale", "untrusted_root on a German Windows (de-DE): the IP-HTTPS status and the chain "
+                 "status texts are German, with umlauts, and must arrive intact as UTF-8", locale="de-DE",
+                 **_ROLLED_OVER),
 )}
 
 _ENTRY_KEYS = {"template", "count"}

@@ -369,6 +369,22 @@ def test_client_info_in_constrained_language_reads_the_state_only(collection, ma
     assert report["diagnosis"]["verdict"] == "constrained_language" and report["diagnosis"]["fixable"] is False
 
 
+def test_german_client_texts_travel_as_utf8_and_arrive_intact(collection, make_handler):
+    handler = make_handler("german_locale")
+    result = raw_result(collection, handler, "client_info", {"connect_timeout_ms": 2000})
+    assert result.rc == 0
+    assert "vertrauenswürdig".encode("utf-8") in result.stdout  # UTF-8 bytes, not a code page's
+    doc = run(collection, handler, "client_info", {"connect_timeout_ms": 2000})
+    assert doc["iphttps_state"]["interface_status"].startswith("Fehler beim Herstellen einer Verbindung")
+    assert doc["chain_status"][0]["status"] == "UntrustedRoot"
+    assert "vertrauenswürdig" in doc["chain_status"][0]["information"]
+    report = collection["_client_report"].build_report(doc)
+    # The analysis never reads the texts: the verdict is the English client's.
+    assert report["diagnosis"]["verdict"] == "untrusted_root"
+    assert report["client_chain_status"] == doc["chain_status"]
+    assert report["iphttps"]["interface_status"] == doc["iphttps_state"]["interface_status"]
+
+
 def test_client_info_agrees_with_iphttps_state_on_the_service_and_directaccess(collection, make_handler):
     for template in ("shared_svchost", "inside_corpnet", "service_stopped", "healthy"):
         handler = make_handler(template, name=f"da-{template.replace('_', '-')}")

@@ -63,6 +63,7 @@ EXPECTED_AT_START = {
     "teredo_after_restart": 0x800B0109,
     "inside_corpnet": None,  # inside, DirectAccess does not use IP-HTTPS: no object
     "constrained_language": 0x800B0109,
+    "german_locale": 0x800B0109,
 }
 
 
