@@ -27,6 +27,9 @@ description:
     O(directaccess.iphttps.client_info#module:revocation=auto)). Such a host is recorded V(unfixable) with verdict
     V(revocation_offline) or V(revoked) and a remedy naming the URL and the certificate; it is never imported to,
     restarted or polled, even when its chain also lacks a certificate the bundle has."
+  - "Constrained Language Mode: a client whose PowerShell runs in ConstrainedLanguage (WDAC or AppLocker script
+    enforcement) cannot have its chain or stores read; it is recorded V(unfixable) with verdict
+    V(constrained_language) and left alone in every mode, O(mode=preflight) included."
   - "O(mode=diagnose) only reads. O(mode=preflight) judges O(candidate_chain) against the client's stores instead
     of the chain the server sends now. O(mode=rollback) removes exactly the O(remove) entries (by store and
     thumbprint) and then checks the stores; it never waits for 0x0, because IP-HTTPS is expected to fail once the

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import datetime
+import os
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from ansible_collections.directaccess.iphttps.plugins.module_utils import _chain
 from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import thumbprint
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils import _fleet_report, _host_record
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._client_report import (
     ReportError,
     build_report,
@@ -524,6 +527,14 @@ def test_script_without_language_mode_ran_in_full_language(rollover):
     report = build_report(raw_doc(chain=[leaf, issuing]))
     assert report["language_mode"] == "FullLanguage"
     assert report["diagnosis"]["verdict"] == "untrusted_root"
+
+
+def test_constrained_language_is_registered_wherever_verdicts_are_listed():
+    assert "constrained_language" in _chain.VERDICTS and "constrained_language" in _fleet_report.KNOWN_VERDICTS
+    assert "about_language_modes" in _host_record.VERDICT_REMEDIES["constrained_language"]
+    doc = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs", "verdicts.md")
+    with open(doc, encoding="utf-8") as handle:
+        assert "| `constrained_language` |" in handle.read()
 
 
 def test_unusable_language_mode_is_a_report_error():
