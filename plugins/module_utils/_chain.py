@@ -110,8 +110,9 @@ VERDICTS = (
 REVOCATION_VERDICTS = ("revoked", "revocation_offline")
 VERDICTS += REVOCATION_VERDICTS
 # client_info's diagnosis when PowerShell on the client runs in Constrained Language Mode and could not capture
-# the chain or read the stores (_client_report); never a certificate verdict, never fixable.
-HOST_VERDICTS = ("constrained_language",)
+# the chain or read the stores, or when the TLS handshake failed before the chain was seen (_client_report);
+# never a certificate verdict, never fixable.
+HOST_VERDICTS = ("constrained_language", "handshake_failed")
 VERDICTS += HOST_VERDICTS
 # Problems decide the verdict in this order; trust (untrusted_root, missing_intermediate) comes
 # only after all of them, so a name mismatch with a missing root is a name mismatch.

@@ -186,6 +186,19 @@ server_chain_error:
   description: Why the chain could not be captured (timeout, refused, TLS failure), or null.
   returned: always
   type: str
+server_chain_error_code:
+  description:
+    - The Schannel status of a TLS handshake that failed, decoded (code, hex, name, meaning, remedy, category), or
+      null. The script takes it from the Win32Exception inside .NET's AuthenticationException; a timeout or a refused
+      connection has none. Without a chain it makes the diagnosis V(handshake_failed).
+  returned: always
+  type: dict
+policy_errors:
+  description:
+    - The SslPolicyErrors the TLS validation callback was given (V(None), V(RemoteCertificateNameMismatch),
+      V(RemoteCertificateChainErrors), or several joined by commas), or null when the callback did not run.
+  returned: always
+  type: str
 client_chain_status:
   description:
     - The Windows chain engine's own X509Chain status flags (C(status), C(information)) for the chain it built in
@@ -338,6 +351,9 @@ diagnosis:
           RV(language_mode)), so the chain and the stores could not be read; never fixable. Allow the collection's
           scripts in the WDAC or AppLocker policy, or run with an account or WinRM endpoint that gets FullLanguage
           (U(https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.core/about/about_language_modes?view=powershell-5.1)).
+        - V(handshake_failed) when the TLS handshake failed with a Schannel error before the chain was seen (see
+          RV(server_chain_error_code)), such as a device in front of the server that demands a client certificate;
+          never fixable. The code's remedy says what to change.
       type: str
       sample: untrusted_root
     missing:

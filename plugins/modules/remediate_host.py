@@ -30,6 +30,10 @@ description:
   - "Constrained Language Mode: a client whose PowerShell runs in ConstrainedLanguage (WDAC or AppLocker script
     enforcement) cannot have its chain or stores read; it is recorded V(unfixable) with verdict
     V(constrained_language) and left alone in every mode, O(mode=preflight) included."
+  - "TLS handshake failure: a client whose handshake with the IP-HTTPS URL fails with a Schannel error before the
+    chain is seen (a device in front of the server that demands a client certificate, for one) is recorded
+    V(unfixable) with verdict V(handshake_failed) and the code's remedy, and left alone. O(mode=preflight) still
+    judges O(candidate_chain) against the client's stores."
   - "O(mode=diagnose) only reads. O(mode=preflight) judges O(candidate_chain) against the client's stores instead
     of the chain the server sends now. O(mode=rollback) removes exactly the O(remove) entries (by store and
     thumbprint) and then checks the stores; it never waits for 0x0, because IP-HTTPS is expected to fail once the

@@ -246,6 +246,25 @@ def _constrained_language(mode: str) -> dict:
     }
 
 
+def _handshake_error(raw: t.Any) -> dict | None:
+    """The Schannel status of a failed handshake (script v5), decoded; null when the script found none."""
+    if raw is None:
+        return None
+    try:
+        return decode_error(raw)
+    except TypeError as exc:  # a type that cannot hold a code: true, an object, an array
+        raise ReportError(f"the host returned an unusable server_chain_error_hresult: {exc}") from None
+
+
+def _handshake_failed(diagnosis: dict, error: str, code: dict) -> dict:
+    """A handshake that failed before the chain was seen: nothing about the chain is known, and no import helps."""
+    why = (f"The TLS handshake with the IP-HTTPS server failed before the client saw its chain: {error} "
+           f"(Schannel {code['hex'] or 'code'} {code['name']}: {code['meaning']})")
+    return dict(diagnosis, trusted=False, verdict="handshake_failed", missing=[], fixable=False, reasons=[why],
+                problems=[{"code": "handshake_failed", "verdict": "handshake_failed", "index": None,
+                           "subject": None, "thumbprint": None, "message": why}])
+
+
 def _flag(value: t.Any, label: str) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise ReportError(f"the host returned an unusable {label}: expected true, false or null, got {_show(value)}")
@@ -325,6 +344,9 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         "server_chain": [to_pem(c) for c in chain],
         "server_chain_source": chain_source,
         "server_chain_error": _text(raw.get("server_chain_error"), "server_chain_error"),
+        # Script v5: the Schannel status of a failed handshake (decoded) and the callback's SslPolicyErrors.
+        "server_chain_error_code": _handshake_error(raw.get("server_chain_error_hresult")),
+        "policy_errors": _text(raw.get("policy_errors"), "policy_errors"),
         "client_chain_status": _chain_status(raw.get("chain_status")),
         "da_connection_status": _da_connection_status(raw.get("da_connection_status")),
         "stores": stores,
@@ -364,6 +386,9 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         why = f"The client could not capture the IP-HTTPS server's chain: {report['server_chain_error']}"
         diagnosis["reasons"] = [why]
         diagnosis["problems"] = [dict(problem, message=why) for problem in diagnosis["problems"]]
+        if report["server_chain_error_code"]:
+            # Schannel refused the handshake (a timeout or a refused connection carries no status).
+            diagnosis = _handshake_failed(diagnosis, report["server_chain_error"], report["server_chain_error_code"])
     # cert_index points into the script's own server_chain (the leaf, then Windows' chain elements).
     report["revocation"] = evaluate(_der_list(raw.get("server_chain"), "server_chain"), raw.get("revocation"),
                                     pool=chain + store_certs["Root"] + store_certs["CA"])

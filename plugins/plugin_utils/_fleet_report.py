@@ -51,7 +51,7 @@ REPORT_VERSION = 2
 KNOWN_VERDICTS = ("trusted", "untrusted_root", "missing_intermediate", "name_mismatch", "wrong_usage",
                   "name_constraints", "expired", "not_yet_valid", "unsupported_critical_extension", "weak_crypto",
                   "bad_signature", "explicitly_distrusted", "revocation_offline", "revoked", "malformed", "no_chain",
-                  "constrained_language")
+                  "constrained_language", "handshake_failed")
 NO_VERDICT = "none"
 
 # Added to each record of report.json by the merge, never stored under runs/.

@@ -45,6 +45,11 @@ VERDICT_REMEDIES = {
                              "an account or WinRM endpoint that gets FullLanguage "
                              "(https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.core/about/"
                              "about_language_modes?view=powershell-5.1)."),
+    # The Schannel code's own remedy (client_info's server_chain_error_code) is used when there is one.
+    "handshake_failed": ("The TLS handshake with the IP-HTTPS URL failed before the chain was seen, so no import or "
+                         "restart helps and the host is left alone. Check the device that terminates TCP 443 in front "
+                         "of the DirectAccess server (load balancer, reverse proxy): a client-certificate requirement, "
+                         "NULL-only cipher suites or TLS versions the client does not offer."),
 }
 REVOCATION_VERDICTS = ("revoked", "revocation_offline")
 RESTART_REMEDY = "Run remediate (with iphttps_reconnect true): it restarts iphlpsvc and checks for 0x0."
@@ -163,6 +168,11 @@ def assess(record: dict, client: t.Mapping, diagnosis: t.Mapping | None, mode: s
     if verdict == "constrained_language":
         # Nothing about the chain is known, so neither a preflight nor a restart nor an import applies.
         return dict(record, status="unfixable", reason=reasons, remedy=VERDICT_REMEDIES[verdict])
+    if verdict == "handshake_failed":
+        # Likewise: the device in front of the server must change, whatever the mode.
+        code = client.get("server_chain_error_code") or {}
+        return dict(record, status="unfixable", reason=reasons,
+                    remedy=code["remedy"] if code.get("name", "UNKNOWN") != "UNKNOWN" else VERDICT_REMEDIES[verdict])
     if mode == "preflight":
         trusted = bool(diagnosis and diagnosis.get("trusted"))
         return dict(record, status="would_trust" if trusted else "would_break", reason=reasons,

@@ -57,9 +57,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from .client_state import (
     CERT_E_CHAINING,
+    CERT_E_CN_NO_MATCH,
     CERT_E_EXPIRED,
     CERT_E_UNTRUSTEDROOT,
     CERT_E_WRONG_USAGE,
+    ERROR_SUCCESS,
+    SEC_E_ILLEGAL_MESSAGE,
     STATUS_ACTIVE,
     STATUS_FAILED,
     TRUST_E_EXPLICIT_DISTRUST,
@@ -88,7 +91,7 @@ log = logging.getLogger(__name__)
 
 # The scripts and versions the lab implements; a version bump in the collection must be
 # followed here (test_lab_runtime checks the .ps1 files against this table).
-SCRIPT_VERSIONS = {"client_info": 4, "ca_import": 3, "iphttps_state": 3}
+SCRIPT_VERSIONS = {"client_info": 5, "ca_import": 3, "iphttps_state": 3}
 IDENTITY_RE = re.compile(r"^[ \t]*#[ \t]*directaccess\.iphttps script:[ \t]*([A-Za-z0-9_]+)[ \t]+v(\d+)[ \t]*$",
                          re.MULTILINE)
 
@@ -300,7 +303,14 @@ def _parse_params(stdin: bytes) -> t.Any:
 # --- the TLS capture client_info.ps1 does with SslStream -----------------------------------------
 
 class _CaptureError(Exception):
-    """What ``$_.Exception.Message`` says when the script's capture fails."""
+    """What ``$_.Exception.Message`` says when the script's capture fails.
+
+    ``hresult`` is the Schannel status the script finds in an inner Win32Exception, or None.
+    """
+
+    def __init__(self, message: str, hresult: int | None = None):
+        super().__init__(message)
+        self.hresult = hresult
 
 
 def _unverified_chain(tls: ssl.SSLSocket) -> list[bytes]:
@@ -353,7 +363,11 @@ def capture_server_chain(connect_to: str, server_name: str, port_in_url: int, ti
         raise _CaptureError(f'{prefix}"Authentication failed because the remote party has closed the transport '
                             'stream."') from None
     except ssl.SSLError:
-        raise _CaptureError(f'{prefix}"A call to SSPI failed, see inner exception."') from None
+        # lab-behaviour: handshake-failure-hresult
+        # Assumed: Schannel reports a handshake the server ends with an alert (a client certificate it
+        # demands and does not get, no common cipher suite) as SEC_E_ILLEGAL_MESSAGE.
+        raise _CaptureError(f'{prefix}"A call to SSPI failed, see inner exception."',
+                            SEC_E_ILLEGAL_MESSAGE) from None
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -545,7 +559,7 @@ class ClientHandler:
         full_language = self.language_mode == "FullLanguage"
         result: dict = {
             "script": "client_info",
-            "version": 4,
+            "version": 5,
             # lab-behaviour: computer-name-netbios
             "computer_name": record["name"].upper()[:15],  # $env:COMPUTERNAME: NetBIOS name, upper case
             "language_mode": self.language_mode,
@@ -556,6 +570,8 @@ class ClientHandler:
             "server_chain": [],
             "chain_policy_extra_store": [],
             "server_chain_error": None,
+            "server_chain_error_hresult": None,
+            "policy_errors": None,
             "chain_status": [],
             "stores": {"Root": [], "CA": [], "Disallowed": list(record.get("disallowed_store") or {})},
             "store_certificates": [],
@@ -611,6 +627,7 @@ class ClientHandler:
             sent = capture_server_chain(iphttps["connect_to"], url.hostname, url.port or 443, timeout)
         except _CaptureError as exc:
             result["server_chain_error"] = str(exc)
+            result["server_chain_error_hresult"] = exc.hresult
             return
         if not sent:
             return  # no certificate, no callback
@@ -634,6 +651,15 @@ class ClientHandler:
         status = _CHAIN_STATUS.get(verdict.last_error_code)
         if status is not None:
             result["chain_status"] = [{"status": status[0], "information": status[1]}]
+        # lab-behaviour: ssl-policy-errors
+        # [string] of the SslPolicyErrors flags .NET hands the callback: a name mismatch or a chain
+        # that did not build. The lab's verdict gives one of them, never both.
+        if verdict.last_error_code in (ERROR_SUCCESS, None):
+            result["policy_errors"] = "None"
+        elif verdict.last_error_code == CERT_E_CN_NO_MATCH:
+            result["policy_errors"] = "RemoteCertificateNameMismatch"
+        else:
+            result["policy_errors"] = "RemoteCertificateChainErrors"
 
     @staticmethod
     # lab-behaviour: win32-service-properties

@@ -20,6 +20,10 @@ A profile says what a client meets when it connects:
   from the lab PKI's revocation/ set, with the CRL issuing CA and the root. Each names a CRL
   distribution point that the lab's PKI web (``revocation.py``) serves current, does not serve,
   serves stale, serves with this certificate listed, or serves only inside.
+- ``client_cert_required``: the ``good`` chain from a device that demands a client certificate the
+  lab's clients do not have, like a load balancer in front of the DirectAccess server that requires
+  client authentication. It speaks TLS 1.2 at most, so the client learns of the refusal during its
+  handshake, before the chain reaches the validation callback (TLS 1.3 would refuse only afterwards).
 
 ``start_servers`` also starts the PKI web (``ServerGroup.pki_web``) unless told not to, so a
 client provisioned against the group can reach the CRLs its server's certificates name.
@@ -54,6 +58,7 @@ class ServerProfile:
     leaf: str | None = None  # lab PKI certificate name
     chain: tuple[str, ...] = ()  # sent after the leaf, in this order
     description: str = ""
+    client_certificate: bool = False  # the server demands one (ssl.CERT_REQUIRED) and refuses clients without
 
 
 PROFILES: dict[str, ServerProfile] = {p.name: p for p in (
@@ -74,6 +79,9 @@ PROFILES: dict[str, ServerProfile] = {p.name: p for p in (
                   "server certificate listed on its CA's CRL"),
     ServerProfile("crl_inside", "tls", "iphttps_crl_inside", ("issuing_crl", "root"),
                   "server certificate whose CDPs resolve only on the corporate network"),
+    ServerProfile("client_cert_required", "tls", "iphttps", ("issuing", "root"),
+                  "server certificate, issuing CA and root from a device that demands a client certificate",
+                  client_certificate=True),
 )}
 
 
@@ -123,6 +131,10 @@ def _server_context(pki: LabPKI, profile: ServerProfile) -> ssl.SSLContext:
         context.load_cert_chain(chain_path, str(pki.key_path(profile.leaf)))
     finally:
         os.unlink(chain_path)
+    if profile.client_certificate:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cadata=pki.pem("root"))
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
     return context
 
 

@@ -125,6 +125,10 @@ TEMPLATES: dict[str, HostTemplate] = {t.name: t for t in (
     HostTemplate("german_locale", "untrusted_root on a German Windows (de-DE): the IP-HTTPS status and the chain "
                  "status texts are German, with umlauts, and must arrive intact as UTF-8", locale="de-DE",
                  **_ROLLED_OVER),
+    # In front of the server: a device that ends the TLS handshake before the chain is seen.
+    HostTemplate("client_cert_required", "trusts the chain, but a load balancer in front of the server demands a "
+                 "client certificate the client does not present: the handshake fails with 0x80090326, no chain",
+                 "client_cert_required"),
 )}
 
 _ENTRY_KEYS = {"template", "count"}

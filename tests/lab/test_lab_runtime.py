@@ -133,8 +133,8 @@ def test_unknown_script_version_and_command_fail_naming_them(make_handler):
                                    "# directaccess.iphttps script: trust_reset v1\nexit 0", b"{}"))
     assert other.rc == 1 and b"script trust_reset v1 is not implemented by the lab" in other.stderr
     newer = handler(CommandRequest("da-client-01", "PowerShell -EncodedCommand x",
-                                   "# directaccess.iphttps script: client_info v5\n", b"{}"))
-    assert newer.rc == 1 and b"client_info v5" in newer.stderr and b"client_info v4" in newer.stderr
+                                   "# directaccess.iphttps script: client_info v6\n", b"{}"))
+    assert newer.rc == 1 and b"client_info v6" in newer.stderr and b"client_info v5" in newer.stderr
     older = handler(CommandRequest("da-client-01", "PowerShell -EncodedCommand x",
                                    "# directaccess.iphttps script: client_info v1\n", b"{}"))
     assert older.rc == 1 and b"script client_info v1 is not implemented" in older.stderr
@@ -367,6 +367,38 @@ def test_client_info_in_constrained_language_reads_the_state_only(collection, ma
     assert doc["revocation"] is None
     report = collection["_client_report"].build_report(doc)
     assert report["diagnosis"]["verdict"] == "constrained_language" and report["diagnosis"]["fixable"] is False
+
+
+def test_client_cert_required_gives_the_schannel_code_and_handshake_failed(collection, make_handler):
+    handler = make_handler("client_cert_required")
+    doc = run(collection, handler, "client_info", {"connect_timeout_ms": 2000})
+    assert list(doc) == result_keys("client_info")
+    assert doc["server_chain"] == [] and doc["chain_status"] == []
+    assert doc["server_chain_error"].startswith('Exception calling "AuthenticateAsClient" with "4" argument(s)')
+    assert doc["server_chain_error_hresult"] == 0x80090326
+    assert doc["policy_errors"] is None  # the callback never ran
+    assert doc["iphttps_state"]["last_error_code"] == 0x80090326
+    report = collection["_client_report"].build_report(doc)
+    diagnosis = report["diagnosis"]
+    assert diagnosis["verdict"] == "handshake_failed" and diagnosis["fixable"] is False
+    assert "0x80090326 SEC_E_ILLEGAL_MESSAGE" in diagnosis["reasons"][0]
+    assert "device that terminates TCP 443" in report["server_chain_error_code"]["remedy"]
+
+
+def test_a_refused_connection_is_no_handshake_failure(collection, make_handler):
+    handler = make_handler("refused")
+    doc = run(collection, handler, "client_info", {"connect_timeout_ms": 2000})
+    assert doc["server_chain_error"] and doc["server_chain_error_hresult"] is None
+    assert collection["_client_report"].build_report(doc)["diagnosis"]["verdict"] == "no_chain"
+
+
+def test_policy_errors_name_what_the_callback_saw(collection, make_handler):
+    for template, expected in (("healthy", "None"), ("untrusted_root", "RemoteCertificateChainErrors"),
+                               ("name_mismatch", "RemoteCertificateNameMismatch")):
+        doc = run(collection, make_handler(template, name=f"da-{template.replace('_', '-')}"), "client_info",
+                  {"connect_timeout_ms": 2000})
+        assert doc["policy_errors"] == expected, template
+        assert doc["server_chain_error_hresult"] is None, template
 
 
 def test_german_client_texts_travel_as_utf8_and_arrive_intact(collection, make_handler):

@@ -64,6 +64,7 @@ EXPECTED_AT_START = {
     "inside_corpnet": None,  # inside, DirectAccess does not use IP-HTTPS: no object
     "constrained_language": 0x800B0109,
     "german_locale": 0x800B0109,
+    "client_cert_required": 0x80090326,  # the lab's Schannel stand-in: an alert during the handshake
 }
 
 
@@ -249,13 +250,24 @@ def test_pki_unknown_certificate_name(pki):
 
 # --- the IP-HTTPS server --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("profile", [p.name for p in PROFILES.values() if p.behaviour == "tls"])
+@pytest.mark.parametrize("profile", [p.name for p in PROFILES.values()
+                                     if p.behaviour == "tls" and not p.client_certificate])
 def test_server_presents_the_profile_chain(pki, servers, profile):
     expected = [pki.cert(name).public_bytes(serialization.Encoding.DER)
                 for name in (PROFILES[profile].leaf,) + PROFILES[profile].chain]
     assert presented_chain(servers[profile], pki.server_name) == expected
     assert servers[profile].server_url == f"https://da.lab.example:{servers[profile].port}/IPHTTPS"
     assert servers[profile].connect_to == f"127.0.0.1:{servers[profile].port}"
+
+
+def test_client_cert_required_ends_the_handshake_of_a_client_without_one(pki, servers):
+    server = servers["client_cert_required"]
+    context = ssl.create_default_context(cadata=pki.pem("root"))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=2) as raw:
+        with pytest.raises(ssl.SSLError) as failed:
+            context.wrap_socket(raw, server_hostname=pki.server_name)
+    assert not isinstance(failed.value, ssl.SSLCertVerificationError)  # the chain was fine; the client was not
+    assert server.handshakes == 0
 
 
 def test_server_answers_http_and_stops_cleanly(pki):

@@ -1,4 +1,4 @@
-# directaccess.iphttps script: client_info v4
+# directaccess.iphttps script: client_info v5
 # Returns one JSON document describing this client's IP-HTTPS state. Read-only.
 # Input (JSON on stdin): { "connect_timeout_ms": int, "store_certificates": "chain"|"all",
 #   "revocation": "auto"|"always"|"never" (default auto), "revocation_timeout_ms": int (default 5000) }
@@ -11,6 +11,8 @@
 #   server_chain (base64 DER: the leaf, then the rest of X509Chain.ChainElements),
 #   chain_policy_extra_store (base64 DER: everything the server sent, the leaf included, in no guaranteed order),
 #   server_chain_error, chain_status (X509Chain flags, built with revocation off in the WinRM user's context),
+#   server_chain_error_hresult (uint32 Schannel status of a failed handshake, or null),
+#   policy_errors (the callback's SslPolicyErrors as text, or null when the callback did not run),
 #   stores { Root: [thumbprint], CA: [thumbprint], Disallowed: [thumbprint] },
 #   store_certificates [{ store, thumbprint, der_base64 }] (Root and CA entries only),
 #   iphlpsvc null|{ state, start_mode, process_id } (Win32_Service: State "Running"/"Stopped"..., StartMode
@@ -57,7 +59,7 @@ if ($revocationTimeoutMs -lt 1) { throw "revocation_timeout_ms must be at least 
 
 $result = [ordered]@{
     script = 'client_info'
-    version = 4
+    version = 5
     computer_name = $env:COMPUTERNAME
     language_mode = $languageMode
     state_source = $null
@@ -67,6 +69,8 @@ $result = [ordered]@{
     server_chain = @()
     chain_policy_extra_store = @()
     server_chain_error = $null
+    server_chain_error_hresult = $null
+    policy_errors = $null
     chain_status = @()
     stores = [ordered]@{ Root = @(); CA = @(); Disallowed = @() }
     store_certificates = @()
@@ -199,6 +203,7 @@ if ($fullLanguage -and $null -ne $result.iphttps_configuration -and $result.ipht
             # (_SecureChannel.cs): everything the server sent, the leaf too, in no guaranteed order.
             extra = @($chain.ChainPolicy.ExtraStore | ForEach-Object { [Convert]::ToBase64String($_.RawData) })
             status = @($chain.ChainStatus | ForEach-Object { [ordered]@{ status = [string]$_.Status; information = [string]$_.StatusInformation } })
+            policy_errors = [string]$policyErrors
         }
         return $true
     }
@@ -214,10 +219,19 @@ if ($fullLanguage -and $null -ne $result.iphttps_configuration -and $result.ipht
         $tcp.EndConnect($pending)
         $tcp.ReceiveTimeout = $timeoutMs
         $tcp.SendTimeout = $timeoutMs
-        # powershell.exe on .NET Framework 4.x may offer TLS 1.0 only unless told otherwise. Should a
-        # runtime not know these names, the default protocols are better than no handshake.
+        # From .NET Framework 4.7 SslProtocols None lets Windows choose, as IP-HTTPS does ("Transport Layer
+        # Security (TLS) best practices with the .NET Framework"). Older runtimes may offer TLS 1.0 only
+        # unless told otherwise. Release >= 460798 is 4.7 or later ("How to: Determine which .NET
+        # Framework versions are installed"). Should a runtime not know these names, the default
+        # protocols are better than no handshake.
+        $release = 0
+        try { $release = [int](Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\NET Framework Setup\NDP\v4\Full' -Name Release).Release }
+        catch { $release = 0 }
         $protocols = $null
-        try { $protocols = [System.Security.Authentication.SslProtocols]'Tls12, Tls11, Tls' }
+        try {
+            if ($release -ge 460798) { $protocols = [System.Security.Authentication.SslProtocols]::None }
+            else { $protocols = [System.Security.Authentication.SslProtocols]'Tls12, Tls11, Tls' }
+        }
         catch { $protocols = $null }
         $ssl = New-Object -TypeName System.Net.Security.SslStream -ArgumentList @($tcp.GetStream(), $false, $callback)
         if ($null -ne $protocols) { $ssl.AuthenticateAsClient($uri.DnsSafeHost, $null, $protocols, $false) }
@@ -225,6 +239,17 @@ if ($fullLanguage -and $null -ne $result.iphttps_configuration -and $result.ipht
     }
     catch {
         $result.server_chain_error = $_.Exception.Message
+        # SslStream on .NET Framework throws AuthenticationException with the Schannel status in an
+        # inner Win32Exception (_SslState.cs). A SocketException is a Win32Exception too, but says the
+        # connection failed, not the handshake: it is left out.
+        $inner = $_.Exception
+        while ($null -ne $inner) {
+            if ($inner -is [System.ComponentModel.Win32Exception] -and $inner -isnot [System.Net.Sockets.SocketException]) {
+                $result.server_chain_error_hresult = [BitConverter]::ToUInt32([BitConverter]::GetBytes([int]$inner.NativeErrorCode), 0)
+                break
+            }
+            $inner = $inner.InnerException
+        }
     }
     finally {
         # Here rather than after the handshake: one that fails after the callback ran keeps its chain.
@@ -235,6 +260,7 @@ if ($fullLanguage -and $null -ne $result.iphttps_configuration -and $result.ipht
             $result.server_chain = @($chainList)
             $result.chain_policy_extra_store = @($script:captured.extra)
             $result.chain_status = @($script:captured.status)
+            $result.policy_errors = $script:captured.policy_errors
         }
         if ($null -ne $ssl) { $ssl.Dispose() }
         if ($null -ne $tcp) { $tcp.Close() }

@@ -317,6 +317,30 @@ def test_constrained_language_host_is_left_alone_never_called_a_certificate_prob
     assert result["changed"] is False and "failed" not in result
 
 
+# --- a TLS handshake that fails before the chain is seen -----------------------------------------------
+
+SSPI_FAILED = ('Exception calling "AuthenticateAsClient" with "4" argument(s): '
+               '"A call to SSPI failed, see inner exception."')
+
+
+@pytest.mark.parametrize("args", [{}, {"start_service": True}, {"mode": "diagnose"}])
+def test_handshake_failed_host_is_left_alone_with_the_codes_remedy(rollover, tmp_path, clock, args):
+    old_root, new_root, issuing, _leaf = rollover
+    host = FakeClient(rollover, code=0x80090326, polls=[state(0)])
+    # client_info.ps1 v5 against a load balancer that demands a client certificate: no callback, no chain.
+    host.overrides["client_info"] = {"version": 5, "server_chain": [], "chain_policy_extra_store": [],
+                                     "chain_status": [], "server_chain_error": SSPI_FAILED,
+                                     "server_chain_error_hresult": 0x80090326, "policy_errors": None}
+    result = run(host, tmp_path, bundle=bundle(new_root, issuing), **args)
+    record = result["record"]
+    assert (result["status"], record["verdict"], record["action"]) == ("unfixable", "handshake_failed", "none")
+    assert host.scripts_run() == ["client_info"] and host.restarts == 0
+    assert host.stores["Root"] == {old_root.thumbprint}
+    assert "0x80090326 SEC_E_ILLEGAL_MESSAGE" in record["reason"] and SSPI_FAILED in record["reason"]
+    assert "device that terminates TCP 443" in record["remedy"]
+    assert result["changed"] is False and "failed" not in result
+
+
 def test_constrained_language_host_that_is_not_a_directaccess_client_is_just_that(rollover, tmp_path, clock):
     host = FakeClient(rollover, configured=False)
     constrained(host)

@@ -588,3 +588,76 @@ def test_unusable_multisite_fields_are_report_errors(rollover, field, value, mes
     raw["iphttps_configuration"][field] = value
     with pytest.raises(ReportError, match=message):
         build_report(raw)
+
+
+# --- a handshake that fails before the chain is seen (client_info.ps1 v5) ------------------------------
+
+SSPI_FAILED = ('Exception calling "AuthenticateAsClient" with "4" argument(s): '
+               '"A call to SSPI failed, see inner exception."')
+
+
+def assessed(report: dict, mode: str) -> dict:
+    record = _host_record.detected(_host_record.new_record("client01", "run1", mode), report, report["diagnosis"])
+    return _host_record.assess(record, report, report["diagnosis"], mode)
+
+
+@pytest.mark.parametrize("hresult, name, remedy", [
+    (0x80090326, "SEC_E_ILLEGAL_MESSAGE", "device that terminates TCP 443"),
+    (0x90320, "SEC_I_INCOMPLETE_CREDENTIALS", "computer certificate"),
+    ("0x80090326", "SEC_E_ILLEGAL_MESSAGE", "device that terminates TCP 443"),
+])
+def test_handshake_failure_without_a_chain_is_handshake_failed(hresult, name, remedy):
+    report = build_report(raw_doc(chain=[], version=5, chain_error=SSPI_FAILED, server_chain_error_hresult=hresult,
+                                  policy_errors=None))
+    assert report["server_chain_error_code"]["name"] == name and report["policy_errors"] is None
+    diagnosis = report["diagnosis"]
+    assert (diagnosis["verdict"], diagnosis["trusted"], diagnosis["fixable"]) == ("handshake_failed", False, False)
+    assert diagnosis["missing"] == []
+    code = report["server_chain_error_code"]
+    assert diagnosis["reasons"] == ["The TLS handshake with the IP-HTTPS server failed before the client saw its "
+                                    f"chain: {SSPI_FAILED} (Schannel {code['hex']} {name}: {code['meaning']})"]
+    assert [(p["code"], p["message"]) for p in diagnosis["problems"]] == [("handshake_failed", diagnosis["reasons"][0])]
+    assert remedy in code["remedy"]
+    record = assessed(report, "remediate")
+    assert record["status"] == "unfixable" and remedy in record["remedy"]
+
+
+def test_unknown_handshake_code_is_still_handshake_failed_with_the_generic_remedy():
+    report = build_report(raw_doc(chain=[], version=5, chain_error=SSPI_FAILED, server_chain_error_hresult=0x80090399))
+    assert report["diagnosis"]["verdict"] == "handshake_failed"
+    assert "0x80090399 UNKNOWN" in report["diagnosis"]["reasons"][0]
+    record = assessed(report, "remediate")
+    assert record["remedy"] == _host_record.VERDICT_REMEDIES["handshake_failed"]
+
+
+def test_connection_failure_without_a_code_stays_no_chain():
+    error = "connection to da.contoso.com:443 timed out after 5000 ms"
+    report = build_report(raw_doc(chain=[], version=5, code=0x274C, chain_error=error, server_chain_error_hresult=None))
+    assert report["server_chain_error_code"] is None
+    assert report["diagnosis"]["verdict"] == "no_chain"
+
+
+def test_handshake_failure_after_the_callback_keeps_the_chain_verdict(rollover):
+    _old_root, _new_root, issuing, leaf = rollover
+    report = build_report(raw_doc(chain=[leaf, issuing], version=5, chain_error=SSPI_FAILED,
+                                  server_chain_error_hresult=0x80090326, policy_errors="RemoteCertificateChainErrors"))
+    assert report["diagnosis"]["verdict"] == "untrusted_root"
+    assert report["policy_errors"] == "RemoteCertificateChainErrors"
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("server_chain_error_hresult", True, r"unusable server_chain_error_hresult: "),
+    ("server_chain_error_hresult", [1], r"unusable server_chain_error_hresult: "),
+    ("policy_errors", 4, r"unusable policy_errors: expected a string, got 4"),
+])
+def test_unusable_handshake_fields_are_report_errors(field, value, message):
+    with pytest.raises(ReportError, match=message):
+        build_report(raw_doc(chain=[], chain_error=SSPI_FAILED, **{field: value}))
+
+
+def test_handshake_failed_is_registered_wherever_verdicts_are_listed():
+    assert "handshake_failed" in _chain.VERDICTS and "handshake_failed" in _fleet_report.KNOWN_VERDICTS
+    assert "TCP 443" in _host_record.VERDICT_REMEDIES["handshake_failed"]
+    doc = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs", "verdicts.md")
+    with open(doc, encoding="utf-8") as handle:
+        assert "| `handshake_failed` |" in handle.read()
