@@ -11,11 +11,8 @@ whole source; URLs are shown with their credentials replaced by ``***``.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import ipaddress
-import os
 import ssl
-import stat
 import typing as t
 
 from ansible_collections.directaccess.iphttps.plugins.module_utils._certificate import (
@@ -36,6 +33,12 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils._fetch_http i
     open_socket,
     parse_url,
     redact_url,
+)
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._local_file import (
+    FileTooLarge,
+    NotRegularFile,
+    ReadFailed,
+    read_regular_file,
 )
 
 # AIA chains in the field are two or three links long; the bound only stops loops and abuse.
@@ -62,39 +65,15 @@ def describe_source(index: int, source: t.Mapping[str, t.Any]) -> str:
 
 
 def read_local_file(path: str, limit: int = MAX_INPUT_BYTES) -> bytes:
-    """A regular file's bytes, at most ``limit``; SourceError (without the source's label) otherwise.
-
-    Opened without blocking and checked on the open descriptor, so a FIFO, a device such as
-    /dev/zero or a folder is refused, even one swapped in after a look at the path.
-    """
+    """A regular file's bytes, at most ``limit``; SourceError (without the source's label) otherwise."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        if exc.errno == errno.EISDIR:
-            raise SourceError(f"{path} is a folder, not a regular file holding certificates") from None
-        raise SourceError(f"cannot open {path}: {exc.strerror or exc}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
-                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else \
-                "not a regular file"
-            raise SourceError(f"{path} is {kind}, not a regular file holding certificates")
-        chunks, size = [], 0
-        # One byte past the limit, so an oversize file is refused rather than silently cut.
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:  # /proc/1/mem and other files that refuse to be read
-        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if size > limit:
-        raise SourceError(f"{path} is larger than {limit} bytes; refusing to read it")
-    return b"".join(chunks)
+        return read_regular_file(path, limit)
+    except NotRegularFile as exc:
+        raise SourceError(f"{path} is {exc.kind}, not a regular file holding certificates") from None
+    except FileTooLarge:
+        raise SourceError(f"{path} is larger than {limit} bytes; refusing to read it") from None
+    except ReadFailed as exc:
+        raise SourceError(f"cannot {exc.stage} {path}: {exc.reason}") from None
 
 
 def fetch_url(url: str, label: str, timeout: float, validate_certs: bool,

@@ -16,11 +16,17 @@ import math
 import os
 import re
 import secrets
-import stat
 import typing as t
 import urllib.parse
 
 from collections.abc import Mapping, Sequence
+
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._local_file import (
+    FileTooLarge,
+    NotRegularFile,
+    ReadFailed,
+    read_regular_file,
+)
 
 
 # In the order they are counted and shown: what was done, what needs people, plans, what needed nothing.
@@ -229,27 +235,15 @@ def read_json(path: str, limit: int = MAX_RECORD_FILE_BYTES) -> t.Any:
     runs/ is refused, never waited on or read without end. The file is read to at most ``limit`` bytes.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise FleetReportError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        data = read_regular_file(path, limit)
+    except NotRegularFile:
+        raise FleetReportError(f"{path}: not a regular file") from None
+    except FileTooLarge:
+        raise FleetReportError(f"{path}: larger than {limit} bytes; not a file this collection wrote") from None
+    except ReadFailed as exc:
+        raise FleetReportError(f"{path}: cannot read: {exc.reason}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise FleetReportError(f"{path}: not a regular file")
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise FleetReportError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if size > limit:
-        raise FleetReportError(f"{path}: larger than {limit} bytes; not a file this collection wrote")
-    try:
-        return json.loads(b"".join(chunks).decode("utf-8"))
+        return json.loads(data.decode("utf-8"))
     except RecursionError:
         raise FleetReportError(f"{path}: not valid JSON: nested too deeply") from None
     except ValueError as exc:  # bad JSON, and bytes that are not UTF-8
