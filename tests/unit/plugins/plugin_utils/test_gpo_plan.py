@@ -1,0 +1,158 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a GPO carries and what gpo_certificates writes to match the bundle."""
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from ansible_collections.directaccess.iphttps.plugins.module_utils._cert_blob import build_blob, parse_blob
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._gpo_plan import (
+    MAX_GPO_VALUES,
+    GpoPlanError,
+    plan_gpo,
+    policy_key,
+    read_carried,
+)
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._import_plan import plan_import
+from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
+
+
+@pytest.fixture(scope="module")
+def corp():
+    root = pki.make_root("Contoso Root CA", key_type="ecdsa")
+    issuing = pki.make_intermediate("Contoso Issuing CA", root, key_type="ecdsa")
+    other_root = pki.make_root("Fabrikam Root CA", key_type="ecdsa")
+    return root, issuing, other_root
+
+
+def value(store, issued, **overrides):
+    entry = {"store": store, "thumbprint": issued.thumbprint,
+             "blob_base64": base64.b64encode(build_blob(issued.der)).decode()}
+    entry.update(overrides)
+    return entry
+
+
+def keys(entries):
+    return [(e["store"], e["thumbprint"]) for e in entries]
+
+
+def test_read_carried_names_subject_and_key(corp):
+    root, issuing, _other = corp
+    carried, unreadable = read_carried([value("Root", root), value("CA", issuing, thumbprint=issuing.thumbprint.lower())])
+    assert unreadable == []
+    assert keys(carried) == [("Root", root.thumbprint), ("CA", issuing.thumbprint)]
+    assert carried[0]["subject"] == root.subject and carried[0]["is_ca"] is True
+    assert carried[1]["key"].endswith("\\SystemCertificates\\CA\\Certificates\\" + issuing.thumbprint.lower())
+
+
+def test_damaged_values_are_reported_not_skipped(corp):
+    root, issuing, other = corp
+    carried, unreadable = read_carried([
+        value("Root", root),
+        value("CA", issuing, blob_base64=None),
+        value("Root", other, thumbprint=root.thumbprint[::-1]),
+        {"store": "CA", "thumbprint": "AB", "blob_base64": "not base64!"},
+        {"store": "CA", "thumbprint": "CD", "blob_base64": base64.b64encode(issuing.der).decode()},
+    ])
+    assert keys(carried) == [("Root", root.thumbprint)]
+    reasons = [u["reason"] for u in unreadable]
+    assert reasons[0] == f"CA\\{issuing.thumbprint}: no Blob value under the key"
+    assert "stored under thumbprint" in reasons[1]
+    assert reasons[2] == "CA\\AB: the Blob did not arrive as base64"
+    # Bare DER, as a hand-made value might hold: not a store element.
+    assert reasons[3].startswith("CA\\CD: ")
+
+
+@pytest.mark.parametrize("values, message", [
+    ("Root", "expected a list from the host, got str"),
+    ([42], r"certificates\[0\]: expected an object, got int"),
+    ([{"store": "My", "thumbprint": "AB"}], r"certificates\[0\]: needs store Root or CA and a thumbprint, got store 'My'"),
+    ([{"store": "CA", "thumbprint": ""}], "needs store Root or CA"),
+    ([{"store": "CA", "thumbprint": "AB"}] * (MAX_GPO_VALUES + 1), "more than 2000"),
+])
+def test_malformed_host_answers_are_refused(values, message):
+    with pytest.raises(GpoPlanError, match=message):
+        read_carried(values)
+
+
+def test_present_writes_what_is_missing_in_the_store_the_import_chooses(corp):
+    root, issuing, other = corp
+    carried, unreadable = read_carried([value("Root", root), value("Root", other)])
+    plan = plan_gpo(carried, unreadable, plan_import([issuing.pem, root.pem]), "present")
+    assert plan["changed"] is True
+    assert keys(plan["already_present"]) == [("Root", root.thumbprint)]
+    assert keys(plan["write"]) == [("CA", issuing.thumbprint)]
+    written = parse_blob(base64.b64decode(plan["write"][0]["blob_base64"]), expected_thumbprint=issuing.thumbprint)
+    assert written["der"] == issuing.der
+    assert plan["remove"] == []
+    assert plan["diff"] == {
+        "before": {"Root": sorted([root.thumbprint, other.thumbprint]), "CA": []},
+        "after": {"Root": sorted([root.thumbprint, other.thumbprint]), "CA": [issuing.thumbprint]},
+    }
+
+
+def test_present_twice_changes_nothing(corp):
+    root, issuing, _other = corp
+    wanted = plan_import([root.pem, issuing.pem])
+    first = plan_gpo([], [], wanted, "present")
+    applied = [{"store": w["store"], "thumbprint": w["thumbprint"], "blob_base64": w["blob_base64"]} for w in first["write"]]
+    carried, unreadable = read_carried(applied)
+    second = plan_gpo(carried, unreadable, wanted, "present")
+    assert second["changed"] is False and second["write"] == []
+    assert keys(second["already_present"]) == [("Root", root.thumbprint), ("CA", issuing.thumbprint)]
+    assert second["diff"]["before"] == second["diff"]["after"] == first["diff"]["after"]
+
+
+def test_an_unreadable_value_under_a_wanted_key_is_rewritten(corp):
+    root, _issuing, _other = corp
+    carried, unreadable = read_carried([value("Root", root, blob_base64=base64.b64encode(b"junk").decode())])
+    plan = plan_gpo(carried, unreadable, plan_import([root.pem]), "present")
+    assert keys(plan["write"]) == [("Root", root.thumbprint)]
+    assert plan["write"][0]["replaces_unreadable"] is True
+    assert plan["diff"]["before"] == plan["diff"]["after"] == {"Root": [root.thumbprint], "CA": []}
+
+
+def test_a_root_carried_in_the_wrong_store_does_not_count(corp):
+    root, _issuing, _other = corp
+    carried, unreadable = read_carried([value("CA", root)])
+    plan = plan_gpo(carried, unreadable, plan_import([root.pem]), "present")
+    assert keys(plan["write"]) == [("Root", root.thumbprint)]
+
+
+def test_absent_removes_only_the_bundle_and_reports_the_rest_absent(corp):
+    root, issuing, other = corp
+    carried, unreadable = read_carried([value("Root", root), value("Root", other),
+                                        value("CA", issuing, blob_base64="")])
+    plan = plan_gpo(carried, unreadable, plan_import([root.pem, issuing.pem], "absent"), "absent")
+    assert keys(plan["remove"]) == [("Root", root.thumbprint), ("CA", issuing.thumbprint)]
+    assert plan["write"] == []
+    assert plan["diff"]["after"] == {"Root": [other.thumbprint], "CA": []}
+    again = plan_gpo([c for c in carried if c["thumbprint"] == other.thumbprint], [],
+                     plan_import([root.pem, issuing.pem], "absent"), "absent")
+    assert again["changed"] is False
+    assert keys(again["absent"]) == [("Root", root.thumbprint), ("CA", issuing.thumbprint)]
+
+
+def test_absent_by_thumbprint_only(corp):
+    root, _issuing, _other = corp
+    carried, unreadable = read_carried([value("Root", root)])
+    wanted = plan_import([{"store": "Root", "thumbprint": root.thumbprint.lower()}], "absent")
+    plan = plan_gpo(carried, unreadable, wanted, "absent")
+    assert keys(plan["remove"]) == [("Root", root.thumbprint)]
+
+
+def test_present_with_a_thumbprint_only_is_refused():
+    wanted = [{"store": "Root", "thumbprint": "AA" * 20, "subject": None, "der": None}]
+    with pytest.raises(GpoPlanError, match="state present needs the certificate"):
+        plan_gpo([], [], wanted, "present")
+
+
+def test_unknown_state_is_refused():
+    with pytest.raises(GpoPlanError, match="state: must be present or absent, got 'latest'"):
+        plan_gpo([], [], [], "latest")
+
+
+def test_policy_key():
+    assert policy_key("Root", "AB") == "HKLM\\Software\\Policies\\Microsoft\\SystemCertificates\\Root\\Certificates\\AB"
