@@ -25,7 +25,7 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils._windows_scri
     run_script,
 )
 
-SCRIPTS = ("client_info", "ca_import", "iphttps_state")
+SCRIPTS = ("client_info", "ca_import", "iphttps_state", "gpo_certificates")
 # cmd.exe, which runs every WinRM command, cuts command lines at 8191 characters (KB 830473).
 CMD_EXE_LIMIT = 8191
 PREFIX = "PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand "
