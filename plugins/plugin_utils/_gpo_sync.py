@@ -1,0 +1,151 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run gpo_certificates.ps1 on a management host: read the GPO, plan, write, and say whom it reaches.
+
+Internal to directaccess.iphttps; may change without notice.
+One read-only command, then (outside check mode, and only when the plan changes something) one
+command that writes and reads again, so the result reports what the GPO holds after the change.
+"""
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._gpo_plan import GpoPlanError, plan_gpo, read_carried
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._import_plan import PlanError, plan_import
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._windows_scripts import ScriptError, run_script
+
+SCRIPT = "gpo_certificates"
+# Security filtering that reaches every domain computer: Authenticated Users holds GpoApply by default.
+_EVERY_COMPUTER = ("authenticated users", "domain computers")
+# GpoStatus names under which Computer Configuration (where Public Key Policies live) is not applied.
+_COMPUTER_SETTINGS_OFF = ("ComputerSettingsDisabled", "AllSettingsDisabled")
+
+
+class GpoSyncError(Exception):
+    """The GPO cannot be read or changed as asked; the message says why and what was written."""
+
+
+def _short(name: str) -> str:
+    return name.rsplit("\\", 1)[-1].strip().lower()
+
+
+def reach(links: t.Sequence[dict], trustees: t.Sequence[dict], status: str, groups: t.Sequence[str]) -> dict:
+    """Whom the GPO reaches: enabled links, computer settings on, and each client group in its security filtering."""
+    allowed = {_short(tr["name"]) for tr in trustees if not tr.get("denied")}
+    denied = {_short(tr["name"]) for tr in trustees if tr.get("denied")}
+    everyone = any(name in allowed for name in _EVERY_COMPUTER)
+    reached = []
+    for group in groups:
+        short = _short(group)
+        reached.append({"name": group, "applies": short not in denied and (short in allowed or everyone)})
+    enabled_links = [link for link in links if link.get("enabled")]
+    return {
+        "linked": bool(enabled_links),
+        "computer_settings_enabled": status not in _COMPUTER_SETTINGS_OFF,
+        "client_groups": reached,
+    }
+
+
+def _run(connection: t.Any, params: dict, *, writing: bool = False) -> dict:
+    try:
+        doc = run_script(connection, SCRIPT, params)
+    except ScriptError as exc:
+        if exc.kind == "access_denied":
+            raise GpoSyncError(f"{SCRIPT}: access denied on the management host; the WinRM account needs the right to "
+                               f"read the GPO and, to change it, Edit settings on it. {exc}") from None
+        raise GpoSyncError(str(exc)) from None
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        if not writing:
+            raise  # nothing was sent that changes anything: the caller reports the host unreachable
+        raise GpoSyncError(f"{SCRIPT}: the connection dropped while writing the GPO ({exc}); some values may have "
+                           "been written: run the task again to see what the GPO carries") from None
+    error = doc.get("error")
+    if error:
+        kind = error.get("kind") if isinstance(error, dict) else None
+        message = error.get("message") if isinstance(error, dict) else error
+        if kind == "gpo_not_found":
+            raise GpoSyncError(f"{SCRIPT}: the GPO was not found: {message}")
+        raise GpoSyncError(f"{SCRIPT}: {message}")
+    if not isinstance(doc.get("gpo"), dict):
+        raise GpoSyncError(f"{SCRIPT}: the host named no GPO in its answer")
+    return doc
+
+
+def _labels(items: t.Iterable[dict]) -> list[dict]:
+    return [{"store": i["store"], "thumbprint": i["thumbprint"], "subject": i.get("subject")} for i in items]
+
+
+def sync(connection: t.Any, args: dict, *, check_mode: bool) -> dict:
+    """Read the GPO and, with ``certificates``, make it carry (present) or drop (absent) them."""
+    base = {key: args.get(key) for key in ("gpo_name", "gpo_guid", "domain", "server", "remote_access_server")}
+    wanted: list[dict] | None = None
+    if args.get("certificates") is not None:
+        try:
+            wanted = plan_import(args["certificates"], args["state"])
+        except PlanError as exc:
+            raise GpoSyncError(str(exc)) from None
+    first = _run(connection, dict(base, write=[], remove=[]))
+    try:
+        carried, unreadable = read_carried(first.get("certificates") or [])
+        plan = plan_gpo(carried, unreadable, wanted or [], args["state"])
+    except GpoPlanError as exc:
+        raise GpoSyncError(f"{SCRIPT}: {exc}") from None
+    final, final_unreadable = carried, unreadable
+    changed = plan["changed"]
+    doc = first
+    if plan["changed"] and not check_mode:
+        # The GPO was found once; the writes go to that very GPO, by GUID.
+        target = dict(base, gpo_name=None, gpo_guid=first["gpo"]["guid"])
+        doc = _run(connection, dict(target, write=[{k: w[k] for k in ("store", "thumbprint", "blob_base64")} for w in plan["write"]],
+                                    remove=[{"store": r["store"], "thumbprint": r["thumbprint"]} for r in plan["remove"]]),
+                   writing=True)
+        try:
+            final, final_unreadable = read_carried(doc.get("certificates") or [])
+        except GpoPlanError as exc:
+            raise GpoSyncError(f"{SCRIPT}: after the change: {exc}") from None
+        failed = doc.get("failed")
+        if failed:
+            raise GpoSyncError(f"{SCRIPT}: writing {failed.get('store')}\\{failed.get('thumbprint')} failed: {failed.get('message')}; "
+                               f"written before it: {_keys(doc.get('written'))}; removed: {_keys(doc.get('removed'))}")
+        missing = [w for w in plan["write"] if (w["store"], w["thumbprint"]) not in {(c["store"], c["thumbprint"]) for c in final}]
+        if missing:
+            raise GpoSyncError(f"{SCRIPT}: the GPO does not carry {_keys(missing)} after writing it")
+    gpo = first["gpo"]  # found_by says how the first read found it; the writes went to that GUID
+    da_client = first.get("da_client")
+    groups = args.get("client_groups")
+    if groups is None:
+        groups = list((da_client or {}).get("security_groups") or [])
+    links = list(doc.get("links") or [])
+    trustees = list(doc.get("apply_trustees") or [])
+    reached = reach(links, trustees, str(gpo.get("status") or ""), groups)
+    warnings = []
+    if not reached["linked"]:
+        warnings.append(f"GPO {gpo.get('name')!r} is not linked anywhere (or every link is disabled): clients never get it")
+    if not reached["computer_settings_enabled"]:
+        warnings.append(f"GPO {gpo.get('name')!r} has its computer settings disabled ({gpo.get('status')}): "
+                        "Public Key Policies are computer settings, so clients never get them")
+    for group in reached["client_groups"]:
+        if not group["applies"]:
+            warnings.append(f"GPO {gpo.get('name')!r} does not apply to {group['name']}: it lacks GpoApply in the security filtering")
+    return {
+        "changed": changed,
+        "gpo": gpo,
+        "da_client": da_client,
+        "da_client_note": first.get("da_client_note"),
+        "links": links,
+        "apply_trustees": trustees,
+        "reach": reached,
+        "certificates": [{k: c.get(k) for k in ("store", "thumbprint", "subject", "not_after")} for c in final],
+        "unreadable": [{k: u.get(k) for k in ("store", "thumbprint", "reason")} for u in final_unreadable],
+        "written": _labels(plan["write"]),
+        "removed": _labels(plan["remove"]),
+        "already_present": plan["already_present"],
+        "absent": plan["absent"],
+        "diff": plan["diff"],
+        "gpo_warnings": warnings,
+    }
+
+
+def _keys(items: t.Any) -> str:
+    listed = [f"{i.get('store')}\\{i.get('thumbprint')}" for i in items or [] if isinstance(i, dict)]
+    return ", ".join(listed) or "none"
