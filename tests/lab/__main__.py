@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--bind", default=DEFAULT_BIND, metavar="ADDRESS",
                          help="IPv4 address of this machine the WinRM endpoints listen on and the inventory "
                               "names (default: %(default)s)")
+        sub.add_argument("--domain", default=None, metavar="FILE",
+                         help="also serve a GPO management host for this domain file (tests/lab/domains/*.yml; "
+                              "docs/gpo.md); its inventory is gpo_inventory.yml")
 
     start = commands.add_parser("up", help="start the lab in the background and wait until it serves")
     fleet(start)
@@ -101,16 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
-            return serve(args.lab_dir, args.scenario, args.hosts, args.transport, args.command_cost, args.bind)
+            return serve(args.lab_dir, args.scenario, args.hosts, args.transport, args.command_cost, args.bind,
+                         args.domain)
         if args.command == "up":
             lab = up(args.lab_dir, args.hosts, args.scenario, args.transport, command_cost=args.command_cost,
-                     bind=args.bind)
+                     bind=args.bind, domain=args.domain)
             listening = sum(host["listening"] for host in lab["hosts"].values())
             cost = f", {lab['command_cost']:g} s per command" if lab.get("command_cost") else ""
             where = f" on {lab['bind']}" if lab["bind"] != DEFAULT_BIND else ""
             print(f"lab up in {lab['startup_seconds']:.2f}s: {len(lab['hosts'])} hosts, {listening} WinRM "
                   f"endpoints{where} ({lab['transport']} over https{cost}), pid {lab['pid']}")
             print(f"inventory: {lab['inventory']}")
+            if lab.get("management_host"):
+                print(f"GPO management host {lab['management_host']['name']}: {lab['management_host']['inventory']}")
             for note in lab.get("notes", []):
                 print(f"note: {note}")
             return 0

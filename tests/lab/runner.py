@@ -214,11 +214,13 @@ def _log_tail(lab_dir: Path, lines: int = 15) -> str:
 
 def up(lab_dir: str | os.PathLike = DEFAULT_LAB_DIR, hosts: int | None = None,
        scenario: str | os.PathLike = DEFAULT_SCENARIO, transport: str = "ntlm",
-       timeout: float = _START_TIMEOUT, command_cost: float = 0.0, bind: str = DEFAULT_BIND) -> dict:
+       timeout: float = _START_TIMEOUT, command_cost: float = 0.0, bind: str = DEFAULT_BIND,
+       domain: str | os.PathLike | None = None) -> dict:
     """Start the lab daemon for ``lab_dir`` and wait until it serves; returns lab.json's content.
 
     ``command_cost``: seconds each WinRM command spends before its output is available (the
     latency model); 0 adds nothing. ``bind``: the IPv4 address the WinRM endpoints listen on.
+    ``domain``: a domain file (tests/lab/gpo.py); the lab then also serves its GPO management host.
     """
     started = time.monotonic()
     lab_dir = Path(lab_dir).resolve()
@@ -233,6 +235,13 @@ def up(lab_dir: str | os.PathLike = DEFAULT_LAB_DIR, hosts: int | None = None,
         build_fleet(scenario, hosts)  # a bad scenario fails here, with the file and field named
     except ScenarioError as exc:
         raise LabError(str(exc)) from None
+    if domain is not None:
+        from .gpo import DomainError, load_domain
+        domain = Path(domain).resolve()
+        try:
+            load_domain(domain)  # a bad domain file fails here, with the file and field named
+        except DomainError as exc:
+            raise LabError(str(exc)) from None
     lab_dir.mkdir(parents=True, exist_ok=True)
     ensure_pki(lab_dir / "pki")  # generated here so the slow part's errors reach the caller
 
@@ -244,6 +253,8 @@ def up(lab_dir: str | os.PathLike = DEFAULT_LAB_DIR, hosts: int | None = None,
         command += ["--command-cost", repr(float(command_cost))]
     if bind != DEFAULT_BIND:
         command += ["--bind", bind]
+    if domain is not None:
+        command += ["--domain", str(domain)]
     env = {key: value for key, value in os.environ.items() if key != "NTLM_USER_FILE"}
     with open(lab_dir / "lab.log", "ab") as log_file:
         daemon = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
@@ -426,8 +437,9 @@ def _listener_files(lab_dir: Path, pki, bind: str) -> tuple[Path, Path]:
 
 class _Daemon:
     def __init__(self, lab_dir: Path, scenario: Path, hosts: int | None, transport: str,
-                 command_cost: float = 0.0, bind: str = DEFAULT_BIND):
+                 command_cost: float = 0.0, bind: str = DEFAULT_BIND, domain: Path | None = None):
         self.lab_dir = lab_dir
+        self.domain = domain  # a domain file: also serve its GPO management host (gpo.py)
         self.bind = bind
         self.command_cost = command_cost
         self.scenario = scenario
@@ -518,6 +530,14 @@ class _Daemon:
         inventory = self.lab_dir / "inventory.yml"
         _atomic_write(inventory, _inventory(self.lab_dir, pki, hosts, self.transport, password, self.bind),
                       mode=0o600)
+        management = None
+        if self.domain is not None:
+            from .gpo import start_management_host
+            endpoint, management = start_management_host(
+                self.lab_dir, self.domain, state_dir, bind=self.bind, certfile=certfile, keyfile=keyfile,
+                winrm_ca=pki.cert_path("winrm_ca"), user=ADMIN_USER, password=password, transport=self.transport,
+                command_cost=self.command_cost)
+            self.endpoints.append(endpoint)
         lab = {
             "format": LAB_FORMAT,
             "pid": os.getpid(),
@@ -544,6 +564,7 @@ class _Daemon:
             "hosts": hosts,
             "scenarios": scenarios,
             "notes": notes,
+            "management_host": management,  # the GPO management host (--domain), or null
         }
         _atomic_write(self.lab_dir / "lab.json", json.dumps(lab, indent=2) + "\n")
         log.info("lab: serving %d hosts (%d endpoints) in %.2fs", len(hosts), len(self.endpoints),
@@ -590,11 +611,13 @@ class _Daemon:
 
 
 def serve(lab_dir: str | os.PathLike, scenario: str | os.PathLike = DEFAULT_SCENARIO, hosts: int | None = None,
-          transport: str = "ntlm", command_cost: float = 0.0, bind: str = DEFAULT_BIND) -> int:
+          transport: str = "ntlm", command_cost: float = 0.0, bind: str = DEFAULT_BIND,
+          domain: str | os.PathLike | None = None) -> int:
     """The daemon's main: serve until SIGTERM. Exit status 2 when another daemon holds the lab."""
     _check_options(hosts, transport, command_cost, bind)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    daemon = _Daemon(Path(lab_dir).resolve(), Path(scenario).resolve(), hosts, transport, command_cost, bind)
+    daemon = _Daemon(Path(lab_dir).resolve(), Path(scenario).resolve(), hosts, transport, command_cost, bind,
+                     Path(domain).resolve() if domain is not None else None)
     return daemon.run()
 
 
