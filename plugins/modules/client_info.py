@@ -16,10 +16,13 @@ description:
     C(netsh interface httpstunnel show interfaces) and reads only the server URL and the C(0x...) last error code,
     because netsh's labels and status text are localized.
   - Among several IP-HTTPS client profiles, the activated one that names a server is used. Where none is activated
-    (multisite, before the client has chosen an entry point) the first is used, RV(iphttps.entry_points) lists every
-    entry point, and the diagnosis' reasons name the ones whose chain was not captured. Capturing each entry point's
-    chain is not done yet (a limit).
-  - It makes a TLS handshake (TLS 1.2, 1.1 or 1.0) to the IP-HTTPS server and records the certificates and the
+    (multisite, before the client has chosen an entry point) the client may connect to any of them, so the chain of
+    every entry point is captured (at most 8) and judged; RV(entry_point_checks) has one line per entry point, and
+    the diagnosis is trusted only when every entry point is (see RV(diagnosis)).
+  - It connects the way IP-HTTPS does, over IPv4 or IPv6 (every address the server name resolves to, in the
+    resolver's order), and through the machine's WinHTTP proxy with C(CONNECT) when one is set and applies to the
+    URL; RV(server_connection) says which. It makes a TLS handshake (the versions Windows allows, from .NET
+    Framework 4.7; TLS 1.2, 1.1 or 1.0 before) to the IP-HTTPS server and records the certificates and the
     Windows chain engine's status flags; and lists the thumbprints in C(LocalMachine\\Root) and
     C(LocalMachine\\CA), with full certificates as O(store_certificates) asks; and reads the state, start mode
     and process id of the IP Helper service (C(iphlpsvc)) from C(Win32_Service).
@@ -162,9 +165,69 @@ iphttps:
     entry_points:
       description:
         - The server URL of every IP-HTTPS client profile, each once. Several on a multisite client; when none is
-          activated the chain was captured from RV(iphttps.server_url) only.
+          activated each one's chain is captured (client_info script v6; v5 and older captured
+          RV(iphttps.server_url) only).
       type: list
       elements: str
+winhttp_proxy:
+  description:
+    - The machine's WinHTTP proxy (what C(netsh winhttp set proxy) sets), which IP-HTTPS and Windows' revocation
+      fetches use; null when the script did not read it (Constrained Language Mode, or a script older than v6).
+  returned: always
+  type: dict
+  contains:
+    proxy:
+      description: The proxy list, such as C(proxy.contoso.com:8080); null for a direct connection.
+      type: str
+    bypass:
+      description: The bypass list, or null.
+      type: str
+server_connection:
+  description:
+    - How the capture reached the IP-HTTPS server, or null when none was tried.
+  returned: always
+  type: dict
+  contains:
+    via:
+      description: V(direct), or V(proxy) when it went through a C(CONNECT) tunnel of the WinHTTP proxy.
+      type: str
+    proxy:
+      description: The proxy's C(host:port) when V(proxy), else null.
+      type: str
+    address:
+      description: The IP address connected to (the server's, or the proxy's), IPv4 or IPv6; null when no
+        connection was made.
+      type: str
+entry_point_checks:
+  description:
+    - One line per entry point judged, the one in RV(iphttps.server_url) first. A single line unless the client is
+      multisite with no profile activated.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    server_url:
+      description: The entry point's IP-HTTPS URL.
+      type: str
+    server_connection:
+      description: As RV(server_connection), for this entry point.
+      type: dict
+    verdict:
+      description: This entry point's verdict (see RV(diagnosis.verdict)).
+      type: str
+    trusted:
+      description: Whether the client trusts this entry point's chain.
+      type: bool
+    fixable:
+      description: Whether importing certificates from the bundle fixes this entry point.
+      type: bool
+    missing:
+      description: Thumbprints this entry point's chain lacks.
+      type: list
+      elements: str
+    server_chain_error:
+      description: Why this entry point's chain could not be captured, or null.
+      type: str
 server_chain:
   description:
     - The server's certificates, leaf first, in PEM; see RV(server_chain_source) for where they come from.
@@ -335,6 +398,10 @@ diagnosis:
   description:
     - The M(directaccess.iphttps.trust_check) result for the chain the client received, judged against its own
       stores and O(bundle); null on a host that is not a DirectAccess client.
+    - With several entry points judged (RV(entry_point_checks)), trusted only when all are; otherwise the verdict
+      and problems of the first entry point no import fixes, else of the first that fails, with C(missing) what
+      all failing entry points lack together and C(fixable) only when every one of them is. Each reason names its
+      entry point.
   returned: always
   type: dict
   contains:

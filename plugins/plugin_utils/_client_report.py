@@ -161,7 +161,7 @@ def _state_source(raw: dict) -> str | None:
     return source
 
 
-def _server_chain(raw: dict) -> tuple[list, str | None]:
+def _server_chain(raw: dict, prefix: str = "") -> tuple[list, str | None]:
     """The certificates the server sent, leaf first, and which of the script's lists they came from.
 
     ``server_chain`` is the leaf and X509Chain.ChainElements: Windows' own chain, which may hold
@@ -171,8 +171,8 @@ def _server_chain(raw: dict) -> tuple[list, str | None]:
     callback's certificate (``server_chain[0]``), and the rest follow it by issuer name where they
     link (diagnose() builds its paths itself, so the order is only for people reading the chain).
     """
-    elements = _der_list(raw.get("server_chain"), "server_chain")
-    extra = _der_list(raw.get("chain_policy_extra_store"), "chain_policy_extra_store")
+    elements = _der_list(raw.get("server_chain"), f"{prefix}server_chain")
+    extra = _der_list(raw.get("chain_policy_extra_store"), f"{prefix}chain_policy_extra_store")
     if not elements:
         # No handshake reached the callback, so there is no leaf to put first.
         return [], None
@@ -221,11 +221,11 @@ def _last_error(state: dict) -> tuple[t.Any, dict]:
         raise ReportError(f"the host returned an unusable iphttps_state.last_error_code: {exc}") from None
 
 
-def _chain_status(raw: t.Any) -> list[dict]:
+def _chain_status(raw: t.Any, prefix: str = "") -> list[dict]:
     """X509Chain.ChainStatus as the script sends it: [{status, information}], strings or null."""
     entries = []
-    for index, entry in enumerate(_array(raw, "chain_status")):
-        label = f"chain_status[{index}]"
+    for index, entry in enumerate(_array(raw, f"{prefix}chain_status")):
+        label = f"{prefix}chain_status[{index}]"
         if not isinstance(entry, dict):
             raise ReportError(f"the host returned an unusable {label}: expected an object, got {_show(entry)}")
         entries.append({key: _text(entry.get(key), f"{label}.{key}") for key in ("status", "information")})
@@ -246,14 +246,35 @@ def _constrained_language(mode: str) -> dict:
     }
 
 
-def _handshake_error(raw: t.Any) -> dict | None:
+def _handshake_error(raw: t.Any, prefix: str = "") -> dict | None:
     """The Schannel status of a failed handshake (script v5), decoded; null when the script found none."""
     if raw is None:
         return None
     try:
         return decode_error(raw)
     except TypeError as exc:  # a type that cannot hold a code: true, an object, an array
-        raise ReportError(f"the host returned an unusable server_chain_error_hresult: {exc}") from None
+        raise ReportError(f"the host returned an unusable {prefix}server_chain_error_hresult: {exc}") from None
+
+
+def _winhttp_proxy(raw: t.Any) -> dict | None:
+    """The machine's WinHTTP proxy as client_info v6 read it; null where it was not read."""
+    value = _object(raw, "winhttp_proxy")
+    if value is None:
+        return None
+    return {key: _text(value.get(key), f"winhttp_proxy.{key}") for key in ("proxy", "bypass")}
+
+
+def _server_connection(raw: t.Any, prefix: str = "") -> dict | None:
+    """How the capture reached the server (script v6): direct or through the proxy, and the address."""
+    label = f"{prefix}server_connection"
+    value = _object(raw, label)
+    if value is None:
+        return None
+    via = value.get("via")
+    if via not in ("direct", "proxy"):
+        raise ReportError(f"the host returned an unusable {label}.via: expected direct or proxy, got {_show(via)}")
+    return {"via": via, "proxy": _text(value.get("proxy"), f"{label}.proxy"),
+            "address": _text(value.get("address"), f"{label}.address")}
 
 
 def _handshake_failed(diagnosis: dict, error: str, code: dict) -> dict:
@@ -289,14 +310,49 @@ def _entry_points(config: dict | None, server_url: str | None) -> list[str]:
     return urls
 
 
-def _unchosen_entry_points(iphttps: dict) -> str | None:
-    """A note when no profile is activated and the capture went to one of several entry points."""
-    others = [url for url in iphttps["entry_points"] if url != iphttps["server_url"]]
+def _unchosen_entry_points(iphttps: dict, captured: t.Collection[str]) -> str | None:
+    """A note when no profile is activated and some entry points' chains were not captured."""
+    others = [url for url in iphttps["entry_points"] if url != iphttps["server_url"] and url not in captured]
     if iphttps["profile_activated"] is not False or not others:
         return None
     return (f"No IP-HTTPS profile is activated and the client has {len(iphttps['entry_points'])} entry points "
-            f"(multisite): the chain was captured from {iphttps['server_url']} only, not from "
-            f"{', '.join(others)}.")
+            f"(multisite): the chains of {', '.join(others)} were not captured (client_info v5 and older capture "
+            "one entry point, v6 at most 8), so they were not judged.")
+
+
+def _entry_point_check(url: str, connection: dict | None, diagnosis: dict, error: str | None) -> dict:
+    """One line of entry_point_checks: what this entry point's chain needs."""
+    return {"server_url": url, "server_connection": connection, "verdict": diagnosis["verdict"],
+            "trusted": diagnosis["trusted"], "fixable": diagnosis["fixable"],
+            "missing": [m["thumbprint"] for m in diagnosis["missing"]], "server_chain_error": error}
+
+
+def _merge_entry_points(primary_url: str, primary: dict, others: list[tuple[str, dict]]) -> dict:
+    """The host's diagnosis over every entry point a multisite client may choose.
+
+    The client may connect to any of them, so the host is trusted only when every one is. The verdict is
+    the first entry point that no import fixes, else the first that fails; the host is fixable only when
+    every failing one is, and ``missing`` is what all of them lack together.
+    """
+    if not others:
+        return primary
+    judged = [(primary_url, primary)] + others
+    failing = [(url, d) for url, d in judged if not d["trusted"]]
+    also = "Entry points judged: " + ", ".join(f"{url} ({d['verdict']})" for url, d in judged) + "."
+    if not failing:
+        return dict(primary, reasons=list(primary["reasons"]) + [also])
+    base_url, base = next(((url, d) for url, d in failing if not d["fixable"]), failing[0])
+    missing, seen = [], set()
+    for _url, d in failing:
+        for entry in d["missing"]:
+            if entry["thumbprint"] not in seen:
+                seen.add(entry["thumbprint"])
+                missing.append(entry)
+    reasons = [f"Entry point {url}: {reason}" for url, d in failing for reason in d["reasons"]]
+    return dict(base, trusted=False, missing=missing, fixable=all(d["fixable"] for _url, d in failing),
+                reasons=reasons + [also],
+                problems=[dict(problem, message=f"Entry point {base_url}: {problem['message']}")
+                          for problem in base["problems"]])
 
 
 def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
@@ -335,12 +391,16 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
             store_certs[name] += _der_list([entry.get("der_base64")], label)
 
     chain, chain_source = _server_chain(raw)
+    captures = _array(raw.get("entry_point_captures"), "entry_point_captures")
     # Script v3 and older did not say: they ran only where New-Object worked, so FullLanguage.
     language_mode = _text(raw.get("language_mode"), "language_mode") or FULL_LANGUAGE
     report = {
         "computer_name": _text(raw.get("computer_name"), "computer_name"),
         "language_mode": language_mode,
         "iphttps": iphttps,
+        # Script v6: the machine's WinHTTP proxy, and how the capture reached the server (direct or through it).
+        "winhttp_proxy": _winhttp_proxy(raw.get("winhttp_proxy")),
+        "server_connection": _server_connection(raw.get("server_connection")),
         "server_chain": [to_pem(c) for c in chain],
         "server_chain_source": chain_source,
         "server_chain_error": _text(raw.get("server_chain_error"), "server_chain_error"),
@@ -355,6 +415,8 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         "iphlpsvc": _service(raw.get("iphlpsvc")),
         # What the client fetched from the chain's CRL and OCSP URLs, judged here; null when it fetched nothing.
         "revocation": None,
+        # Every entry point judged (script v6 captures each when none is activated), the used one first.
+        "entry_point_checks": [],
         "diagnosis": None,
     }
     if not iphttps["configured"]:
@@ -370,30 +432,56 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         known = {thumbprint(c) for c in store_certs[name]}
         return store_certs[name] + [tp for tp in stores[name] if tp not in known]
 
-    try:
-        diagnosis = diagnose(
-            chain,
-            server_name=server_name,
-            root_store=store_entries("Root"),
-            intermediate_store=store_entries("CA"),
-            bundle=list(bundle),
-            disallowed=stores["Disallowed"],
-        )
-    except CertificateError as exc:  # a host name diagnose() cannot match against, such as "https:// /"
-        raise ReportError(f"the host returned an unusable iphttps_configuration.server_url: {exc}") from None
-    if not chain and report["server_chain_error"]:
-        # diagnose() can only say the server sent nothing; in fact the client never got the chain.
-        why = f"The client could not capture the IP-HTTPS server's chain: {report['server_chain_error']}"
-        diagnosis["reasons"] = [why]
-        diagnosis["problems"] = [dict(problem, message=why) for problem in diagnosis["problems"]]
-        if report["server_chain_error_code"]:
-            # Schannel refused the handshake (a timeout or a refused connection carries no status).
-            diagnosis = _handshake_failed(diagnosis, report["server_chain_error"], report["server_chain_error_code"])
+    def judge(url: str, certs: list, error: str | None, error_code: dict | None, label: str) -> dict:
+        try:
+            diagnosis = diagnose(
+                certs,
+                server_name=server_name_of(url),
+                root_store=store_entries("Root"),
+                intermediate_store=store_entries("CA"),
+                bundle=list(bundle),
+                disallowed=stores["Disallowed"],
+            )
+        except CertificateError as exc:  # a host name diagnose() cannot match against, such as "https:// /"
+            raise ReportError(f"the host returned an unusable {label}: {exc}") from None
+        if not certs and error:
+            # diagnose() can only say the server sent nothing; in fact the client never got the chain.
+            why = f"The client could not capture the IP-HTTPS server's chain: {error}"
+            diagnosis["reasons"] = [why]
+            diagnosis["problems"] = [dict(problem, message=why) for problem in diagnosis["problems"]]
+            if error_code:
+                # Schannel refused the handshake (a timeout or a refused connection carries no status).
+                diagnosis = _handshake_failed(diagnosis, error, error_code)
+        return diagnosis
+
+    diagnosis = judge(server_url, chain, report["server_chain_error"], report["server_chain_error_code"],
+                      "iphttps_configuration.server_url")
     # cert_index points into the script's own server_chain (the leaf, then Windows' chain elements).
     report["revocation"] = evaluate(_der_list(raw.get("server_chain"), "server_chain"), raw.get("revocation"),
                                     pool=chain + store_certs["Root"] + store_certs["CA"])
-    report["diagnosis"] = apply_to_diagnosis(diagnosis, report["revocation"], (iphttps["last_error"] or {}).get("code"))
-    unchosen = _unchosen_entry_points(iphttps)
+    diagnosis = apply_to_diagnosis(diagnosis, report["revocation"], (iphttps["last_error"] or {}).get("code"))
+    checks = [_entry_point_check(server_url, report["server_connection"], diagnosis, report["server_chain_error"])]
+    others = []
+    for index, capture in enumerate(captures):
+        prefix = f"entry_point_captures[{index}]."
+        if not isinstance(capture, dict):
+            raise ReportError(f"the host returned an unusable entry_point_captures[{index}]: expected an object, "
+                              f"got {_show(capture)}")
+        url = _text(capture.get("server_url"), f"{prefix}server_url")
+        if not url or url not in iphttps["entry_points"]:
+            raise ReportError(f"the host returned an unusable {prefix}server_url: expected one of the entry points, "
+                              f"got {_show(url)}")
+        certs, _source = _server_chain(capture, prefix)
+        error = _text(capture.get("server_chain_error"), f"{prefix}server_chain_error")
+        judged = judge(url, certs, error, _handshake_error(capture.get("server_chain_error_hresult"), prefix),
+                       f"{prefix}server_url")
+        _chain_status(capture.get("chain_status"), prefix)  # checked for shape; the controller's verdict decides
+        checks.append(_entry_point_check(url, _server_connection(capture.get("server_connection"), prefix),
+                                         judged, error))
+        others.append((url, judged))
+    report["entry_point_checks"] = checks
+    report["diagnosis"] = _merge_entry_points(server_url, diagnosis, others)
+    unchosen = _unchosen_entry_points(iphttps, [check["server_url"] for check in checks])
     if unchosen:
         report["diagnosis"]["reasons"] = list(report["diagnosis"]["reasons"]) + [unchosen]
     return report

@@ -15,7 +15,10 @@ Each client is one JSON file, ``<state_dir>/<name>.json``, so a lab restart lose
       "root_store": {"<SHA-1 thumbprint>": "<PEM>", ...},   # Cert:\\LocalMachine\\Root
       "ca_store": {"<SHA-1 thumbprint>": "<PEM>", ...},     # Cert:\\LocalMachine\\CA
       "iphttps": {"server_url": "https://da.lab.example:41234/IPHTTPS",
-                  "connect_to": "127.0.0.1:41234", "profile": "good"},   # or null: not a DA client
+                  "connect_to": "127.0.0.1:41234", "profile": "good",   # or null: not a DA client
+                  "others": [{"server_url": ..., "connect_to": ..., "profile": ...}]},  # optional: more entry
+                  # points (multisite), none of them activated; IP-HTTPS uses the first
+      "winhttp_proxy": "127.0.0.1:41300",   # optional: the machine's WinHTTP proxy; IP-HTTPS tunnels through it
       "iphlpsvc": {"status": "Running", "restarts": 0},
       "tunnel": false,             # the controller reaches this host through its DirectAccess tunnel
       "reachable": true,           # false: the lab does not start this host's WinRM endpoint
@@ -119,6 +122,7 @@ SERVICE_STATUSES = ("Running", "Stopped")
 # Optional keys a restart writes: which transition technology carries DirectAccess when it is not
 # IP-HTTPS ("Teredo"), and the marker the collection's restart command leaves.
 ACTIVE_TRANSITION = "active_transition"
+WINHTTP_PROXY = "winhttp_proxy"
 RESTART_MARKER = "restart_marker"
 DEFAULT_TIMEOUT = 2.0
 
@@ -223,9 +227,32 @@ def _verified_chain(tls: ssl.SSLSocket) -> list[x509.Certificate]:
     return [x509.load_der_x509_certificate(cert.public_bytes(_ssl.ENCODING_DER)) for cert in chain]
 
 
+class ProxyRefused(OSError):
+    """The WinHTTP proxy did not open the tunnel; the message is the one client_info.ps1 throws."""
+
+
+def open_tunnel(raw: socket.socket, target: str, proxy: str) -> None:
+    """CONNECT ``target`` through the proxy ``raw`` is connected to, as an IP-HTTPS client does."""
+    raw.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode("ascii"))
+    answer = b""
+    while not answer.endswith(b"\r\n\r\n"):  # byte by byte: nothing of the TLS handshake is taken
+        if len(answer) >= 8192:
+            raise ProxyRefused(f"proxy {proxy} answered CONNECT {target} with more than 8192 bytes of headers")
+        byte = raw.recv(1)
+        if not byte:
+            raise ProxyRefused(f"proxy {proxy} closed the connection before it answered CONNECT {target}")
+        answer += byte
+    status = answer.split(b"\r\n", 1)[0].decode("latin-1")
+    if not re.match(r"^HTTP/1\.[01] 2\d\d", status):
+        raise ProxyRefused(f"proxy {proxy} refused CONNECT {target}: {status}")
+
+
 def _handshake(address: tuple[str, int], host: str, anchors: str,
-               timeout: float) -> tuple[dict, list[x509.Certificate]]:
-    """One real TLS handshake verifying against ``anchors``; -> (peer certificate dict, verified chain)."""
+               timeout: float, tunnel: str | None = None) -> tuple[dict, list[x509.Certificate]]:
+    """One real TLS handshake verifying against ``anchors``; -> (peer certificate dict, verified chain).
+
+    ``tunnel``: ``host:port`` to CONNECT to first, when ``address`` is the client's proxy.
+    """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     # The name is checked against the subject CN afterwards, the way the IP-HTTPS client does.
     context.check_hostname = False
@@ -236,6 +263,8 @@ def _handshake(address: tuple[str, int], host: str, anchors: str,
     if anchors:
         context.load_verify_locations(cadata=anchors)
     with socket.create_connection(address, timeout=timeout) as raw:
+        if tunnel is not None:
+            open_tunnel(raw, tunnel, f"{address[0]}:{address[1]}")
         with context.wrap_socket(raw, server_hostname=host) as tls:
             return tls.getpeercert(), _verified_chain(tls)
 
@@ -251,12 +280,14 @@ def _chain_outcome(exc: ssl.SSLCertVerificationError) -> tuple[int, IPHttpsState
 
 def verify_iphttps_server(server_url: str, connect_to: str, root_store: Mapping[str, str],
                           ca_store: Mapping[str, str], timeout: float = DEFAULT_TIMEOUT,
-                          routes: Mapping[str, str] | None = None, check_revocation: bool = True) -> IPHttpsState:
+                          routes: Mapping[str, str] | None = None, check_revocation: bool = True,
+                          proxy: str | None = None) -> IPHttpsState:
     """Connect like an IP-HTTPS client with these stores and report what it would see.
 
     ``routes`` is the client's view of the network (host -> "address:port") for fetching CRLs;
     None resolves nothing. ``check_revocation`` False skips revocation, as a chain built with
-    X509RevocationMode.NoCheck does.
+    X509RevocationMode.NoCheck does. ``proxy`` ("address:port"): the client's WinHTTP proxy, through
+    which it opens a CONNECT tunnel to the URL's host and port instead of connecting itself.
 
     Why handshakes and not an offline verifier: OpenSSL through ``ssl`` is real verification and
     lenient where Windows is (CN-only names, no SAN, no AKI), while cryptography's PolicyBuilder
@@ -273,6 +304,10 @@ def verify_iphttps_server(server_url: str, connect_to: str, root_store: Mapping[
     """
     host = _url_host(server_url)
     address = parse_connect_to(connect_to)
+    tunnel = None
+    if proxy is not None:
+        address = parse_connect_to(proxy)
+        tunnel = f"{host}:{urlsplit(server_url).port or 443}"
     roots = "".join(root_store.values())
     intermediates = "".join(pem for pem in ca_store.values()
                             if not _is_self_signed(x509.load_pem_x509_certificate(pem.encode("ascii"))))
@@ -280,7 +315,11 @@ def verify_iphttps_server(server_url: str, connect_to: str, root_store: Mapping[
     best: tuple[int, IPHttpsState] | None = None
     for anchors in attempts:
         try:
-            peer, chain = _handshake(address, host, anchors, timeout)
+            peer, chain = _handshake(address, host, anchors, timeout, tunnel)
+        except ProxyRefused as exc:
+            # lab-behaviour: proxy-refusal-code
+            # Assumed: IP-HTTPS reports a proxy that refuses the tunnel as a refused connection.
+            return _failed(WSAECONNREFUSED, str(exc))
         except ssl.SSLCertVerificationError as exc:
             outcome = _chain_outcome(exc)
             if best is None or outcome[0] > best[0]:
@@ -327,7 +366,8 @@ def distrust_outcome(state: IPHttpsState, iphttps: Mapping, record: Mapping, tim
 
     url = urlsplit(iphttps["server_url"])
     try:
-        sent = capture_server_chain(iphttps["connect_to"], url.hostname, url.port or 443, timeout)
+        sent = capture_server_chain(iphttps["connect_to"], url.hostname, url.port or 443, timeout,
+                                    proxy=record.get(WINHTTP_PROXY))
     except Exception:  # pylint: disable=broad-exception-caught
         return state  # the handshake that just worked failed now: keep what it said
     for der in chain_elements(sent, record["root_store"], record["ca_store"]):
@@ -372,12 +412,12 @@ def normalise_thumbprint(value) -> str:
     return text
 
 
-def _check_iphttps(iphttps, label: str) -> dict | None:
-    if iphttps is None:
+def _check_iphttps(iphttps, label: str, nested: bool = False) -> dict | None:
+    if iphttps is None and not nested:
         return None
     if not isinstance(iphttps, Mapping):
         raise ClientStateError(f"{label}: must be a mapping or null, got {type(iphttps).__name__}")
-    unknown = set(iphttps) - {"server_url", "connect_to", "profile"}
+    unknown = set(iphttps) - {"server_url", "connect_to", "profile"} - (set() if nested else {"others"})
     if unknown:
         raise ClientStateError(f"{label}: unknown keys {', '.join(sorted(unknown))}")
     try:
@@ -388,7 +428,21 @@ def _check_iphttps(iphttps, label: str) -> dict | None:
     profile = iphttps.get("profile")
     if profile is not None and not isinstance(profile, str):
         raise ClientStateError(f"{label}.profile: must be a string or null")
-    return {"server_url": iphttps["server_url"], "connect_to": iphttps["connect_to"], "profile": profile}
+    checked = {"server_url": iphttps["server_url"], "connect_to": iphttps["connect_to"], "profile": profile}
+    others = iphttps.get("others")
+    if others:
+        if not isinstance(others, list):
+            raise ClientStateError(f"{label}.others: must be a list of entry points")
+        checked["others"] = [_check_iphttps(other, f"{label}.others[{index}]", nested=True)
+                             for index, other in enumerate(others)]
+    return checked
+
+
+def entry_points(iphttps: Mapping | None) -> list[dict]:
+    """Every entry point of a client, the one IP-HTTPS uses first."""
+    if iphttps is None:
+        return []
+    return [iphttps] + list(iphttps.get("others") or [])
 
 
 def _check_record(record, name: str, label: str) -> dict:
@@ -413,6 +467,11 @@ def _check_record(record, name: str, label: str) -> dict:
             if _parse_pem(pem, f"{label}: {field}[{key}]")[0] != key:
                 fail(f"{field}[{key}]", "key is not the certificate's SHA-1 thumbprint")
     _check_iphttps(record.get("iphttps"), f"{label}: iphttps")
+    if record.get(WINHTTP_PROXY) is not None:
+        try:
+            parse_connect_to(record[WINHTTP_PROXY])
+        except ClientStateError as exc:
+            fail(WINHTTP_PROXY, str(exc))
     service = record.get("iphlpsvc")
     if not isinstance(service, dict) or service.get("status") not in SERVICE_STATUSES \
             or not isinstance(service.get("restarts"), int):
@@ -493,7 +552,8 @@ class ClientState:
                root_store: Iterable = (), ca_store: Iterable = (), disallowed_store: Iterable = (),
                iphttps: Mapping | None = None,
                iphlpsvc: str = "Running", tunnel: bool = False, reachable: bool = True,
-               wrong_credentials: bool = False, overwrite: bool = False) -> ClientState:
+               wrong_credentials: bool = False, winhttp_proxy: str | None = None,
+               overwrite: bool = False) -> ClientState:
         """Write a new state file; the stores are given as PEM certificates."""
         client = cls(state_dir, name)
         if iphlpsvc not in SERVICE_STATUSES:
@@ -512,6 +572,9 @@ class ClientState:
             "wrong_credentials": bool(wrong_credentials),
             "iphttps_state": None,
         }
+        if winhttp_proxy is not None:
+            parse_connect_to(winhttp_proxy)  # refuses anything but address:port
+            record[WINHTTP_PROXY] = winhttp_proxy
         client.state_dir.mkdir(parents=True, exist_ok=True)
         with client._locked():
             if client.path.exists() and not overwrite:
@@ -592,13 +655,19 @@ class ClientState:
 
     # -- configuration the lab manages --
 
-    def set_iphttps_endpoint(self, server_url: str, connect_to: str) -> None:
-        """Re-point a DirectAccess client at the lab server (its port changes when the lab restarts)."""
+    def set_iphttps_endpoint(self, server_url: str, connect_to: str, others: list[dict] | None = None,
+                             winhttp_proxy: str | None = None) -> None:
+        """Re-point a DirectAccess client at the lab servers and proxy (their ports change when the lab restarts)."""
         with self._transaction() as record:
             if record["iphttps"] is None:
                 raise ClientStateError(f"{self.name}: not a DirectAccess client; it has no IP-HTTPS URL")
-            record["iphttps"] = _check_iphttps(dict(record["iphttps"], server_url=server_url,
-                                                    connect_to=connect_to), f"{self.name}: iphttps")
+            endpoint = dict(record["iphttps"], server_url=server_url, connect_to=connect_to)
+            if others:
+                endpoint["others"] = others
+            record["iphttps"] = _check_iphttps(endpoint, f"{self.name}: iphttps")
+            if winhttp_proxy is not None:
+                parse_connect_to(winhttp_proxy)
+                record[WINHTTP_PROXY] = winhttp_proxy
 
     def set_flags(self, *, tunnel: bool | None = None, reachable: bool | None = None,
                   wrong_credentials: bool | None = None) -> None:
@@ -626,7 +695,8 @@ class ClientState:
         if not _iphttps_active(record):
             return None
         state = verify_iphttps_server(iphttps["server_url"], iphttps["connect_to"],
-                                      record["root_store"], record["ca_store"], timeout, routes=self.routes())
+                                      record["root_store"], record["ca_store"], timeout, routes=self.routes(),
+                                      proxy=record.get(WINHTTP_PROXY))
         return distrust_outcome(state, iphttps, record, timeout)
 
     # lab-behaviour: reconnect-only-on-restart

@@ -66,8 +66,12 @@ from .client_state import (
     STATUS_ACTIVE,
     STATUS_FAILED,
     TRUST_E_EXPLICIT_DISTRUST,
+    WINHTTP_PROXY,
     ClientState,
+    ProxyRefused,
     distrust_outcome,
+    entry_points,
+    open_tunnel,
     parse_connect_to,
     verify_iphttps_server,
 )
@@ -91,7 +95,7 @@ log = logging.getLogger(__name__)
 
 # The scripts and versions the lab implements; a version bump in the collection must be
 # followed here (test_lab_runtime checks the .ps1 files against this table).
-SCRIPT_VERSIONS = {"client_info": 5, "ca_import": 3, "iphttps_state": 3}
+SCRIPT_VERSIONS = {"client_info": 6, "ca_import": 3, "iphttps_state": 3}
 IDENTITY_RE = re.compile(r"^[ \t]*#[ \t]*directaccess\.iphttps script:[ \t]*([A-Za-z0-9_]+)[ \t]+v(\d+)[ \t]*$",
                          re.MULTILINE)
 
@@ -326,14 +330,26 @@ def _unverified_chain(tls: ssl.SSLSocket) -> list[bytes]:
 
 
 # lab-behaviour: capture-connect-errors
-def capture_server_chain(connect_to: str, server_name: str, port_in_url: int, timeout: float) -> list[bytes]:
+def capture_server_chain(connect_to: str, server_name: str, port_in_url: int, timeout: float,
+                         proxy: str | None = None, connection: dict | None = None) -> list[bytes]:
     """A real TLS handshake that accepts any certificate, like the script's validation callback.
 
-    Raises ``_CaptureError`` with the message .NET would give for the same failure.
+    ``proxy`` ("address:port"): the client's WinHTTP proxy; the handshake then goes through a CONNECT
+    tunnel to ``server_name:port_in_url``. ``connection``, when given, is filled in as the script's
+    ``server_connection``: via, proxy, address. Raises ``_CaptureError`` with the message .NET would
+    give for the same failure.
     """
-    address = parse_connect_to(connect_to)
     where = f"{server_name}:{port_in_url}"
+    if proxy is not None:
+        address = parse_connect_to(proxy)
+        where = f"{address[0]}:{address[1]}"
+    else:
+        address = parse_connect_to(connect_to)
+    if connection is not None:
+        connection.update(via="proxy" if proxy else "direct", proxy=proxy, address=None)
     try:
+        # lab-behaviour: capture-dual-stack
+        # One TcpClient of the address's own family (IPv6 too): the lab's "resolution" is connect_to.
         raw = socket.create_connection(address, timeout=timeout)
     except TimeoutError:
         raise _CaptureError(f"connection to {where} timed out after {int(timeout * 1000)} ms") from None
@@ -345,6 +361,19 @@ def capture_server_chain(connect_to: str, server_name: str, port_in_url: int, ti
             raise _CaptureError('Exception calling "EndConnect" with "1" argument(s): "A socket operation was '
                                 f'attempted to an unreachable network {address[0]}:{address[1]}"') from None
         raise
+    if connection is not None:
+        connection["address"] = address[0]
+    if proxy is not None:
+        try:
+            raw.settimeout(timeout)
+            open_tunnel(raw, f"{server_name}:{port_in_url}", proxy)
+        except ProxyRefused as exc:
+            raw.close()
+            raise _CaptureError(str(exc)) from None
+        except OSError:
+            raw.close()
+            raise _CaptureError(f'Exception calling "ReadByte" with "0" argument(s): "Unable to read data from the '
+                                f'transport connection: {_NO_RESPONSE}."') from None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -559,7 +588,7 @@ class ClientHandler:
         full_language = self.language_mode == "FullLanguage"
         result: dict = {
             "script": "client_info",
-            "version": 5,
+            "version": 6,
             # lab-behaviour: computer-name-netbios
             "computer_name": record["name"].upper()[:15],  # $env:COMPUTERNAME: NetBIOS name, upper case
             "language_mode": self.language_mode,
@@ -567,12 +596,15 @@ class ClientHandler:
             "iphttps_configuration": None,
             "iphttps_state": None,
             "da_connection_status": None,
+            "winhttp_proxy": None,
+            "server_connection": None,
             "server_chain": [],
             "chain_policy_extra_store": [],
             "server_chain_error": None,
             "server_chain_error_hresult": None,
             "policy_errors": None,
             "chain_status": [],
+            "entry_point_captures": [],
             "stores": {"Root": [], "CA": [], "Disallowed": list(record.get("disallowed_store") or {})},
             "store_certificates": [],
             "iphlpsvc": self._service(record, self.svchost_shared),
@@ -581,10 +613,16 @@ class ClientHandler:
         if iphttps is not None:
             # lab-behaviour: netsh-lists-inactive-interface
             # Assumed: netsh lists the configured interface and its URL even while it is not active.
-            extra = _CONFIGURATION if self.iphttps_cmdlets else _NETSH_CONFIGURATION
-            # The lab's clients hold one profile, so one entry point.
-            result["iphttps_configuration"] = {"server_url": iphttps["server_url"], **extra,
-                                               "entry_points": [iphttps["server_url"]]}
+            extra = dict(_CONFIGURATION if self.iphttps_cmdlets else _NETSH_CONFIGURATION)
+            urls = [iphttps["server_url"]]
+            if self.iphttps_cmdlets:
+                # lab-behaviour: multisite-none-activated
+                # Assumed: a multisite client that has not chosen an entry point lists one profile per entry
+                # point, none with ProfileActivated; netsh shows the interface's one URL.
+                urls = list(dict.fromkeys(entry["server_url"] for entry in entry_points(iphttps)))
+                if len(urls) > 1:
+                    extra["profile_activated"] = False
+            result["iphttps_configuration"] = {"server_url": iphttps["server_url"], **extra, "entry_points": urls}
         state = self.client.iphttps_state()
         if state is not None:
             # netsh's status text is localized, so the script does not read it.
@@ -598,17 +636,29 @@ class ClientHandler:
         if not full_language:
             result["stores"] = None
             return _localized(result, self.locale)
+        # lab-behaviour: winhttp-proxy-registry
+        # The WinHttpSettings value as the script decodes it: the lab's clients name one proxy, no bypass list.
+        result["winhttp_proxy"] = {"source": "winhttp", "proxy": record.get(WINHTTP_PROXY), "bypass": None}
         if iphttps is not None:
-            self._capture(result, iphttps, record, max(timeout_ms, 1) / 1000.0)
+            timeout = max(timeout_ms, 1) / 1000.0
+            first = self._capture(iphttps, record, timeout)
+            for key in ("server_connection", "server_chain", "chain_policy_extra_store", "server_chain_error",
+                        "server_chain_error_hresult", "policy_errors", "chain_status"):
+                result[key] = first[key]
+            if result["iphttps_configuration"]["profile_activated"] is False:
+                others = [entry for entry in entry_points(iphttps)[1:] if entry["server_url"] != iphttps["server_url"]]
+                result["entry_point_captures"] = [self._capture(entry, record, timeout) for entry in others[:7]]
         code = state.last_error_code if state is not None else None
         if revocation_mode.lower() == "always" or (revocation_mode.lower() == "auto" and code in REVOCATION_ERRORS):
             # The fetches the script makes, through the names this client resolves; the lab's clients
             # have no WinHTTP proxy, so they go direct.
             chain = [base64.b64decode(b64) for b64 in result["server_chain"]]
             result["revocation"] = revocation_section(chain, self.client.routes(), revocation_timeout_ms)
+            result["revocation"]["proxy"] = result["winhttp_proxy"]
 
-        captured = [x509.load_der_x509_certificate(base64.b64decode(b64))
-                    for b64 in result["server_chain"] + result["chain_policy_extra_store"]]
+        captures = [result] + result["entry_point_captures"]
+        captured = [x509.load_der_x509_certificate(base64.b64decode(b64)) for capture in captures
+                    for b64 in capture["server_chain"] + capture["chain_policy_extra_store"]]
         names = {cert.subject for cert in captured} | {cert.issuer for cert in captured}
         for store, field in (("Root", "root_store"), ("CA", "ca_store")):
             for thumbprint, pem in record[field].items():
@@ -621,16 +671,21 @@ class ClientHandler:
         return _localized(result, self.locale)
 
     @staticmethod
-    def _capture(result: dict, iphttps: dict, record: dict, timeout: float) -> None:
+    def _capture(iphttps: dict, record: dict, timeout: float) -> dict:
+        """What the script's Get-ServerChain returns for one entry point."""
+        result = {"server_url": iphttps["server_url"], "server_connection": {}, "server_chain": [],
+                  "chain_policy_extra_store": [], "server_chain_error": None, "server_chain_error_hresult": None,
+                  "policy_errors": None, "chain_status": []}
         url = urlsplit(iphttps["server_url"])
         try:
-            sent = capture_server_chain(iphttps["connect_to"], url.hostname, url.port or 443, timeout)
+            sent = capture_server_chain(iphttps["connect_to"], url.hostname, url.port or 443, timeout,
+                                        proxy=record.get(WINHTTP_PROXY), connection=result["server_connection"])
         except _CaptureError as exc:
             result["server_chain_error"] = str(exc)
             result["server_chain_error_hresult"] = exc.hresult
-            return
+            return result
         if not sent:
-            return  # no certificate, no callback
+            return result  # no certificate, no callback
         # server_chain is the leaf and the chain Windows assembled; the extra store is what the
         # server sent, which SslStream copies from Schannel's remote certificate store.
         elements = chain_elements(sent, record["root_store"], record["ca_store"])
@@ -646,7 +701,8 @@ class ClientHandler:
         # IP-HTTPS recorded at its last connection), so verify afresh with the same stores.
         # SslStream was told checkCertificateRevocation=$false: its chain has no revocation status.
         verdict = verify_iphttps_server(iphttps["server_url"], iphttps["connect_to"], record["root_store"],
-                                        record["ca_store"], timeout, check_revocation=False)
+                                        record["ca_store"], timeout, check_revocation=False,
+                                        proxy=record.get(WINHTTP_PROXY))
         verdict = distrust_outcome(verdict, iphttps, record, timeout)
         status = _CHAIN_STATUS.get(verdict.last_error_code)
         if status is not None:
@@ -660,6 +716,7 @@ class ClientHandler:
             result["policy_errors"] = "RemoteCertificateNameMismatch"
         else:
             result["policy_errors"] = "RemoteCertificateChainErrors"
+        return result
 
     @staticmethod
     # lab-behaviour: win32-service-properties

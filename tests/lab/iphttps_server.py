@@ -24,6 +24,12 @@ A profile says what a client meets when it connects:
   lab's clients do not have, like a load balancer in front of the DirectAccess server that requires
   client authentication. It speaks TLS 1.2 at most, so the client learns of the refusal during its
   handshake, before the chain reaches the validation callback (TLS 1.3 would refuse only afterwards).
+- ``good_ipv6``: the ``good`` chain on the IPv6 loopback only, for a server name that has an AAAA
+  record and no A record. Where the host has no IPv6 loopback the profile is skipped, and a client
+  that needs it cannot be provisioned.
+
+``start_servers`` also starts the lab's CONNECT proxy (``ServerGroup.proxy``, ``proxy.py``), which
+resolves the lab's server name to the servers' host, for clients whose only way out is a proxy.
 
 ``start_servers`` also starts the PKI web (``ServerGroup.pki_web``) unless told not to, so a
 client provisioned against the group can reach the CRLs its server's certificates name.
@@ -43,6 +49,7 @@ import tempfile
 import threading
 
 from .pki import LabPKI
+from .proxy import ConnectProxy
 from .revocation import PKIWeb
 
 # Bounds how long one connection may hold a handler thread, so stop() never waits long.
@@ -59,6 +66,7 @@ class ServerProfile:
     chain: tuple[str, ...] = ()  # sent after the leaf, in this order
     description: str = ""
     client_certificate: bool = False  # the server demands one (ssl.CERT_REQUIRED) and refuses clients without
+    host: str | None = None  # where it listens, when not on the group's host (good_ipv6: "::1")
 
 
 PROFILES: dict[str, ServerProfile] = {p.name: p for p in (
@@ -82,6 +90,8 @@ PROFILES: dict[str, ServerProfile] = {p.name: p for p in (
     ServerProfile("client_cert_required", "tls", "iphttps", ("issuing", "root"),
                   "server certificate, issuing CA and root from a device that demands a client certificate",
                   client_certificate=True),
+    ServerProfile("good_ipv6", "tls", "iphttps", ("issuing", "root"),
+                  "server certificate, issuing CA and root, on the IPv6 loopback only", host="::1"),
 )}
 
 
@@ -103,12 +113,17 @@ class _Handler(socketserver.BaseRequestHandler):
             return
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 class _TLSServer(socketserver.ThreadingTCPServer):
     # Non-daemon handler threads are joined by server_close(), so stop() leaves nothing behind.
     daemon_threads = False
     block_on_close = True
 
     def __init__(self, address, tls_context: ssl.SSLContext):
+        self.address_family = _family(address[0])
         self.tls_context = tls_context
         self.handshakes = 0
         self._count_lock = threading.Lock()
@@ -166,7 +181,7 @@ class IPHttpsServer:
                                             name=f"iphttps-{self.profile.name}", daemon=True)
             self._thread.start()
         else:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock = socket.socket(_family(self.host), socket.SOCK_STREAM)
             sock.bind((self.host, 0))
             if self.profile.behaviour == "blackhole":
                 # Never accepted: the kernel completes a few TCP handshakes into the backlog and
@@ -202,7 +217,8 @@ class IPHttpsServer:
     @property
     def connect_to(self) -> str:
         """Where clients really connect: the URL's name does not resolve in the lab."""
-        return f"{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
     @property
     def server_url(self) -> str:
@@ -219,11 +235,15 @@ class ServerGroup(dict):
     """Running servers by profile name, and the PKI web beside them; stop() stops them all."""
 
     pki_web: PKIWeb | None = None
+    proxy: ConnectProxy | None = None
 
     def stop(self) -> None:
         while self:
             _name, server = self.popitem()
             server.stop()
+        if self.proxy is not None:
+            self.proxy.stop()
+            self.proxy = None
         if self.pki_web is not None:
             self.pki_web.stop()
             self.pki_web = None
@@ -241,9 +261,24 @@ def start_servers(pki: LabPKI, profiles=None, host: str = "127.0.0.1", pki_web: 
     try:
         if pki_web:
             group.pki_web = PKIWeb(pki, host).start()
+        group.proxy = ConnectProxy({pki.server_name: host}, host).start()
         for name in (PROFILES if profiles is None else profiles):
-            group[name] = IPHttpsServer(pki, name, host).start()
+            if name not in PROFILES:
+                raise ValueError(f"unknown IP-HTTPS server profile {name!r}; known: {', '.join(PROFILES)}")
+            own_host = PROFILES[name].host
+            if own_host is not None and not _can_bind(own_host):
+                continue  # no IPv6 loopback here: clients that need this server cannot be provisioned
+            group[name] = IPHttpsServer(pki, name, own_host or host).start()
     except BaseException:
         group.stop()
         raise
     return group
+
+
+def _can_bind(host: str) -> bool:
+    try:
+        with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
+            probe.bind((host, 0))
+    except OSError:
+        return False
+    return True

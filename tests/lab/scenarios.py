@@ -61,6 +61,9 @@ class HostTemplate:
     # where WDAC or AppLocker enforces script rules (docs/lab.md, "Locked-down clients").
     language_mode: str = "FullLanguage"
     locale: str = "en-US"  # the display language: "de-DE" gives German status and chain texts (handlers.py)
+    # How the client reaches its IP-HTTPS server (docs/lab.md, "Entry points, proxies and IPv6").
+    other_entry_points: tuple[str, ...] = ()  # more server profiles, one entry point each; none activated
+    winhttp_proxy: bool = False  # only the machine's WinHTTP proxy reaches the Internet: direct connections are refused
 
 
 _ROLLED_OVER = {"server_profile": "good", "root_store": ("old_root",), "ca_store": ()}
@@ -129,10 +132,20 @@ TEMPLATES: dict[str, HostTemplate] = {t.name: t for t in (
     HostTemplate("client_cert_required", "trusts the chain, but a load balancer in front of the server demands a "
                  "client certificate the client does not present: the handshake fails with 0x80090326, no chain",
                  "client_cert_required"),
+    # How the client reaches the server: more than one entry point, a proxy, IPv6 only.
+    HostTemplate("multisite_leaf_only", "two entry points, none activated (multisite): the first sends its full "
+                 "chain and is trusted (0x0), the second sends its certificate alone and the client lacks the issuing "
+                 "CA, so that entry point fails with 0x800B010A", "good", ca_store=(),
+                 other_entry_points=("leaf_only",)),
+    HostTemplate("behind_proxy", "untrusted_root whose only way out is the machine's WinHTTP proxy: direct "
+                 "connections are refused, IP-HTTPS and the capture tunnel through the proxy with CONNECT",
+                 winhttp_proxy=True, **_ROLLED_OVER),
+    HostTemplate("ipv6_only_server", "untrusted_root whose IP-HTTPS server name has an IPv6 address only (AAAA, "
+                 "no A record): the capture must connect over IPv6", **dict(_ROLLED_OVER, server_profile="good_ipv6")),
 )}
 
-_ENTRY_KEYS = {"template", "count"}
-_TOP_KEYS = {"description", "hosts"}
+_ENTRY_KEYS = {"template", "count", "faults"}  # faults: tests/lab/faults.py, for every host of the template
+_TOP_KEYS = {"description", "hosts", "host_faults"}  # host_faults: {host name: [fault, ...]}
 
 
 class ScenarioError(ValueError):
@@ -248,27 +261,49 @@ def provision_clients(fleet: Sequence[ClientSpec], pki: LabPKI, servers: Mapping
     pki_web = getattr(servers, "pki_web", None)
     if pki_web is not None:
         pki_web.write_network(state_dir)
+    def endpoint(name: str, profile: str, template: HostTemplate) -> dict:
+        server = server_for(name, profile)
+        connect_to = server.connect_to
+        if template.winhttp_proxy:
+            # lab-behaviour: proxy-only-egress
+            # Outbound connections other than the proxy's are refused, as behind a firewall that allows
+            # only the proxy: the URL's address is a port that refuses, so only the tunnel works.
+            connect_to = server_for(name, "closed").connect_to
+        return {"server_url": server.server_url, "connect_to": connect_to, "profile": profile}
+
+    def proxy_for(name: str, template: HostTemplate) -> str | None:
+        if not template.winhttp_proxy:
+            return None
+        proxy = getattr(servers, "proxy", None)
+        if proxy is None:
+            raise ScenarioError(f"{name}: template {template.name!r} needs the lab's proxy, which is not running")
+        return proxy.address
+
     clients = []
     for spec in fleet:
         client = ClientState(state_dir, spec.name)
+        template = spec.template
         if client.exists():
             iphttps = client.load()["iphttps"]
             if iphttps is not None and iphttps["profile"] is not None:
-                server = server_for(spec.name, iphttps["profile"])
-                client.set_iphttps_endpoint(server.server_url, server.connect_to)
+                first = endpoint(spec.name, iphttps["profile"], template)
+                others = [endpoint(spec.name, other["profile"], template) for other in iphttps.get("others") or []]
+                client.set_iphttps_endpoint(first["server_url"], first["connect_to"], others,
+                                            proxy_for(spec.name, template))
         else:
-            template = spec.template
             iphttps = None
             if template.server_profile is not None:
-                server = server_for(spec.name, template.server_profile)
-                iphttps = {"server_url": server.server_url, "connect_to": server.connect_to,
-                           "profile": template.server_profile}
+                iphttps = endpoint(spec.name, template.server_profile, template)
+                if template.other_entry_points:
+                    iphttps["others"] = [endpoint(spec.name, profile, template)
+                                         for profile in template.other_entry_points]
             ClientState.create(
                 state_dir, spec.name, scenario=spec.scenario,
                 root_store=[pki.pem(name) for name in template.root_store],
                 ca_store=[pki.pem(name) for name in template.ca_store],
                 disallowed_store=[pki.pem(name) for name in template.disallowed_store],
                 iphttps=iphttps, iphlpsvc=template.iphlpsvc, tunnel=template.tunnel,
-                reachable=template.reachable, wrong_credentials=template.wrong_credentials)
+                reachable=template.reachable, wrong_credentials=template.wrong_credentials,
+                winhttp_proxy=proxy_for(spec.name, template))
         clients.append(client)
     return clients

@@ -133,8 +133,8 @@ def test_unknown_script_version_and_command_fail_naming_them(make_handler):
                                    "# directaccess.iphttps script: trust_reset v1\nexit 0", b"{}"))
     assert other.rc == 1 and b"script trust_reset v1 is not implemented by the lab" in other.stderr
     newer = handler(CommandRequest("da-client-01", "PowerShell -EncodedCommand x",
-                                   "# directaccess.iphttps script: client_info v6\n", b"{}"))
-    assert newer.rc == 1 and b"client_info v6" in newer.stderr and b"client_info v5" in newer.stderr
+                                   "# directaccess.iphttps script: client_info v7\n", b"{}"))
+    assert newer.rc == 1 and b"client_info v7" in newer.stderr and b"client_info v6" in newer.stderr
     older = handler(CommandRequest("da-client-01", "PowerShell -EncodedCommand x",
                                    "# directaccess.iphttps script: client_info v1\n", b"{}"))
     assert older.rc == 1 and b"script client_info v1 is not implemented" in older.stderr

@@ -38,6 +38,9 @@ FAST = 0.3  # seconds; the blackhole profile makes clients wait this long
 EXPECTED_AT_START = {
     "healthy": 0,
     "untrusted_root": 0x800B0109,
+    "multisite_leaf_only": 0,  # IP-HTTPS uses the first entry point; the second is client_info's concern
+    "behind_proxy": 0x800B0109,  # reached through the proxy: the chain, not a refused connection
+    "ipv6_only_server": 0x800B0109,
     "missing_intermediate": 0x800B010A,
     "not_directaccess": None,
     "name_mismatch": 0x800B010F,
@@ -126,7 +129,7 @@ def presented_chain(server, host):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    with socket.create_connection(("127.0.0.1", server.port), timeout=2) as raw:
+    with socket.create_connection((server.host, server.port), timeout=2) as raw:
         with context.wrap_socket(raw, server_hostname=host) as tls:
             if hasattr(tls, "get_unverified_chain"):
                 return [bytes(der) for der in tls.get_unverified_chain()]
@@ -257,7 +260,8 @@ def test_server_presents_the_profile_chain(pki, servers, profile):
                 for name in (PROFILES[profile].leaf,) + PROFILES[profile].chain]
     assert presented_chain(servers[profile], pki.server_name) == expected
     assert servers[profile].server_url == f"https://da.lab.example:{servers[profile].port}/IPHTTPS"
-    assert servers[profile].connect_to == f"127.0.0.1:{servers[profile].port}"
+    host = "[::1]" if PROFILES[profile].host == "::1" else "127.0.0.1"
+    assert servers[profile].connect_to == f"{host}:{servers[profile].port}"
 
 
 def test_client_cert_required_ends_the_handshake_of_a_client_without_one(pki, servers):
@@ -329,8 +333,15 @@ def test_template_settings_reach_the_state_file(tmp_path, pki, servers):
             assert record["iphttps"] is None
         else:
             server = servers[template.server_profile]
-            assert record["iphttps"] == {"server_url": server.server_url, "connect_to": server.connect_to,
-                                         "profile": template.server_profile}
+            # Behind the proxy only, the URL's own address refuses: the lab's closed port.
+            direct = servers["closed"] if template.winhttp_proxy else server
+            expected = {"server_url": server.server_url, "connect_to": direct.connect_to,
+                        "profile": template.server_profile}
+            if template.other_entry_points:
+                expected["others"] = [{"server_url": servers[p].server_url, "connect_to": servers[p].connect_to,
+                                       "profile": p} for p in template.other_entry_points]
+            assert record["iphttps"] == expected
+            assert record.get("winhttp_proxy") == (servers.proxy.address if template.winhttp_proxy else None)
 
 
 def test_timeout_is_real_and_bounded(tmp_path, pki, servers):

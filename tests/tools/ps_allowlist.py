@@ -72,6 +72,8 @@ class DotNetType(t.NamedTuple):
     name: str
     source: str
     static_members: dict  # lower-case -> documented name
+    # Why New-Object of this type needs -ArgumentList (its parameterless constructor is a trap), or None.
+    needs_arguments: str | None = None
 
 
 class CimClass(t.NamedTuple):
@@ -194,13 +196,16 @@ def _read_types(reader: _Reader, section: dict) -> dict:
     types = {}
     for name, entry in section.items():
         where = 'types.%s' % name
-        entry = reader.mapping(entry, where, required=('source',), optional=('static_members', 'note'))
+        entry = reader.mapping(entry, where, required=('source',),
+                               optional=('static_members', 'note', 'needs_arguments'))
         if '.' not in name:
             reader.fail(where, 'give the full name with its namespace')
         if name.lower() in types:
             reader.fail(where, 'listed twice (names ignore case)')
+        needs = entry.get('needs_arguments')
         types[name.lower()] = DotNetType(name, reader.source(entry['source'], where + '.source'),
-                                         reader.names(entry.get('static_members') or [], where + '.static_members'))
+                                         reader.names(entry.get('static_members') or [], where + '.static_members'),
+                                         reader.text(needs, where + '.needs_arguments') if needs is not None else None)
     return types
 
 
@@ -520,7 +525,10 @@ def _check_new_object(name_node, elements: list, allowlist: Allowlist, findings:
                                                    'check can see it')
         return
     for name in type_names_in_text(value):
-        _check_type(value_node, name, allowlist, findings, listed)
+        resolved = _check_type(value_node, name, allowlist, findings, listed)
+        spec = allowlist.types.get(resolved.lower()) if resolved else None
+        if spec is not None and spec.needs_arguments and parameter_value(elements, ('argumentlist',)) is None:
+            findings.add(value_node, 'New-Object -TypeName %s without -ArgumentList: %s' % (resolved, spec.needs_arguments))
 
 
 def type_names_in_text(text: str) -> list:

@@ -169,11 +169,17 @@ def test_documented_types_and_members_pass(text):
     ('$x = New-Object -ComObject Schedule.Service\n', 6, 'New-Object without -TypeName'),
     ('$x = New-Object -TypeName $type\n', 27, 'New-Object -TypeName is computed'),
     ('$x = New-Object -TypeName "System.$name"\n', 27, 'New-Object -TypeName is computed'),
+    # client_info v5 did this: an IPv4-only socket, so a server with only an AAAA record was never reached.
+    ('$x = New-Object -TypeName System.Net.Sockets.TcpClient\n', 27, 'TcpClient() works with IPv4 only'),
 ])
 def test_undocumented_types_and_members_fail(text, col, fragment):
     problem = only(text)
     assert problem.col == col
     assert fragment in problem.message
+
+
+def test_a_tcp_client_with_its_address_family_passes():
+    assert messages('$x = New-Object -TypeName System.Net.Sockets.TcpClient -ArgumentList $a.AddressFamily\n') == []
 
 
 def test_an_unknown_type_is_reported_once_not_again_for_its_member():

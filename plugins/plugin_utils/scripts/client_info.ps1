@@ -1,4 +1,4 @@
-# directaccess.iphttps script: client_info v5
+# directaccess.iphttps script: client_info v6
 # Returns one JSON document describing this client's IP-HTTPS state. Read-only.
 # Input (JSON on stdin): { "connect_timeout_ms": int, "store_certificates": "chain"|"all",
 #   "revocation": "auto"|"always"|"never" (default auto), "revocation_timeout_ms": int (default 5000) }
@@ -8,20 +8,28 @@
 #     entry_points (every client profile's server URL, each once: several where multisite offers a choice) },
 #   iphttps_state null|{ interface_status (null when read from netsh), last_error_code (uint32) },
 #   da_connection_status null|{ status, status_name, substatus, substatus_name },
+#   winhttp_proxy null (not read)|{ source "winhttp", proxy (the WinHTTP proxy list, null: direct), bypass },
+#   server_connection null (no capture tried)|{ via "direct"|"proxy", proxy ("host:port" or null), address (the IP
+#     address connected to: the server's, or the proxy's; null when no connection was made) },
 #   server_chain (base64 DER: the leaf, then the rest of X509Chain.ChainElements),
 #   chain_policy_extra_store (base64 DER: everything the server sent, the leaf included, in no guaranteed order),
 #   server_chain_error, chain_status (X509Chain flags, built with revocation off in the WinRM user's context),
 #   server_chain_error_hresult (uint32 Schannel status of a failed handshake, or null),
 #   policy_errors (the callback's SslPolicyErrors as text, or null when the callback did not run),
+#   entry_point_captures [{ server_url, server_connection, server_chain, chain_policy_extra_store,
+#     server_chain_error, server_chain_error_hresult, policy_errors, chain_status }] (the other entry points'
+#     captures, in entry_points order, at most 7; only when profile_activated is false),
 #   stores { Root: [thumbprint], CA: [thumbprint], Disallowed: [thumbprint] },
 #   store_certificates [{ store, thumbprint, der_base64 }] (Root and CA entries only),
 #   iphlpsvc null|{ state, start_mode, process_id } (Win32_Service: State "Running"/"Stopped"..., StartMode
 #   "Auto"/"Manual"/"Disabled", ProcessId 0 while stopped),
-#   revocation null (not run)|{ proxy { source "winhttp", proxy (the WinHTTP proxy list, null: direct), bypass },
+#   revocation null (not run)|{ proxy (as winhttp_proxy),
 #     fetches [{ cert_index (into server_chain), kind "crl"|"ocsp", url, reachable, status (HTTP status or null),
 #     size (bytes or null), error (.NET's message, localized, or null), body_base64 (when size <= 262144) }] } }
+# The capture connects as IP-HTTPS does: to every address the name resolves to, IPv6 included, in the
+# resolver's order, and through the WinHTTP proxy with CONNECT when the proxy list applies to the URL.
 # store_certificates "chain" returns the full certificates of the Root and CA entries named as subject or
-# issuer in the chain; "all" returns every Root and CA entry in full.
+# issuer in the chains captured (every entry point's); "all" returns every Root and CA entry in full.
 # revocation "auto" fetches only when the last error is 0x80092013, 0x80092012 or 0x80092010: every CRL
 # distribution point and AIA OCSP URL of every server_chain certificate, each URL once, at most 16, each
 # waiting revocation_timeout_ms and all within 30 s; ldap and other non-HTTP URLs are listed, not fetched.
@@ -30,7 +38,7 @@
 # Constrained Language Mode (WDAC or AppLocker script enforcement, about_Language_Modes) allows cmdlets
 # but not New-Object of TcpClient, SslStream, X509Store or WebRequest, nor the delegate cast. There the
 # script reads only what cmdlets and netsh give: iphlpsvc through CIM, the IP-HTTPS configuration and
-# state, Get-DAConnectionStatus. server_chain, chain_status, stores and revocation stay empty (stores
+# state, Get-DAConnectionStatus. server_chain, chain_status, stores, winhttp_proxy and revocation stay empty (stores
 # null: not read), and the controller reports constrained_language rather than a certificate problem.
 # Windows PowerShell 5.1; keep it plain. The controller does the analysis.
 $ErrorActionPreference = 'Stop'
@@ -59,19 +67,22 @@ if ($revocationTimeoutMs -lt 1) { throw "revocation_timeout_ms must be at least 
 
 $result = [ordered]@{
     script = 'client_info'
-    version = 5
+    version = 6
     computer_name = $env:COMPUTERNAME
     language_mode = $languageMode
     state_source = $null
     iphttps_configuration = $null
     iphttps_state = $null
     da_connection_status = $null
+    winhttp_proxy = $null
+    server_connection = $null
     server_chain = @()
     chain_policy_extra_store = @()
     server_chain_error = $null
     server_chain_error_hresult = $null
     policy_errors = $null
     chain_status = @()
+    entry_point_captures = @()
     stores = [ordered]@{ Root = @(); CA = @(); Disallowed = @() }
     store_certificates = @()
     iphlpsvc = $null
@@ -186,8 +197,104 @@ if (Get-Command -Name Get-DAConnectionStatus -ErrorAction SilentlyContinue) {
     catch { $result.da_connection_status = $null }
 }
 
-# Capture the chain this client gets for the IP-HTTPS server.
-if ($fullLanguage -and $null -ne $result.iphttps_configuration -and $result.iphttps_configuration.server_url) {
+function Read-WinHttpProxy {
+    # 'netsh winhttp set proxy' keeps the machine proxy in this binary value. Its layout, as Wine's winhttp
+    # reads it (WinHttpGetDefaultProxyConfiguration): DWORD, DWORD, DWORD flags (2: named proxy), DWORD
+    # length and the ANSI proxy list, DWORD length and the bypass list. Absent or unreadable: direct.
+    $settings = [ordered]@{ source = 'winhttp'; proxy = $null; bypass = $null }
+    $value = $null
+    try {
+        $value = (Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections' -Name WinHttpSettings -ErrorAction Stop).WinHttpSettings
+    }
+    catch { return $settings }
+    $bytes = [byte[]]$value
+    if ($bytes.Length -lt 20 -or ([BitConverter]::ToUInt32($bytes, 8) -band 2) -eq 0) { return $settings }
+    $proxyLength = [int64][BitConverter]::ToUInt32($bytes, 12)
+    $bypassAt = 16 + $proxyLength
+    if ($bypassAt + 4 -gt $bytes.Length) { return $settings }
+    $bypassLength = [int64][BitConverter]::ToUInt32($bytes, [int]$bypassAt)
+    if ($bypassAt + 4 + $bypassLength -gt $bytes.Length) { return $settings }
+    if ($proxyLength -gt 0) { $settings.proxy = [System.Text.Encoding]::ASCII.GetString($bytes, 16, [int]$proxyLength) }
+    if ($bypassLength -gt 0) { $settings.bypass = [System.Text.Encoding]::ASCII.GetString($bytes, [int]$bypassAt + 4, [int]$bypassLength) }
+    return $settings
+}
+
+function Get-WebProxyFor([System.Uri]$uri, $settings) {
+    # The WebProxy WinHTTP would use for $uri, or $null for a direct connection. The list may name a
+    # proxy per scheme ("http=host:port;https=host:port"); '<local>' bypasses names without a dot.
+    if (-not $settings.proxy) { return $null }
+    foreach ($pattern in ([string]$settings.bypass -split '[;\s]+')) {
+        if (-not $pattern) { continue }
+        if ($pattern -eq '<local>') { if ($uri.Host -notmatch '\.') { return $null } }
+        elseif ($uri.Host -like $pattern -or $uri.Authority -like $pattern) { return $null }
+    }
+    $chosen = $null
+    foreach ($entry in ([string]$settings.proxy -split '[;\s]+')) {
+        if (-not $entry) { continue }
+        if ($entry -match '^([A-Za-z]+)=(.+)$') {
+            if ($Matches[1] -eq $uri.Scheme) { $chosen = $Matches[2]; break }
+        }
+        elseif ($null -eq $chosen) { $chosen = $entry }
+    }
+    if (-not $chosen) { return $null }
+    if ($chosen -notmatch '://') { $chosen = "http://$chosen" }
+    return New-Object -TypeName System.Net.WebProxy -ArgumentList $chosen
+}
+
+function Connect-Server([string]$hostName, [int]$port, [int]$waitMs) {
+    # TcpClient() works with IPv4 only on .NET Framework ("TcpClient Constructors"), so an AAAA-only
+    # name could never be reached: resolve first, then one TcpClient of each address's family, in the
+    # resolver's order (Windows sorts by RFC 6724), until one connects. $waitMs bounds all the tries.
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    $addresses = @([System.Net.Dns]::GetHostAddresses($hostName))
+    $failure = $null
+    foreach ($address in $addresses) {
+        $left = $waitMs - [int]$clock.ElapsedMilliseconds
+        if ($left -le 0) { break }
+        $tcp = New-Object -TypeName System.Net.Sockets.TcpClient -ArgumentList $address.AddressFamily
+        try {
+            $pending = $tcp.BeginConnect($address, $port, $null, $null)
+            if (-not $pending.AsyncWaitHandle.WaitOne($left)) { throw "connection to ${hostName}:$port timed out after $waitMs ms" }
+            $tcp.EndConnect($pending)
+            return [ordered]@{ tcp = $tcp; address = $address.IPAddressToString }
+        }
+        catch {
+            $failure = $_
+            $tcp.Close()
+        }
+    }
+    if ($null -ne $failure) { throw $failure }
+    throw "connection to ${hostName}:$port timed out after $waitMs ms"
+}
+
+function Open-ProxyTunnel($stream, [string]$target, [string]$proxyName) {
+    # IP-HTTPS behind an HTTP proxy first asks it for a tunnel with CONNECT ([MS-IPHTTPS] 4, [SSLPROXY]).
+    # The answer is read byte by byte up to its blank line, so no byte of the TLS handshake is taken.
+    $request = [System.Text.Encoding]::ASCII.GetBytes("CONNECT $target HTTP/1.1`r`nHost: $target`r`n`r`n")
+    $stream.Write($request, 0, $request.Length)
+    $answer = New-Object -TypeName System.Text.StringBuilder
+    while (-not $answer.ToString().EndsWith("`r`n`r`n")) {
+        if ($answer.Length -ge 8192) { throw "proxy $proxyName answered CONNECT $target with more than 8192 bytes of headers" }
+        $byte = $stream.ReadByte()
+        if ($byte -lt 0) { throw "proxy $proxyName closed the connection before it answered CONNECT $target" }
+        [void]$answer.Append([char]$byte)
+    }
+    $status = ($answer.ToString() -split "`r`n")[0]
+    if ($status -notmatch '^HTTP/1\.[01] 2\d\d') { throw "proxy $proxyName refused CONNECT ${target}: $status" }
+}
+
+function Get-ServerChain([string]$serverUrl, $proxySettings) {
+    # One TLS handshake with an IP-HTTPS server, through the WinHTTP proxy when one applies to the URL.
+    $capture = [ordered]@{
+        server_url = $serverUrl
+        server_connection = $null
+        server_chain = @()
+        chain_policy_extra_store = @()
+        server_chain_error = $null
+        server_chain_error_hresult = $null
+        policy_errors = $null
+        chain_status = @()
+    }
     $tcp = $null
     $ssl = $null
     $script:captured = $null
@@ -208,17 +315,24 @@ if ($fullLanguage -and $null -ne $result.iphttps_configuration -and $result.ipht
         return $true
     }
     try {
-        $uri = [System.Uri]$result.iphttps_configuration.server_url
+        $uri = [System.Uri]$serverUrl
         $port = $uri.Port
         if ($port -le 0) { $port = 443 }
-        $tcp = New-Object -TypeName System.Net.Sockets.TcpClient
-        $pending = $tcp.BeginConnect($uri.DnsSafeHost, $port, $null, $null)
-        if (-not $pending.AsyncWaitHandle.WaitOne($timeoutMs)) {
-            throw "connection to $($uri.DnsSafeHost):$port timed out after $timeoutMs ms"
+        $proxy = Get-WebProxyFor $uri $proxySettings
+        if ($null -ne $proxy) {
+            $proxyName = $proxy.Address.Authority
+            $capture.server_connection = [ordered]@{ via = 'proxy'; proxy = $proxyName; address = $null }
+            $connected = Connect-Server $proxy.Address.DnsSafeHost $proxy.Address.Port $timeoutMs
         }
-        $tcp.EndConnect($pending)
+        else {
+            $capture.server_connection = [ordered]@{ via = 'direct'; proxy = $null; address = $null }
+            $connected = Connect-Server $uri.DnsSafeHost $port $timeoutMs
+        }
+        $tcp = $connected.tcp
+        $capture.server_connection.address = $connected.address
         $tcp.ReceiveTimeout = $timeoutMs
         $tcp.SendTimeout = $timeoutMs
+        if ($null -ne $proxy) { Open-ProxyTunnel $tcp.GetStream() "$($uri.DnsSafeHost):$port" $proxyName }
         # From .NET Framework 4.7 SslProtocols None lets Windows choose, as IP-HTTPS does ("Transport Layer
         # Security (TLS) best practices with the .NET Framework"). Older runtimes may offer TLS 1.0 only
         # unless told otherwise. Release >= 460798 is 4.7 or later ("How to: Determine which .NET
@@ -238,14 +352,14 @@ if ($fullLanguage -and $null -ne $result.iphttps_configuration -and $result.ipht
         else { $ssl.AuthenticateAsClient($uri.DnsSafeHost) }
     }
     catch {
-        $result.server_chain_error = $_.Exception.Message
+        $capture.server_chain_error = $_.Exception.Message
         # SslStream on .NET Framework throws AuthenticationException with the Schannel status in an
         # inner Win32Exception (_SslState.cs). A SocketException is a Win32Exception too, but says the
         # connection failed, not the handshake: it is left out.
         $inner = $_.Exception
         while ($null -ne $inner) {
             if ($inner -is [System.ComponentModel.Win32Exception] -and $inner -isnot [System.Net.Sockets.SocketException]) {
-                $result.server_chain_error_hresult = [BitConverter]::ToUInt32([BitConverter]::GetBytes([int]$inner.NativeErrorCode), 0)
+                $capture.server_chain_error_hresult = [BitConverter]::ToUInt32([BitConverter]::GetBytes([int]$inner.NativeErrorCode), 0)
                 break
             }
             $inner = $inner.InnerException
@@ -257,13 +371,28 @@ if ($fullLanguage -and $null -ne $result.iphttps_configuration -and $result.ipht
             $chainList = New-Object -TypeName System.Collections.ArrayList
             [void]$chainList.Add($script:captured.leaf)
             foreach ($element in @($script:captured.elements | Select-Object -Skip 1)) { [void]$chainList.Add($element) }
-            $result.server_chain = @($chainList)
-            $result.chain_policy_extra_store = @($script:captured.extra)
-            $result.chain_status = @($script:captured.status)
-            $result.policy_errors = $script:captured.policy_errors
+            $capture.server_chain = @($chainList)
+            $capture.chain_policy_extra_store = @($script:captured.extra)
+            $capture.chain_status = @($script:captured.status)
+            $capture.policy_errors = $script:captured.policy_errors
         }
         if ($null -ne $ssl) { $ssl.Dispose() }
         if ($null -ne $tcp) { $tcp.Close() }
+    }
+    return $capture
+}
+
+# Capture the chain this client gets for the IP-HTTPS server, the way IP-HTTPS reaches it. With no
+# profile activated (multisite, before an entry point is chosen) every entry point is captured, at most 8.
+if ($fullLanguage) { $result.winhttp_proxy = Read-WinHttpProxy }
+if ($fullLanguage -and $null -ne $result.iphttps_configuration -and $result.iphttps_configuration.server_url) {
+    $first = Get-ServerChain $result.iphttps_configuration.server_url $result.winhttp_proxy
+    foreach ($key in @('server_connection', 'server_chain', 'chain_policy_extra_store', 'server_chain_error', 'server_chain_error_hresult', 'policy_errors', 'chain_status')) {
+        $result[$key] = $first[$key]
+    }
+    if ($result.iphttps_configuration.profile_activated -eq $false) {
+        $others = @($result.iphttps_configuration.entry_points | Where-Object { $_ -ne $result.iphttps_configuration.server_url } | Select-Object -First 7)
+        $result.entry_point_captures = @($others | ForEach-Object { Get-ServerChain $_ $result.winhttp_proxy })
     }
 }
 
@@ -344,50 +473,6 @@ function Get-RevocationUrls($certificate) {
     return @($crl) + @($ocsp)
 }
 
-function Read-WinHttpProxy {
-    # 'netsh winhttp set proxy' keeps the machine proxy in this binary value. Its layout, as Wine's winhttp
-    # reads it (WinHttpGetDefaultProxyConfiguration): DWORD, DWORD, DWORD flags (2: named proxy), DWORD
-    # length and the ANSI proxy list, DWORD length and the bypass list. Absent or unreadable: direct.
-    $settings = [ordered]@{ source = 'winhttp'; proxy = $null; bypass = $null }
-    $value = $null
-    try {
-        $value = (Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections' -Name WinHttpSettings -ErrorAction Stop).WinHttpSettings
-    }
-    catch { return $settings }
-    $bytes = [byte[]]$value
-    if ($bytes.Length -lt 20 -or ([BitConverter]::ToUInt32($bytes, 8) -band 2) -eq 0) { return $settings }
-    $proxyLength = [int64][BitConverter]::ToUInt32($bytes, 12)
-    $bypassAt = 16 + $proxyLength
-    if ($bypassAt + 4 -gt $bytes.Length) { return $settings }
-    $bypassLength = [int64][BitConverter]::ToUInt32($bytes, [int]$bypassAt)
-    if ($bypassAt + 4 + $bypassLength -gt $bytes.Length) { return $settings }
-    if ($proxyLength -gt 0) { $settings.proxy = [System.Text.Encoding]::ASCII.GetString($bytes, 16, [int]$proxyLength) }
-    if ($bypassLength -gt 0) { $settings.bypass = [System.Text.Encoding]::ASCII.GetString($bytes, [int]$bypassAt + 4, [int]$bypassLength) }
-    return $settings
-}
-
-function Get-WebProxyFor([System.Uri]$uri, $settings) {
-    # The WebProxy WinHTTP would use for $uri, or $null for a direct connection. The list may name a
-    # proxy per scheme ("http=host:port;https=host:port"); '<local>' bypasses names without a dot.
-    if (-not $settings.proxy) { return $null }
-    foreach ($pattern in ([string]$settings.bypass -split '[;\s]+')) {
-        if (-not $pattern) { continue }
-        if ($pattern -eq '<local>') { if ($uri.Host -notmatch '\.') { return $null } }
-        elseif ($uri.Host -like $pattern -or $uri.Authority -like $pattern) { return $null }
-    }
-    $chosen = $null
-    foreach ($entry in ([string]$settings.proxy -split '[;\s]+')) {
-        if (-not $entry) { continue }
-        if ($entry -match '^([A-Za-z]+)=(.+)$') {
-            if ($Matches[1] -eq $uri.Scheme) { $chosen = $Matches[2]; break }
-        }
-        elseif ($null -eq $chosen) { $chosen = $entry }
-    }
-    if (-not $chosen) { return $null }
-    if ($chosen -notmatch '://') { $chosen = "http://$chosen" }
-    return New-Object -TypeName System.Net.WebProxy -ArgumentList $chosen
-}
-
 function New-FetchOutcome([string]$failure) {
     return [ordered]@{ reachable = $false; status = $null; size = $null; error = $failure; body_base64 = $null }
 }
@@ -454,7 +539,7 @@ $revocationErrors = @(2148081683, 2148081682, 2148081680)  # 0x80092013, 0x80092
 $lastError = $null
 if ($null -ne $result.iphttps_state) { $lastError = $result.iphttps_state.last_error_code }
 if ($fullLanguage -and ($revocationMode -eq 'always' -or ($revocationMode -eq 'auto' -and $null -ne $lastError -and $revocationErrors -contains $lastError))) {
-    $settings = Read-WinHttpProxy
+    $settings = $result.winhttp_proxy
     $fetches = New-Object -TypeName System.Collections.ArrayList
     $fetched = @{}
     $deadlineMs = 30000
@@ -491,7 +576,9 @@ if (-not $fullLanguage) {
     return
 }
 $chainNames = @{}
-foreach ($b64 in @($result.server_chain) + @($result.chain_policy_extra_store)) {
+$captured = @($result.server_chain) + @($result.chain_policy_extra_store)
+foreach ($other in @($result.entry_point_captures)) { $captured += @($other.server_chain) + @($other.chain_policy_extra_store) }
+foreach ($b64 in $captured) {
     $c = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [Convert]::FromBase64String($b64))
     $chainNames[$c.Issuer] = $true
     $chainNames[$c.Subject] = $true

@@ -552,7 +552,7 @@ def multisite(raw: dict, *, activated: bool, entry_points: list) -> dict:
     return raw
 
 
-def test_no_activated_profile_lists_every_entry_point_and_says_which_was_captured(rollover):
+def test_no_activated_profile_lists_every_entry_point_and_says_which_was_not_captured(rollover):
     _old_root, _new_root, issuing, leaf = rollover
     raw = multisite(raw_doc(chain=[leaf, issuing]), activated=False, entry_points=[URL, SITE_B, URL])
     report = build_report(raw)
@@ -560,7 +560,113 @@ def test_no_activated_profile_lists_every_entry_point_and_says_which_was_capture
     assert report["iphttps"]["profile_activated"] is False
     assert report["diagnosis"]["verdict"] == "untrusted_root"
     note = report["diagnosis"]["reasons"][-1]
-    assert "No IP-HTTPS profile is activated" in note and f"captured from {URL} only, not from {SITE_B}" in note
+    assert "No IP-HTTPS profile is activated" in note and f"the chains of {SITE_B} were not captured" in note
+    assert [check["server_url"] for check in report["entry_point_checks"]] == [URL]
+
+
+# --- every entry point of a multisite client (client_info.ps1 v6) -------------------------------------
+
+def capture(url: str, chain=(), *, error=None, hresult=None, via="direct") -> dict:
+    return {"server_url": url, "server_connection": {"via": via, "proxy": None, "address": "2001:db8::7"},
+            "server_chain": [c.der_base64 for c in chain], "chain_policy_extra_store": [c.der_base64 for c in chain],
+            "server_chain_error": error, "server_chain_error_hresult": hresult,
+            "policy_errors": "None" if chain else None, "chain_status": []}
+
+
+@pytest.fixture(name="site_b")
+def site_b_fixture():
+    """Entry point B's own PKI: a root the client lacks, an issuing CA and a server certificate for B's name."""
+    root = pki.make_root("Fabrikam Root CA", key_type="ecdsa")
+    issuing = pki.make_intermediate("Fabrikam Issuing CA", root, key_type="ecdsa")
+    return root, issuing, pki.make_leaf("da-b.contoso.com", issuing, key_type="ecdsa")
+
+
+def test_an_entry_point_that_fails_makes_the_host_fail_though_the_first_is_trusted(rollover, site_b):
+    """v5 judged the first entry point only: a trusted first one hid the one the client may choose next."""
+    _old, new_root, issuing, leaf = rollover
+    b_root, b_issuing, b_leaf = site_b
+    raw = multisite(raw_doc(chain=[leaf, issuing], root=[new_root.thumbprint], code=0,
+                            store_certificates=[store_cert("Root", new_root)]),
+                    activated=False, entry_points=[URL, SITE_B])
+    raw["entry_point_captures"] = [capture(SITE_B, [b_leaf, b_issuing])]
+    report = build_report(raw, [b_root.cert])
+    diagnosis = report["diagnosis"]
+    assert diagnosis["verdict"] == "untrusted_root" and not diagnosis["trusted"] and diagnosis["fixable"]
+    assert [m["thumbprint"] for m in diagnosis["missing"]] == [b_root.thumbprint]
+    assert any(reason.startswith(f"Entry point {SITE_B}: ") for reason in diagnosis["reasons"])
+    assert [(c["server_url"], c["verdict"], c["missing"]) for c in report["entry_point_checks"]] == [
+        (URL, "trusted", []), (SITE_B, "untrusted_root", [b_root.thumbprint])]
+    assert report["entry_point_checks"][1]["server_connection"]["address"] == "2001:db8::7"
+
+
+def test_missing_is_the_union_and_an_unfixable_entry_point_decides_the_verdict(rollover, site_b):
+    _old, new_root, issuing, leaf = rollover
+    b_root, b_issuing, b_leaf = site_b
+    raw = multisite(raw_doc(chain=[leaf, issuing]), activated=False, entry_points=[URL, SITE_B])
+    raw["entry_point_captures"] = [capture(SITE_B, [b_leaf, b_issuing])]
+    both = build_report(raw, [new_root.cert, b_root.cert])["diagnosis"]
+    assert both["verdict"] == "untrusted_root" and both["fixable"]
+    assert sorted(m["thumbprint"] for m in both["missing"]) == sorted([new_root.thumbprint, b_root.thumbprint])
+    # B's certificate is for another name: no import fixes B, so none is planned for the host.
+    raw["entry_point_captures"] = [capture(SITE_B, [pki.make_leaf("other.contoso.com", b_issuing), b_issuing])]
+    mixed = build_report(raw, [new_root.cert, b_root.cert])["diagnosis"]
+    assert mixed["verdict"] == "name_mismatch" and not mixed["fixable"] and not mixed["trusted"]
+    assert all(p["message"].startswith(f"Entry point {SITE_B}: ") for p in mixed["problems"])
+
+
+def test_an_entry_point_that_could_not_be_reached_is_no_chain_and_its_error_is_kept(rollover):
+    _old, new_root, issuing, leaf = rollover
+    raw = multisite(raw_doc(chain=[leaf, issuing], root=[new_root.thumbprint],
+                            store_certificates=[store_cert("Root", new_root)]),
+                    activated=False, entry_points=[URL, SITE_B])
+    refused = 'Exception calling "EndConnect" with "1" argument(s): "No connection could be made"'
+    raw["entry_point_captures"] = [capture(SITE_B, error=refused)]
+    report = build_report(raw)
+    assert report["diagnosis"]["verdict"] == "no_chain" and not report["diagnosis"]["fixable"]
+    assert report["entry_point_checks"][1]["server_chain_error"] == refused
+    assert any(refused in reason for reason in report["diagnosis"]["reasons"])
+
+
+def test_all_entry_points_trusted_is_trusted_and_says_which_were_judged(rollover, site_b):
+    _old, new_root, issuing, leaf = rollover
+    b_root, b_issuing, b_leaf = site_b
+    raw = multisite(raw_doc(chain=[leaf, issuing], root=[new_root.thumbprint, b_root.thumbprint], code=0,
+                            store_certificates=[store_cert("Root", new_root), store_cert("Root", b_root)]),
+                    activated=False, entry_points=[URL, SITE_B])
+    raw["entry_point_captures"] = [capture(SITE_B, [b_leaf, b_issuing])]
+    diagnosis = build_report(raw)["diagnosis"]
+    assert diagnosis["trusted"] and diagnosis["verdict"] == "trusted"
+    assert diagnosis["reasons"][-1] == f"Entry points judged: {URL} (trusted), {SITE_B} (trusted)."
+
+
+@pytest.mark.parametrize("captures, message", [
+    ("x", r"entry_point_captures: expected an array"),
+    ([7], r"entry_point_captures\[0\]: expected an object, got 7"),
+    ([{"server_url": "https://elsewhere/IPHTTPS"}], r"entry_point_captures\[0\]\.server_url: expected one of the entry"),
+    ([{"server_url": SITE_B, "server_chain": [5]}], r"entry_point_captures\[0\]\.server_chain\[0\]"),
+    ([{"server_url": SITE_B, "server_chain_error_hresult": True}],
+     r"entry_point_captures\[0\]\.server_chain_error_hresult"),
+    ([{"server_url": SITE_B, "server_connection": {"via": "tunnel"}}],
+     r"entry_point_captures\[0\]\.server_connection\.via: expected direct or proxy"),
+])
+def test_unusable_entry_point_captures_are_report_errors_naming_the_field(rollover, captures, message):
+    raw = multisite(raw_doc(chain=[rollover[3]]), activated=False, entry_points=[URL, SITE_B])
+    raw["entry_point_captures"] = captures
+    with pytest.raises(ReportError, match=message):
+        build_report(raw)
+
+
+def test_the_proxy_and_the_connection_are_reported(rollover):
+    raw = raw_doc(chain=[rollover[3]])
+    raw["winhttp_proxy"] = {"source": "winhttp", "proxy": "proxy.contoso.com:8080", "bypass": "<local>"}
+    raw["server_connection"] = {"via": "proxy", "proxy": "proxy.contoso.com:8080", "address": "10.0.0.8"}
+    report = build_report(raw)
+    assert report["winhttp_proxy"] == {"proxy": "proxy.contoso.com:8080", "bypass": "<local>"}
+    assert report["server_connection"] == {"via": "proxy", "proxy": "proxy.contoso.com:8080", "address": "10.0.0.8"}
+    assert build_report(raw_doc(chain=[rollover[3]]))["server_connection"] is None  # script v5 did not say
+    raw["winhttp_proxy"] = {"proxy": 8080}
+    with pytest.raises(ReportError, match=r"winhttp_proxy\.proxy: expected a string"):
+        build_report(raw)
 
 
 @pytest.mark.parametrize("activated, entry_points", [(True, [URL, SITE_B]), (False, [URL]), (None, [URL])])

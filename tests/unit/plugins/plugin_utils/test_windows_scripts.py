@@ -478,11 +478,52 @@ def test_client_info_keeps_the_chain_when_the_handshake_fails_after_the_callback
     code = script_code("client_info")
     handshake = code.index("$ssl.AuthenticateAsClient(")
     cleanup = braced_block(code, code.index("finally {", handshake) + len("finally "))
-    assert "$result.server_chain = @($chainList)" in cleanup
-    assert "$result.chain_policy_extra_store = @($script:captured.extra)" in cleanup
+    assert "$capture.server_chain = @($chainList)" in cleanup
+    assert "$capture.chain_policy_extra_store = @($script:captured.extra)" in cleanup
     # Explicit versions: Windows PowerShell on .NET Framework 4.x may offer TLS 1.0 alone.
     assert "[System.Security.Authentication.SslProtocols]'Tls12, Tls11, Tls'" in code
     assert "$ssl.AuthenticateAsClient($uri.DnsSafeHost, $null, $protocols, $false)" in code
+
+
+def test_client_info_connects_to_every_address_of_each_family_within_one_deadline():
+    body = function_body(script_code("client_info"), "Connect-Server")
+    # TcpClient() is IPv4-only on .NET Framework: one TcpClient per address, of that address's family.
+    assert "$addresses = @([System.Net.Dns]::GetHostAddresses($hostName))" in body
+    assert "New-Object -TypeName System.Net.Sockets.TcpClient -ArgumentList $address.AddressFamily" in body
+    assert "$left = $waitMs - [int]$clock.ElapsedMilliseconds" in body and "WaitOne($left)" in body
+    # A failed address is closed and the next one tried; the last failure is what the caller reports.
+    assert "$tcp.Close()" in braced_block(body, body.index("{", body.index("catch {")))
+    assert "if ($null -ne $failure) { throw $failure }" in body
+
+
+def test_client_info_captures_through_the_winhttp_proxy_with_connect():
+    code = script_code("client_info")
+    capture = function_body(code, "Get-ServerChain")
+    # The proxy WinHTTP would use for the URL (bypass list and per-scheme entries), the same as the CRL fetches'.
+    assert "$proxy = Get-WebProxyFor $uri $proxySettings" in capture
+    assert "Connect-Server $proxy.Address.DnsSafeHost $proxy.Address.Port $timeoutMs" in capture
+    # The tunnel is opened before the TLS handshake, on the same stream.
+    assert capture.index('Open-ProxyTunnel $tcp.GetStream() "$($uri.DnsSafeHost):$port" $proxyName') < \
+        capture.index("New-Object -TypeName System.Net.Security.SslStream")
+    tunnel = function_body(code, "Open-ProxyTunnel")
+    assert '"CONNECT $target HTTP/1.1`r`nHost: $target`r`n`r`n"' in tunnel
+    # Byte by byte up to the blank line, bounded: nothing of the TLS handshake is consumed.
+    assert "$stream.ReadByte()" in tunnel and "if ($answer.Length -ge 8192)" in tunnel
+    assert "if ($status -notmatch '^HTTP/1\\.[01] 2\\d\\d')" in tunnel
+    # Read once, before any capture, and reused by the revocation fetches.
+    assert code.index("$result.winhttp_proxy = Read-WinHttpProxy") < code.index("$first = Get-ServerChain")
+    assert "$settings = $result.winhttp_proxy" in code
+
+
+def test_client_info_captures_every_entry_point_only_when_none_is_activated():
+    code = script_code("client_info")
+    block = code[code.index("$first = Get-ServerChain"):code.index("$revocationErrors = @(")]
+    assert "if ($result.iphttps_configuration.profile_activated -eq $false) {" in block
+    assert "Where-Object { $_ -ne $result.iphttps_configuration.server_url } | Select-Object -First 7" in block
+    assert "$result.entry_point_captures = @($others | ForEach-Object { Get-ServerChain $_ $result.winhttp_proxy })" \
+        in block
+    # Store certificates named by any entry point's chain come back in full.
+    assert "foreach ($other in @($result.entry_point_captures))" in code
 
 
 def test_ca_import_asks_for_a_process_outside_the_wmi_job_then_falls_back_on_a_refusal_or_a_throw():
@@ -593,7 +634,11 @@ def test_client_info_reads_the_language_mode_before_anything_constrained_languag
     # Nothing before the check creates an object or touches [Console].
     assert "New-Object" not in code[:mode] and "[Console]" not in code[:mode]
     # Each part that needs New-Object, a .NET method or the delegate runs only in FullLanguage.
-    assert code.index("if ($fullLanguage -and $null -ne $result.iphttps_configuration") < code.index("$callback")
+    # The capture's function runs only from inside the FullLanguage guard (its definition runs nothing).
+    guard = code.index("if ($fullLanguage -and $null -ne $result.iphttps_configuration")
+    calls = [m.start() for m in re.finditer(r"Get-ServerChain \$", code)]
+    assert len(calls) == 2 and all(guard < call for call in calls)
+    assert "if ($fullLanguage) { $result.winhttp_proxy = Read-WinHttpProxy }" in code
     assert "if ($fullLanguage -and ($revocationMode" in code
     stop = code.index("if (-not $fullLanguage) {")
     assert stop < code.index("X509Store") and "$result.stores = $null" in code[stop:code.index("X509Store")]
