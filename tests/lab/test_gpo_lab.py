@@ -158,3 +158,14 @@ def test_bad_domain_files_name_the_field(tmp_path, text, message):
     with pytest.raises(DomainError) as caught:
         load_domain(path)
     assert str(caught.value).startswith(str(path)) and message in str(caught.value)
+
+
+def test_up_refuses_a_bad_domain_file_before_starting(tmp_path):
+    from .runner import LabError, up
+
+    bad = tmp_path / "domain.yml"
+    bad.write_text("domain: lab.example\ngpos: [{name: x, guid: 12}]\n")
+    scenario = Path(__file__).resolve().parent / "scenarios" / "locales.yml"
+    with pytest.raises(LabError, match=r"domain\.yml: gpos\[0\]\.guid: not a GUID: 12"):
+        up(tmp_path / "lab", scenario=scenario, domain=bad)
+    assert not (tmp_path / "lab").exists()
