@@ -169,3 +169,14 @@ def test_up_refuses_a_bad_domain_file_before_starting(tmp_path):
     with pytest.raises(LabError, match=r"domain\.yml: gpos\[0\]\.guid: not a GUID: 12"):
         up(tmp_path / "lab", scenario=scenario, domain=bad)
     assert not (tmp_path / "lab").exists()
+
+
+def test_the_lab_answers_with_the_scripts_own_keys_in_its_order(run):
+    """The script's $result block lists the document's keys; the lab's answer has exactly those, in that order."""
+    import re
+
+    source = (Path(__file__).resolve().parents[2] / "plugins" / "plugin_utils" / "scripts" / "gpo_certificates.ps1").read_text()
+    block = source.split("$result = [ordered]@{", 1)[1].split("\n}", 1)[0]
+    keys = re.findall(r"^\s*(\w+) = ", block, re.MULTILINE)
+    assert keys[:2] == ["script", "version"] and len(keys) == 12
+    assert list(run()) == keys

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ansible_collections.directaccess.iphttps.plugins.module_utils._cert_blob import build_blob, parse_blob
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._gpo_plan import (
@@ -16,7 +18,7 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils._gpo_plan imp
     read_carried,
 )
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._import_plan import plan_import
-from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
+from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import fuzz, pki
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +158,39 @@ def test_unknown_state_is_refused():
 
 def test_policy_key():
     assert policy_key("Root", "AB") == "HKLM\\Software\\Policies\\Microsoft\\SystemCertificates\\Root\\Certificates\\AB"
+
+
+def _apply(carried_values: list[dict], plan: dict) -> list[dict]:
+    """What the host holds after the script carries out ``plan``, as it would answer the next read."""
+    removed = {(r["store"], r["thumbprint"]) for r in plan["remove"]}
+    written = {(w["store"], w["thumbprint"]): w["blob_base64"] for w in plan["write"]}
+    kept = [v for v in carried_values if (v["store"], v["thumbprint"].upper()) not in removed | set(written)]
+    return kept + [{"store": s, "thumbprint": tp, "blob_base64": b} for (s, tp), b in written.items()]
+
+
+@fuzz.fuzz_settings(examples=40)
+@given(data=st.data())
+def test_any_plan_applied_once_leaves_nothing_to_do(corp, data):
+    root, issuing, other = corp
+    pool = [("Root", root), ("CA", issuing), ("Root", other), ("CA", root)]
+    carried_values = []
+    for store, issued in data.draw(st.lists(st.sampled_from(pool), unique=True, max_size=4)):
+        damaged = data.draw(st.booleans())
+        carried_values.append(value(store, issued, blob_base64=base64.b64encode(b"junk").decode()) if damaged
+                              else value(store, issued))
+    wanted_certs = data.draw(st.lists(st.sampled_from([root, issuing, other]), unique=True, min_size=1))
+    state = data.draw(st.sampled_from(["present", "absent"]))
+    wanted = plan_import([c.pem for c in wanted_certs], state)
+    first = plan_gpo(*read_carried(carried_values), wanted, state)
+    after = _apply(carried_values, first)
+    carried, unreadable = read_carried(after)
+    second = plan_gpo(carried, unreadable, wanted, state)
+    assert second["changed"] is False
+    held = {(c["store"], c["thumbprint"]) for c in carried}
+    for item in wanted:
+        assert ((item["store"], item["thumbprint"]) in held) is (state == "present")
+    # Nothing outside the bundle is touched.
+    wanted_keys = {(w["store"], w["thumbprint"]) for w in wanted}
+    before_others = {(v["store"], v["thumbprint"]) for v in carried_values} - wanted_keys
+    assert before_others <= {(v["store"], v["thumbprint"]) for v in after}
+    assert first["diff"]["after"] == second["diff"]["before"]
