@@ -759,6 +759,16 @@ class ClientState:
         """The last restart's marker (HKLM\\SOFTWARE\\directaccess.iphttps, iphlpsvc_restart), or None."""
         return self.load().get(RESTART_MARKER)
 
+    def write_restart_marker(self, proof: Mapping) -> None:
+        """Write the restart's marker alone: a restart that ran and failed (faults.py, restart_fails)."""
+        with self._transaction() as record:
+            record[RESTART_MARKER] = dict(proof)
+
+    def keep_iphttps_state(self, state: dict | None) -> None:
+        """Put back a recorded IP-HTTPS state: a reconnect that did not happen (faults.py, never_recovers)."""
+        with self._transaction() as record:
+            record["iphttps_state"] = state
+
     # lab-behaviour: da-connection-status-model
     def da_connection_status(self) -> tuple[str, str] | None:
         """Get-DAConnectionStatus' Status and Substatus names, or None: no DirectAccess configuration

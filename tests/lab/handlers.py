@@ -121,6 +121,9 @@ _BREAKAWAY_THROWS = "Generic failure "
 # Win32_Process.Create's ReturnValue when the ASR rule refuses the process: 2, Access denied (assumed).
 _ASR_REFUSED = 2
 _TASK_NAME = "\\directaccess.iphttps\\iphlpsvc-restart"
+# ServiceController's error when the stop fails, as Restart-Service words it (assumed; faults.py restart_fails).
+_CANNOT_STOP = ("Service 'IP Helper (iphlpsvc)' cannot be stopped due to the following error: Cannot open iphlpsvc "
+                "service on computer '.'.")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 # X509ChainStatusFlags names and the StatusInformation text .NET gives for them.
@@ -462,6 +465,10 @@ def _decode_base64(text: str) -> bytes:
         raise ValueError(_BAD_BASE64) from None
 
 
+def _utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 def _first_set(*values: float | None) -> float:
     return next(value for value in values if value is not None)
 
@@ -519,8 +526,15 @@ class ClientHandler:
         self._timers: set[threading.Timer] = set()
         self._closed = False
         self.restarts_fired = 0
+        # The fault (tests/lab/faults.py) the command being answered meets; per thread, as commands run in parallel.
+        self._call = threading.local()
+
+    def _fault_kind(self) -> str | None:
+        return getattr(self._call, "kind", None)
 
     def __call__(self, request: CommandRequest) -> CommandResult:
+        fault = getattr(request, "fault", None)
+        self._call.kind = fault.kind if fault is not None else None
         identity = identify_script(request.script)
         if identity is None:
             return self._unknown(request)
@@ -541,7 +555,22 @@ class ClientHandler:
         except _PowerShellError as exc:
             return CommandResult(stderr=clixml_error(str(exc), exc.category, exc.error_id), rc=1)
         # lab-behaviour: stdout-crlf
-        return CommandResult(stdout=(powershell_json(document) + "\r\n").encode("utf-8"))
+        return self._faulted(CommandResult(stdout=(powershell_json(document) + "\r\n").encode("utf-8")), fault)
+
+    def _faulted(self, result: CommandResult, fault: t.Any) -> CommandResult:
+        """The script's output as a fault of this command changes it (tests/lab/faults.py)."""
+        # lab-behaviour: fault-malformed-json
+        if self._call.kind == "malformed_json":
+            # The script ran; its output stops part-way through the document (a console that died mid-write).
+            return CommandResult(stdout=result.stdout[:max(1, len(result.stdout) // 2)], stderr=result.stderr,
+                                 rc=result.rc)
+        # lab-behaviour: fault-huge-json
+        if self._call.kind == "huge_json":
+            # The script ran; its document carries far more than the collection asked for.
+            body = result.stdout.rstrip(b"\r\n")
+            padding = b',"lab_padding":"' + b"A" * fault.bytes + b'"}'
+            return CommandResult(stdout=body[:-1] + padding + b"\r\n", stderr=result.stderr, rc=result.rc)
+        return result
 
     @staticmethod
     def _unknown(request: CommandRequest) -> CommandResult:
@@ -793,8 +822,10 @@ class ClientHandler:
                     result["already_present"].append(entry)
                     continue
                 if not check_mode:
+                    # lab-behaviour: fault-store-access-denied
+                    denied = self._fault_kind() == "access_denied"
                     # lab-behaviour: store-write-access-denied
-                    if not self.administrator:
+                    if not self.administrator or denied:
                         # X509Store.Open('ReadWrite') on LocalMachine needs local administrator rights.
                         raise PermissionError(_ACCESS_DENIED)
                     if absent:
@@ -851,7 +882,7 @@ class ClientHandler:
                 launch = {"method": "wmi", "process_id": self._wmi_create(notes), "task_name": None}
             launch["service_process_id_before"] = _process_id(self.client.load(), self.svchost_shared)
             launch["token"] = token
-            self._schedule_restart(delay, token)
+            self._schedule_restart(delay, token, fault=self._fault_kind())
             result["restart_launch"] = launch
             result["restart_scheduled"] = True
         except ValueError as exc:
@@ -910,10 +941,11 @@ class ClientHandler:
     # -- the detached restart --
 
     # lab-behaviour: restart-detached
-    def _schedule_restart(self, delay: float, token: str = "") -> None:
+    def _schedule_restart(self, delay: float, token: str = "", fault: str | None = None) -> None:
         """The launched process: runs on its own, after this command has returned. It starts, sleeps
-        ``delay``, stops iphlpsvc, and after restart_seconds has it running again and writes its marker."""
-        self._after(self.launch_seconds + delay, lambda: self._restart_stops(token))
+        ``delay``, stops iphlpsvc, and after restart_seconds has it running again and writes its marker.
+        ``fault``: restart_fails or never_recovers (tests/lab/faults.py) change how it ends."""
+        self._after(self.launch_seconds + delay, lambda: self._restart_stops(token, fault))
 
     def _after(self, seconds: float, action: t.Callable[[], None]) -> None:
         with self._lock:
@@ -936,20 +968,41 @@ class ClientHandler:
             # A detached process has nobody to report to; the lab log keeps the trace.
             log.exception("lab host %s: scheduled iphlpsvc restart failed", self.client.name)
 
-    def _restart_stops(self, token: str) -> None:
+    def _restart_stops(self, token: str, fault: str | None = None) -> None:
+        # lab-behaviour: fault-restart-fails
+        if fault == "restart_fails":
+            # Restart-Service cannot stop the service: it throws, iphlpsvc and IP-HTTPS stay as they were, and
+            # the launched script's catch writes the marker with the exception's message.
+            self.client.write_restart_marker({"token": token, "outcome": "failed", "message": _CANNOT_STOP,
+                                              "finished_at": _utc_now()})
+            self.restarts_fired += 1
+            return
         # lab-behaviour: restart-stop-then-start
         if self.client.load()["tunnel"] and self.drop_connections is not None:
             # The controller's WinRM session rides on the tunnel that goes down with IP Helper.
             self.drop_connections(self.tunnel_outage)
+        kept = self.client.load()["iphttps_state"] if fault == "never_recovers" else None
         self.client.stop_iphlpsvc()
-        self._after(self.restart_seconds, lambda: self._restart_runs(token))
+        self._after(self.restart_seconds, lambda: self._restart_runs(token, kept))
 
     # lab-behaviour: restart-marker
-    def _restart_runs(self, token: str) -> None:
-        proof = {"token": token, "outcome": "restarted", "message": None,
-                 "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")}
+    def _restart_runs(self, token: str, kept: dict | None = None) -> None:
+        proof = {"token": token, "outcome": "restarted", "message": None, "finished_at": _utc_now()}
         self.client.restart_iphlpsvc(proof=proof)
+        # lab-behaviour: fault-never-recovers
+        if kept is not None:
+            # The service runs again, but IP-HTTPS does not reconnect: it keeps showing the error from before.
+            self.client.keep_iphttps_state(kept)
         self.restarts_fired += 1
+
+    def reboot(self) -> None:
+        """The host restarts (faults.py, reboot): a restart still pending dies with it and writes no marker;
+        iphlpsvc starts at boot with a fresh IP-HTTPS connection. WSManEndpoint.reboot does the WinRM side."""
+        with self._lock:
+            timers, self._timers = list(self._timers), set()
+        for timer in timers:
+            timer.cancel()
+        self.client.restart_iphlpsvc()
 
     def pending_restarts(self) -> int:
         """Restarts launched that have not finished (a restart under way counts until it has)."""

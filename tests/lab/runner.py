@@ -58,6 +58,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 
 from .client_state import ClientState, ClientStateError
+from .faults import FAULTS_FILE, HostFaults
 from .handlers import ClientHandler
 from .iphttps_server import start_servers
 from .pki import _DAY, _new_key, _server, cert_pem, ensure_pki
@@ -487,6 +488,8 @@ class _Daemon:
         # What an earlier run's latency model charged does not belong to this one.
         with contextlib.suppress(FileNotFoundError):
             (state_dir / "latency.json").unlink()
+        with contextlib.suppress(FileNotFoundError):  # faults fired count from this start (faults.py)
+            (state_dir / FAULTS_FILE).unlink()
         self.servers = start_servers(pki)
         clients = provision_clients(fleet, pki, self.servers, state_dir)
         self.clients = clients
@@ -507,8 +510,10 @@ class _Daemon:
                 endpoint = WSManEndpoint(
                     spec.name, bind=(self.bind, 0), scheme="https", certfile=certfile,
                     keyfile=keyfile, users={user: password}, auth=(self.transport,),
-                    handler=handler, state_dir=state_dir, command_cost=self.command_cost).start()
+                    handler=handler, state_dir=state_dir, command_cost=self.command_cost,
+                    faults=HostFaults(spec.name, spec.faults, state_dir) if spec.faults else None).start()
                 handler.drop_connections = endpoint.drop_connections
+                endpoint.on_reboot = handler.reboot
                 self.handlers.append(handler)
                 self.endpoints.append(endpoint)
                 port = endpoint.port
@@ -523,6 +528,7 @@ class _Daemon:
                 "scenario": record["scenario"], "port": port, "listening": record["reachable"], "user": user,
                 "administrator": template.administrator, "tunnel": record["tunnel"],
                 "wrong_credentials": record["wrong_credentials"],
+                "faults": [fault.as_dict() for fault in spec.faults],
             }
         scenarios: dict[str, list[str]] = {}
         for name, host in hosts.items():

@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from .client_state import ClientState
+from .faults import Fault, FaultError, parse_faults
 from .pki import LabPKI
 
 
@@ -156,6 +157,7 @@ class ScenarioError(ValueError):
 class ClientSpec:
     name: str
     scenario: str  # a TEMPLATES key
+    faults: tuple[Fault, ...] = ()  # what this host injects (tests/lab/faults.py)
 
     def __post_init__(self):
         if self.scenario not in TEMPLATES:
@@ -171,6 +173,8 @@ class Scenario:
     path: Path
     description: str
     counts: tuple[tuple[str, int], ...]  # (template name, count) in file order
+    template_faults: tuple[tuple[str, tuple[Fault, ...]], ...] = ()  # (template name, faults) where given
+    host_faults: tuple[tuple[str, tuple[Fault, ...]], ...] = ()  # (host name, faults)
 
 
 def load_scenario(path: str | os.PathLike) -> Scenario:
@@ -201,13 +205,14 @@ def load_scenario(path: str | os.PathLike) -> Scenario:
     if not isinstance(entries, list) or not entries:
         fail("hosts", "must be a non-empty list of {template, count} entries")
     counts: list[tuple[str, int]] = []
+    template_faults: list[tuple[str, tuple[Fault, ...]]] = []
     for index, entry in enumerate(entries):
         field = f"hosts[{index}]"
         if not isinstance(entry, dict):
             fail(field, f"must be a mapping with 'template' and 'count', got {entry!r}")
         unknown = set(entry) - _ENTRY_KEYS
         if unknown:
-            fail(field, f"unknown keys {', '.join(sorted(map(str, unknown)))}; allowed: template, count")
+            fail(field, f"unknown keys {', '.join(sorted(map(str, unknown)))}; allowed: template, count, faults")
         template = entry.get("template")
         if template not in TEMPLATES:
             fail(f"{field}.template", f"unknown template {template!r}; known: {', '.join(TEMPLATES)}")
@@ -218,9 +223,22 @@ def load_scenario(path: str | os.PathLike) -> Scenario:
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             fail(f"{field}.count", f"must be an integer >= 0, got {count!r}")
         counts.append((template, count))
+        if "faults" in entry:
+            try:
+                template_faults.append((template, parse_faults(entry["faults"], f"{field}.faults")))
+            except FaultError as exc:
+                fail(f"{field}.faults", str(exc))
     if sum(count for _template, count in counts) == 0:
         fail("hosts", "all counts are 0; at least one host is needed")
-    return Scenario(path=path, description=description, counts=tuple(counts))
+    host_faults = document.get("host_faults") or {}
+    if not isinstance(host_faults, dict) or not all(isinstance(name, str) for name in host_faults):
+        fail("host_faults", "must be a mapping of host names to lists of faults")
+    try:
+        parsed_hosts = tuple((name, parse_faults(value, f"host_faults.{name}")) for name, value in host_faults.items())
+    except FaultError as exc:
+        fail("host_faults", str(exc))
+    return Scenario(path=path, description=description, counts=tuple(counts),
+                    template_faults=tuple(template_faults), host_faults=parsed_hosts)
 
 
 def _spread(counts: Sequence[tuple[str, int]], hosts: int) -> list[int]:
@@ -246,8 +264,14 @@ def build_fleet(scenario_file: str | os.PathLike, hosts: int | None = None) -> l
     size = sum(shares)
     width = max(2, len(str(size)))
     names = iter(f"da-client-{number:0{width}d}" for number in range(1, size + 1))
-    return [ClientSpec(next(names), template)
-            for (template, _count), share in zip(scenario.counts, shares) for _index in range(share)]
+    fleet = [ClientSpec(next(names), template)
+             for (template, _count), share in zip(scenario.counts, shares) for _index in range(share)]
+    by_template, by_host = dict(scenario.template_faults), dict(scenario.host_faults)
+    unknown = sorted(set(by_host) - {spec.name for spec in fleet})
+    if unknown:
+        raise ScenarioError(f"{scenario.path}: host_faults: no host {', '.join(unknown)} in a fleet of {size}")
+    return [dataclasses.replace(spec, faults=by_template.get(spec.scenario, ()) + by_host.get(spec.name, ()))
+            if spec.scenario in by_template or spec.name in by_host else spec for spec in fleet]
 
 
 def provision_clients(fleet: Sequence[ClientSpec], pki: LabPKI, servers: Mapping,

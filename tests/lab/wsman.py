@@ -130,6 +130,10 @@ RECEIVE_TIMEOUT_FAULT_CODE = 2150858793
 # 0x8033805B: what Windows answers when a request names a ShellId it does not know.
 # lab-behaviour: shell-not-found-fault
 SHELL_NOT_FOUND_FAULT_CODE = 2150858843
+# 0x803381A6 ERROR_WSMAN_QUOTA_MAX_OPERATIONS: WinRS counts every command against the shell's
+# operation quota; Ansible's winrm connection re-creates the shell once when a Command gets it.
+WSMAN_QUOTA_MAX_OPERATIONS_CODE = 0x803381A6
+_WMI_ERROR_NS = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/MSFT_WmiError"
 # Generic Win32 codes for faults where the lab does not mimic a specific Windows code.
 _ERROR_INVALID_PARAMETER = 87
 _ERROR_NOT_SUPPORTED = 50
@@ -169,6 +173,7 @@ class CommandRequest:
     command_line: str
     script: str | None
     stdin: bytes
+    fault: t.Any = None  # the faults.Fault this command meets, or None (tests/lab/faults.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -420,6 +425,18 @@ def _parse_duration(text: str | None) -> float | None:
     )
 
 
+def _reset_connection(connection: t.Any) -> None:
+    """Reset a request's connection (RST), TLS or not, from the thread that serves it."""
+    if connection is None:
+        return
+    sock = connection.request
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 def _abort_socket(sock: socket.socket) -> None:
     """Reset a connection: SO_LINGER 0 makes the close send RST instead of FIN."""
     try:
@@ -441,6 +458,7 @@ class _Command:
         self.started = False
         self.result: CommandResult | None = None
         self.delivered = False
+        self.fault: t.Any = None  # faults.Fault or None
 
 
 class _Shell:
@@ -452,13 +470,15 @@ class _Shell:
 class _Fault(Exception):
     """A WS-Management fault to send back instead of a reply."""
 
-    def __init__(self, status: int, code: str, subcode: str, reason: str, wsman_code: int) -> None:
+    def __init__(self, status: int, code: str, subcode: str, reason: str, wsman_code: int,
+                 wmi_code: int | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.code = code
         self.subcode = subcode
         self.reason = reason
         self.wsman_code = wsman_code
+        self.wmi_code = wmi_code  # an MSFT_WmiError error_Code in the detail, where Windows adds one
 
 
 class _Reply:
@@ -771,6 +791,9 @@ class _Handler(BaseHTTPRequestHandler):
         if soap is None:
             self.close_connection = True
             return None
+        if status == 500 and not soap:
+            # An injected HTTP 500: HTTP.sys' own error page carries no SOAP and is never sealed.
+            return _Reply(500, headers=[("Content-Type", "text/html")])
         if encrypted:
             sealed, content_type = self._encrypt(soap)
             return _Reply(status, sealed, [("Content-Type", content_type)])
@@ -831,6 +854,7 @@ class WSManEndpoint:
         allow_unencrypted: bool = False,
         max_operation_timeout: float = _DEFAULT_MAX_OPERATION_TIMEOUT,
         command_cost: float = 0.0,
+        faults: t.Any = None,
     ) -> None:
         if not isinstance(host_name, str) or not host_name.strip():
             raise ValueError(f"host_name must be a non-empty string, got {host_name!r}")
@@ -905,6 +929,11 @@ class WSManEndpoint:
         self.max_operation_timeout = float(max_operation_timeout)
         self.command_cost = float(command_cost)
         self._sleep = time.sleep  # the latency model's clock; tests replace it to observe the delay
+        # Fault injection (tests/lab/faults.py): an object whose decide(script) gives the fault a command
+        # meets, and what a reboot does on the host besides WinRM going away (set by the runner).
+        self.faults = faults
+        self.on_reboot: t.Callable[[], None] | None = None
+        self._stopped_event = threading.Event()
         self._delayed_commands = 0
         self._delay_seconds = 0.0
         self._bind = bind
@@ -972,6 +1001,7 @@ class WSManEndpoint:
             self._stopping = True
             self._generation += 1
             self._cond.notify_all()
+        self._stopped_event.set()
         closer = threading.Thread(target=httpd.shutdown, name=f"wsman-{self.host_name}-stop", daemon=True)
         closer.start()
         while closer.is_alive():
@@ -1073,6 +1103,14 @@ class WSManEndpoint:
             self._cond.notify_all()
         self._close_connections()
 
+    # lab-behaviour: fault-reboot
+    def reboot(self, seconds: float) -> None:
+        """The host restarts: every connection is cut, new ones are reset for ``seconds``, and the
+        WinRM service comes back without the shells it had."""
+        with self._lock:
+            self._shells.clear()
+        self.drop_connections(seconds)
+
     def _refusing(self) -> bool:
         return self._stopping or time.monotonic() < self._refuse_until
 
@@ -1144,7 +1182,7 @@ class WSManEndpoint:
                 return 200, self._send_input(shell, body, relates_to)
             if action == ACTION_SIGNAL:
                 return 200, self._signal(shell, body, relates_to)
-            return self._receive(shell, header, body, relates_to)
+            return self._receive(shell, header, body, relates_to, connection)
         except _Fault as fault:
             return fault.status, self._fault_xml(fault, relates_to)
 
@@ -1180,6 +1218,9 @@ class WSManEndpoint:
         wsman_fault.set("Code", str(fault.wsman_code))
         wsman_fault.set("Machine", self.host_name)
         ET.SubElement(wsman_fault, _q("f", "Message")).text = fault.reason
+        if fault.wmi_code is not None:
+            wmi = ET.SubElement(detail, f"{{{_WMI_ERROR_NS}}}MSFT_WmiError")
+            ET.SubElement(wmi, f"{{{_WMI_ERROR_NS}}}error_Code").text = str(fault.wmi_code)
         return self._xml(envelope)
 
     def _shell(self, header: ET.Element) -> _Shell:
@@ -1235,7 +1276,17 @@ class WSManEndpoint:
             raise _Fault(500, "s:Sender", "w:InvalidParameter", "The Command request has no rsp:CommandLine/rsp:Command.", _ERROR_INVALID_PARAMETER)
         arguments = [arg.text or "" for arg in command_line_el.findall("rsp:Arguments", NS)]  # type: ignore[union-attr]
         command_line = " ".join(part for part in [command.strip(), *arguments] if part)
+        fault = self.faults.decide(decode_command_line(command_line)) if self.faults else None
+        # lab-behaviour: fault-wsman-quota
+        if fault is not None and fault.kind == "wsman_fault":
+            raise _Fault(
+                500, "s:Receiver", "w:QuotaLimit",
+                "The WS-Management service cannot process the request. This user has exceeded the maximum number "
+                "of concurrent operations for this shell. Close existing operations or raise the quota.",
+                WSMAN_QUOTA_MAX_OPERATIONS_CODE, wmi_code=WSMAN_QUOTA_MAX_OPERATIONS_CODE,
+            )
         record = _Command(str(uuid.uuid4()).upper(), command_line)
+        record.fault = fault
         with self._lock:
             shell.commands[record.command_id] = record
             self._command_count += 1
@@ -1292,6 +1343,7 @@ class WSManEndpoint:
             command_line=command.command_line,
             script=decode_command_line(command.command_line),
             stdin=b"".join(command.stdin),
+            fault=command.fault,
         )
         worker = threading.Thread(
             target=self._run_handler, args=(command, request), name=f"wsman-{self.host_name}-cmd", daemon=True
@@ -1311,6 +1363,26 @@ class WSManEndpoint:
         _write_latency(self)
 
     def _run_handler(self, command: _Command, request: CommandRequest) -> None:
+        kind = command.fault.kind if command.fault is not None else None
+        if kind in ("drop", "http_500"):
+            return  # the command never runs; _receive answers for it
+        if kind == "reboot":
+            # The host goes down while the command starts: it never runs, and what was pending on the host is lost.
+            if self.on_reboot is not None:
+                try:
+                    self.on_reboot()
+                except Exception:  # pylint: disable=broad-exception-caught
+                    log.exception("wsman %s: the reboot's host side failed", self.host_name)
+            self.reboot(command.fault.seconds or 0.0)
+            return
+        # lab-behaviour: fault-hang
+        if kind == "hang":
+            # The command holds past the client's OperationTimeout; None: it never finishes.
+            if command.fault.seconds is None:
+                self._stopped_event.wait()
+                return
+            if self._stopped_event.wait(command.fault.seconds):
+                return
         try:
             self._apply_command_cost()
             result = self.handler(request)
@@ -1325,9 +1397,18 @@ class WSManEndpoint:
             self._cond.notify_all()
 
     # lab-behaviour: receive-operation-timeout
-    def _receive(self, shell: _Shell, header: ET.Element, body: ET.Element, relates_to: str | None) -> tuple[int, bytes | None]:
+    def _receive(self, shell: _Shell, header: ET.Element, body: ET.Element, relates_to: str | None,
+                 connection: t.Any = None) -> tuple[int, bytes | None]:
         desired = body.find("rsp:Receive/rsp:DesiredStream", NS)
         command = self._command_of(shell, desired.get("CommandId") if desired is not None else None)
+        kind = command.fault.kind if command.fault is not None else None
+        # lab-behaviour: fault-connection-drop
+        if kind == "drop":
+            _reset_connection(connection)
+            return 0, None
+        # lab-behaviour: fault-http-500
+        if kind == "http_500":
+            return 500, b""
         timeout = _parse_duration(header.findtext("w:OperationTimeout", None, NS))
         if timeout is None or timeout <= 0:
             timeout = self.max_operation_timeout
@@ -1348,6 +1429,11 @@ class WSManEndpoint:
                 )
             first_delivery = not command.delivered
             command.delivered = True
+        # lab-behaviour: fault-reply-lost
+        if kind == "reply_lost":
+            # The command ran and its change stays; the link dies before the output reaches the client.
+            _reset_connection(connection)
+            return 0, None
         envelope, reply_body = self._reply(ACTION_RECEIVE + "Response", relates_to)
         response = ET.SubElement(reply_body, _q("rsp", "ReceiveResponse"))
         for name, data in (("stdout", result.stdout), ("stderr", result.stderr)):
