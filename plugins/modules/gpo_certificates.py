@@ -181,7 +181,9 @@ reach:
       type: list
       elements: dict
 gpo_warnings:
-  description: Why clients may never get the certificates (no enabled link, computer settings off, a group left out).
+  description:
+    - Why clients may never get the certificates (no enabled link, computer settings off, a group left out), a
+      certificate value they cannot use, and a bundle certificate the GPO carries in the wrong store.
   returned: always
   type: list
   elements: str

@@ -127,6 +127,14 @@ def sync(connection: t.Any, args: dict, *, check_mode: bool) -> dict:
     for group in reached["client_groups"]:
         if not group["applies"]:
             warnings.append(f"GPO {gpo.get('name')!r} does not apply to {group['name']}: it lacks GpoApply in the security filtering")
+    for item in final_unreadable:
+        warnings.append(f"GPO {gpo.get('name')!r} holds a certificate value clients cannot use: {item['reason']}")
+    held = {(c["store"], c["thumbprint"]) for c in final}
+    for item in wanted or []:
+        other = "CA" if item["store"] == "Root" else "Root"
+        if (other, item["thumbprint"]) in held:
+            warnings.append(f"GPO {gpo.get('name')!r} carries {item['subject'] or item['thumbprint']} in {other}; "
+                            f"it belongs in {item['store']} (a root in Root, an intermediate in CA)")
     return {
         "changed": changed,
         "gpo": gpo,

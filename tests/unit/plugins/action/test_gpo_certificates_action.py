@@ -246,3 +246,16 @@ def test_a_host_answer_without_a_gpo_is_refused():
             return 0, json.dumps({"script": "gpo_certificates", "version": 1, "error": None, "gpo": None}).encode(), b""
     with pytest.raises(AnsibleActionFail, match="the host named no GPO"):
         run(NoGpo())
+
+
+def test_warnings_name_unreadable_values_and_a_certificate_in_the_wrong_store(corp):
+    root, _issuing = corp
+    host = FakeManagementHost(values={("CA", root.thumbprint): build_blob(root.der), ("Root", "AB" * 20): b"junk"})
+    result = run(host, certificates=[root.pem], check_mode=True)
+    assert [(w["store"], w["thumbprint"]) for w in result["written"]] == [("Root", root.thumbprint)]
+    assert result["gpo_warnings"] == [
+        f"GPO 'DirectAccess Client Settings' holds a certificate value clients cannot use: {result['unreadable'][0]['reason']}",
+        f"GPO 'DirectAccess Client Settings' carries {root.subject} in CA; it belongs in Root "
+        "(a root in Root, an intermediate in CA)",
+    ]
+    assert result["unreadable"][0]["reason"].startswith(f"Root\\{'AB' * 20}: ")
