@@ -138,7 +138,10 @@ class HostRun:
                        restart_delay=self.args["restart_delay"], reconnect_timeout=self.args["reconnect_timeout"],
                        poll_interval=self.args["poll_interval"], restart_method=self.args["restart_method"])
         done = records.changed(record, change, planned=planned)
-        done["attempted"] = planned
+        # The stores the host listed after the change say what landed, and ``imported`` holds it. Only when no
+        # answer came back (a lost or garbled reply) may the certificates sent be on the host unrecorded; counting
+        # them after a definite answer would let a rollback of this run take back what a later run imported.
+        done["attempted"] = [] if "stores_after" in change else planned
         return done, change
 
     def _plan(self, record: dict) -> list[dict]:

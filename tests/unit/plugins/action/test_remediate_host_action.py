@@ -15,6 +15,7 @@ import pytest
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.directaccess.iphttps.plugins.action import remediate_host
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._journal import imports_of_run
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.action.runner import run_action
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.action.fake_windows import FakeWindowsHost, state
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import pki
@@ -114,6 +115,32 @@ def test_lost_reply_counts_the_certificate_as_imported_by_this_run(rollover, tmp
     record = result["record"]
     assert record["status"] == "fixed"
     assert [e["thumbprint"] for e in record["imported"]] == [new_root.thumbprint]
+
+
+def test_a_refused_import_attempted_nothing_so_a_rollback_of_it_leaves_a_later_import_alone(rollover, tmp_path,
+                                                                                             clock):
+    old_root, new_root, issuing, leaf = rollover
+    host = FakeClient(rollover, polls=[state(0)], fail_on=new_root.thumbprint, fail_kind="access_denied")
+    record = run(host, tmp_path, bundle=bundle(new_root, issuing))["record"]
+    assert (record["status"], record["imported"], record["attempted"]) == ("fix_failed", [], [])
+    assert host.stores["Root"] == {old_root.thumbprint}
+    # The host said nothing landed: rolling this run back must not remove the root a later run imports.
+    assert imports_of_run([record]) == {}
+
+
+class GarbledImportReply(FakeClient):
+    def ca_import(self, params):
+        super().ca_import(params)  # the change is made on the host
+        return 0, b'{"script":"ca_import","changed":tr', b""
+
+
+def test_a_garbled_import_reply_keeps_what_was_sent_as_possibly_on_the_host(rollover, tmp_path, clock):
+    old_root, new_root, issuing, leaf = rollover
+    host = GarbledImportReply(rollover, polls=[state(0)])
+    record = run(host, tmp_path, bundle=bundle(new_root, issuing))["record"]
+    assert record["status"] == "fix_failed" and record["imported"] == []
+    assert [e["thumbprint"] for e in record["attempted"]] == [new_root.thumbprint]
+    assert [e["thumbprint"] for e in imports_of_run([record])["pc1"]] == [new_root.thumbprint]
 
 
 def test_check_mode_is_a_plan_that_touches_nothing(rollover, tmp_path, clock):
