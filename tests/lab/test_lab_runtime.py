@@ -31,6 +31,7 @@ from winrm.exceptions import InvalidCredentialsError
 
 from . import handlers
 from .client_state import ClientState
+from .gpo import SCRIPT as GPO_SCRIPT
 from .handlers import SCRIPT_VERSIONS, ClientHandler, identify_script, powershell_json
 from .pki import thumbprint
 from .wsman import CommandRequest, decode_command_line
@@ -105,7 +106,8 @@ def test_lab_implements_every_script_version_the_collection_ships():
         first = path.read_text(encoding="utf-8-sig").splitlines()[0]
         shipped[path.stem] = identify_script(first)[1]
         assert identify_script(first)[0] == path.stem
-    assert shipped == SCRIPT_VERSIONS
+    # The clients answer their scripts; the GPO management host (gpo.py) answers gpo_certificates.
+    assert shipped == dict(SCRIPT_VERSIONS, **{GPO_SCRIPT[0]: GPO_SCRIPT[1]})
 
 
 @pytest.mark.parametrize("script, expected", [
