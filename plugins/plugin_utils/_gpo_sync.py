@@ -110,7 +110,12 @@ def sync(connection: t.Any, args: dict, *, check_mode: bool) -> dict:
         missing = [w for w in plan["write"] if (w["store"], w["thumbprint"]) not in {(c["store"], c["thumbprint"]) for c in final}]
         if missing:
             raise GpoSyncError(f"{SCRIPT}: the GPO does not carry {_keys(missing)} after writing it")
-    gpo = first["gpo"]  # found_by says how the first read found it; the writes went to that GUID
+        left = [r for r in plan["remove"] if (r["store"], r["thumbprint"]) in
+                {(c["store"], c["thumbprint"]) for c in list(final) + list(final_unreadable)}]
+        if left:
+            raise GpoSyncError(f"{SCRIPT}: the GPO still carries {_keys(left)} after removing it")
+    # found_by says how the first read found the GPO (the writes went to its GUID); modified is after the writes.
+    gpo = dict(first["gpo"], modified=doc["gpo"].get("modified"))
     da_client = first.get("da_client")
     groups = args.get("client_groups")
     if groups is None:

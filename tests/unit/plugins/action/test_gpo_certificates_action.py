@@ -47,6 +47,9 @@ class FakeManagementHost:
         self.da_client = da_client
         self.commands = []
         self.drop_on_call = None
+        self.ignore_removals = False  # a host that reports removals it did not make
+        self.ignore_writes = False  # and writes
+        self.modified = "2026-12-01T10:00:00.0000000Z"
 
     def exec_command(self, cmd, in_data=None, sudoable=True):
         loader = base64.b64decode(cmd[len(PREFIX):]).decode("utf-16-le")
@@ -69,11 +72,16 @@ class FakeManagementHost:
             if item["thumbprint"] == self.fail_on:
                 doc["failed"] = {"store": item["store"], "thumbprint": item["thumbprint"], "message": "Access is denied."}
                 break
-            self.values[(item["store"], item["thumbprint"])] = base64.b64decode(item["blob_base64"])
+            if not self.ignore_writes:
+                self.values[(item["store"], item["thumbprint"])] = base64.b64decode(item["blob_base64"])
             doc["written"].append({"store": item["store"], "thumbprint": item["thumbprint"]})
         for item in params["remove"]:
-            self.values.pop((item["store"], item["thumbprint"]))
+            if not self.ignore_removals:
+                self.values.pop((item["store"], item["thumbprint"]))
             doc["removed"].append({"store": item["store"], "thumbprint": item["thumbprint"]})
+        if doc["written"] or doc["removed"]:
+            self.modified = "2026-12-02T09:30:00.0000000Z"  # an edit moves the GPO's ModificationTime
+        doc["gpo"]["modified"] = self.modified
         doc["certificates"] = [{"store": s, "thumbprint": tp, "blob_base64": None if b is None else base64.b64encode(b).decode()}
                                for (s, tp), b in sorted(self.values.items())]
         return 0, json.dumps(doc).encode(), b""
@@ -102,6 +110,7 @@ def test_present_writes_the_missing_certificates_as_store_elements(corp):
                               "after": {"Root": [root.thumbprint], "CA": [issuing.thumbprint]}}
     assert result["reach"] == {"linked": True, "computer_settings_enabled": True, "client_groups": []}
     assert result["gpo"]["found_by"] == "default_name"
+    assert result["gpo"]["modified"] == "2026-12-02T09:30:00.0000000Z"
 
 
 def test_second_run_changes_nothing_and_writes_nothing(corp):
@@ -259,3 +268,19 @@ def test_warnings_name_unreadable_values_and_a_certificate_in_the_wrong_store(co
         "(a root in Root, an intermediate in CA)",
     ]
     assert result["unreadable"][0]["reason"].startswith(f"Root\\{'AB' * 20}: ")
+
+
+def test_a_removal_the_gpo_did_not_take_fails(corp):
+    root, _issuing = corp
+    host = FakeManagementHost(values={("Root", root.thumbprint): build_blob(root.der)})
+    host.ignore_removals = True
+    with pytest.raises(AnsibleActionFail, match=f"the GPO still carries Root\\\\{root.thumbprint} after removing it"):
+        run(host, certificates=[root.pem], state="absent")
+
+
+def test_a_write_the_gpo_did_not_keep_fails(corp):
+    root, _issuing = corp
+    host = FakeManagementHost()
+    host.ignore_writes = True
+    with pytest.raises(AnsibleActionFail, match=f"the GPO does not carry Root\\\\{root.thumbprint} after writing it"):
+        run(host, certificates=[root.pem])
