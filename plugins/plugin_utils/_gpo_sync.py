@@ -8,6 +8,7 @@ command that writes and reads again, so the result reports what the GPO holds af
 """
 from __future__ import annotations
 
+import json
 import typing as t
 
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._gpo_plan import GpoPlanError, plan_gpo, read_carried
@@ -63,11 +64,48 @@ def _run(connection: t.Any, params: dict, *, writing: bool = False) -> dict:
     if error:
         kind = error.get("kind") if isinstance(error, dict) else None
         message = error.get("message") if isinstance(error, dict) else error
+        if not isinstance(message, str) or not message.strip():
+            message = f"the host reported an error without a message ({json.dumps(error)[:200]})"
         if kind == "gpo_not_found":
             raise GpoSyncError(f"{SCRIPT}: the GPO was not found: {message}")
         raise GpoSyncError(f"{SCRIPT}: {message}")
     if not isinstance(doc.get("gpo"), dict):
         raise GpoSyncError(f"{SCRIPT}: the host named no GPO in its answer")
+    return _checked(doc)
+
+
+def _checked(doc: dict) -> dict:
+    """The document with the shapes the plan and the report rely on, or GpoSyncError naming the field."""
+    def fail(field: str, expected: str) -> t.NoReturn:
+        raise GpoSyncError(f"{SCRIPT}: the host's answer is unusable: {field} must be {expected}")
+
+    gpo = doc["gpo"]
+    for key in ("name", "guid"):
+        if not isinstance(gpo.get(key), str) or not gpo[key]:
+            fail(f"gpo.{key}", "a non-empty string")
+    for key in ("domain", "status", "modified", "found_by"):
+        if gpo.get(key) is not None and not isinstance(gpo[key], str):
+            fail(f"gpo.{key}", "a string")
+    for field, required in (("links", ("som_path",)), ("apply_trustees", ("name",))):
+        value = doc.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            fail(field, "a list")
+        for index, item in enumerate(value):
+            if not isinstance(item, dict) or not all(isinstance(item.get(key), str) for key in required):
+                fail(f"{field}[{index}]", f"an object with {', '.join(required)}")
+    da_client = doc.get("da_client")
+    if da_client is not None:
+        if not isinstance(da_client, dict):
+            fail("da_client", "an object or null")
+        for key in ("gpo_names", "security_groups"):
+            names = da_client.get(key)
+            if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+                fail(f"da_client.{key}", "a list of strings")
+    failed = doc.get("failed")
+    if failed is not None and not isinstance(failed, dict):
+        fail("failed", "an object or null")
     return doc
 
 
