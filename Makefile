@@ -126,7 +126,8 @@ FUZZ_EXAMPLES ?= 3000
 FUZZ_TESTS := tests/unit/plugins/module_utils/test_fuzz_certificates.py tests/unit/plugins/module_utils/test_fuzz_timing.py \
               tests/unit/plugins/plugin_utils/test_fuzz_client_report.py tests/unit/plugins/action/test_fuzz_trust_check.py \
               tests/unit/plugins/action/test_fuzz_ca_bundle.py tests/unit/plugins/action/test_fuzz_fleet_actions.py \
-              tests/unit/plugins/plugin_utils/test_fuzz_record.py tests/unit/plugins/module_utils/test_fuzz_cert_blob.py
+              tests/unit/plugins/plugin_utils/test_fuzz_record.py tests/unit/plugins/module_utils/test_fuzz_cert_blob.py \
+              tests/unit/plugins/action/test_fuzz_gpo_certificates.py
 fuzz: stage
 	IPHTTPS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) IPHTTPS_FUZZ_TIMING=1 PYTHONPATH=$(ROOT)/$(STAGE) \
 	  $(VENV)/bin/python -m pytest -q -s -p no:cacheprovider $(if $(FUZZ_SEED),--hypothesis-seed=$(FUZZ_SEED)) \
