@@ -2,6 +2,8 @@
 #   make test   everything CI runs: sanity, units on two ansible-core versions, PowerShell checks,
 #               controller integration tests and the lab suite. Installs what it needs first.
 #   make demo   the main job against the lab.
+#   make soak   the fault run of tests/e2e/test_faults.py at 500 hosts, forks 50, 5% of hosts with seeded random
+#               faults: three remediate runs and a rollback compared byte for byte. SOAK_SEED=N repeats a run.
 #   make fuzz   the long fuzz: FUZZ_EXAMPLES (default 3000) random examples per property of the
 #               tests/unit/**/test_fuzz_*.py suites, and under a second of CPU per 20-certificate
 #               chain with 5,000-certificate pools. FUZZ_SEED=N repeats a run.
@@ -22,7 +24,7 @@ HOSTS ?= 6
 DEMO_HOSTS ?= 22
 
 .PHONY: help test demo venv venv-next stage offline-bootstrap sanity units units-next ps-check \
-        integration lint lab-tests e2e browser chromium lab-up lab-down lab-status bench fuzz packaging lock clean
+        integration lint lab-tests e2e browser chromium lab-up lab-down lab-status bench fuzz packaging lock clean soak
 
 help:
 	@echo "make test   run every test (installs pinned dependencies into .venv first)"
@@ -132,6 +134,15 @@ fuzz: stage
 	IPHTTPS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) IPHTTPS_FUZZ_TIMING=1 PYTHONPATH=$(ROOT)/$(STAGE) \
 	  $(VENV)/bin/python -m pytest -q -s -p no:cacheprovider $(if $(FUZZ_SEED),--hypothesis-seed=$(FUZZ_SEED)) \
 	  $(FUZZ_TESTS)
+
+# The soak (not part of make test): the 50-host fault run of make test, at 500 hosts. The seed is printed;
+# the figures go to .build/soak.json (docs/performance.md, "Soak").
+SOAK_SEED ?= $(shell od -An -N3 -tu4 /dev/urandom | tr -d ' ')
+soak: venv
+	@mkdir -p .build
+	IPHTTPS_FAULT_HOSTS=500 IPHTTPS_FAULT_FORKS=50 IPHTTPS_FAULT_SHARE=0.05 IPHTTPS_FAULT_SEED=$(SOAK_SEED) \
+	  IPHTTPS_FAULT_SUMMARY=$(ROOT)/.build/soak.json $(VENV)/bin/python -m pytest -q -p no:cacheprovider \
+	  tests/e2e/test_faults.py
 
 # Packaging: ansible-runner as AWX runs it, and the Galaxy tarball installed and run by FQCN.
 packaging: venv
