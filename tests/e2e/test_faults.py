@@ -178,7 +178,7 @@ def test_faults_first_run_second_run_third_run_and_rollback(fleet, tmp_path):
     changed_first = [h for h in hosts if after_first[h] != initial[h]]
     lab.playbook("directaccess.iphttps.rollback", "--forks", str(FORKS), extra_vars={
         "iphttps_rollback_run": str(first / "runs" / "fault-run-1"), "iphttps_report_dir": str(tmp_path / "undo1"),
-        "iphttps_restart_delay": 1})
+        "iphttps_restart_delay": 1, "iphttps_reconnect_timeout": 20})
     now = stores(lab)
     for host in hosts:
         expected = initial[host] if host in changed_first else after_second[host]
@@ -186,7 +186,7 @@ def test_faults_first_run_second_run_third_run_and_rollback(fleet, tmp_path):
     if (second / "runs" / "fault-run-2").is_dir() and any(after_second[h] != after_first[h] for h in hosts):
         lab.playbook("directaccess.iphttps.rollback", "--forks", str(FORKS), extra_vars={
             "iphttps_rollback_run": str(second / "runs" / "fault-run-2"),
-            "iphttps_report_dir": str(tmp_path / "undo2"), "iphttps_restart_delay": 1})
+            "iphttps_report_dir": str(tmp_path / "undo2"), "iphttps_restart_delay": 1, "iphttps_reconnect_timeout": 20})
     assert stores(lab) == initial, f"the rollbacks did not restore every store; seed {SEED}, plan {plan}"
     figures["rollback_seconds"] = round(time.monotonic() - started, 1)
     figures["changed_by_run_1"] = len(changed_first)
