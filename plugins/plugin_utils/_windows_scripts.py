@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 import time
 import typing as t
 
@@ -38,6 +39,16 @@ IDENTITY_PREFIX = "# directaccess.iphttps script: "
 # is not, so its two printed forms count too.
 _ACCESS_DENIED_MARKERS = ("access is denied", "unauthorizedaccessexception", "access denied", "0x80070005",
                           "-2147024891")
+
+
+# Ansible's winrm connection keeps asking for the output of a command for as long as the host answers each Receive
+# with an OperationTimeout fault, so a command that hangs on the host would hold its fork, and the play, for ever.
+# Past this many seconds the command is given up like a dropped connection (the connection is reset before reuse).
+COMMAND_TIMEOUT = 300.0
+
+
+class CommandTimeout(Exception):
+    """The host took the command but gave no result within the deadline; what it did is unknown."""
 
 
 class ScriptError(Exception):
@@ -99,14 +110,41 @@ def parse_output(name: str, rc: int, stdout: t.Any, stderr: t.Any) -> dict:
     raise ScriptError(f"{name}: the PowerShell script failed (rc={rc}): {detail}")
 
 
-def run_script(connection: t.Any, name: str, params: dict) -> dict:
-    """One WinRM command. Transport errors pass through: the caller reports the host unreachable."""
+def _exec_within(connection: t.Any, name: str, command: str, payload: bytes, timeout: float) -> tuple:
+    """``connection.exec_command`` with a deadline: CommandTimeout when no result came within ``timeout`` seconds.
+
+    The command runs in a daemon thread; one given up keeps waiting there until the host answers or the task's
+    worker process ends, so the caller must reset the connection before using it again.
+    """
+    outcome: dict = {}
+
+    def execute() -> None:
+        try:
+            outcome["result"] = connection.exec_command(command, in_data=payload, sudoable=False)
+        # Everything is handed to the caller, in the caller's thread.
+        except BaseException as exc:  # pylint: disable=broad-exception-caught
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=execute, name=f"directaccess.iphttps {name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise CommandTimeout(f"{name}: the host gave no result within {timeout:g}s (the command may still be "
+                             "running there)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def run_script(connection: t.Any, name: str, params: dict, *, timeout: float = COMMAND_TIMEOUT) -> dict:
+    """One WinRM command, given up after ``timeout`` seconds (CommandTimeout). Transport errors pass through: the
+    caller reports the host unreachable."""
     if SOURCE_KEY in params:
         raise ValueError(f"{name}: '{SOURCE_KEY}' is reserved for the script's source")
     script = load_script(name)
     # ASCII-only JSON on one line: the loader reads stdin as lines in the console code page.
     payload = json.dumps(dict(params, **{SOURCE_KEY: script}), separators=(",", ":")).encode("ascii")
-    rc, stdout, stderr = connection.exec_command(encoded_command(name, script), in_data=payload, sudoable=False)
+    rc, stdout, stderr = _exec_within(connection, name, encoded_command(name, script), payload, timeout)
     return parse_output(name, rc, stdout, stderr)
 
 
@@ -127,7 +165,8 @@ def poll_script(connection: t.Any, name: str, params: dict, *, until: t.Callable
     while True:
         polls += 1
         try:
-            last = run_script(connection, name, params)
+            # A poll that hangs ends with the window, not after it.
+            last = run_script(connection, name, params, timeout=max(1.0, deadline - clock()))
         except ScriptError:
             raise
         except Exception as exc:  # pylint: disable=broad-exception-caught

@@ -123,7 +123,7 @@ def test_faults_first_run_second_run_third_run_and_rollback(fleet, tmp_path):
             by_status[record["status"]] = by_status.get(record["status"], 0) + 1
         reasons: dict[str, dict[str, int]] = {}
         for host, faults in plan.items():
-            key = f"{faults[0]['kind']}@{faults[0]['step']}"
+            key = f"{faults[0]['kind']}@{faults[0]['step']} ({'transient' if faults[0].get('times') else 'permanent'})"
             status = records[host]["status"] if host in records else "missing"
             reasons.setdefault(key, {})[status] = reasons.setdefault(key, {}).get(status, 0) + 1
         figures["runs"].append({"run": number, "seconds": round(took, 1), "by_status": by_status,

@@ -132,6 +132,20 @@ def test_a_hang_past_the_operation_timeout_answers_late_through_timeout_faults(h
     assert time.monotonic() - started >= 5
 
 
+def test_a_command_that_never_finishes_is_given_up_at_the_collections_deadline(host, plumbing):
+    scripts, _host_change = plumbing
+    _handler, endpoint, connection = host("healthy", {"kind": "hang", "step": "client_info", "seconds": None,
+                                                      "times": 1})
+    started = time.monotonic()
+    # Ansible's connection alone would poll for ever: every Receive gets the OperationTimeout fault.
+    with pytest.raises(scripts.CommandTimeout, match="client_info: the host gave no result within 5s"):
+        scripts.run_script(connection, "client_info", {"connect_timeout_ms": 2000}, timeout=5)
+    assert 5 <= time.monotonic() - started < 15
+    connection.reset()  # the given-up command still waits on the old shell; a fresh one works
+    assert client_info(scripts, connection)["script"] == "client_info"
+    assert endpoint.command_count() == 2
+
+
 def test_a_lost_reply_leaves_the_change_made_and_the_collection_recovers_it(host, plumbing, pki, tmp_path):
     scripts, host_change = plumbing
     handler, endpoint, connection = host("untrusted_root", {"kind": "reply_lost", "step": "ca_import", "times": 1})

@@ -117,8 +117,7 @@ def test_lost_reply_counts_the_certificate_as_imported_by_this_run(rollover, tmp
     assert [e["thumbprint"] for e in record["imported"]] == [new_root.thumbprint]
 
 
-def test_a_refused_import_attempted_nothing_so_a_rollback_of_it_leaves_a_later_import_alone(rollover, tmp_path,
-                                                                                             clock):
+def test_a_refused_import_attempted_nothing_so_its_rollback_spares_later_imports(rollover, tmp_path, clock):
     old_root, new_root, issuing, leaf = rollover
     host = FakeClient(rollover, polls=[state(0)], fail_on=new_root.thumbprint, fail_kind="access_denied")
     record = run(host, tmp_path, bundle=bundle(new_root, issuing))["record"]

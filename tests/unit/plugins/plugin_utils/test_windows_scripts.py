@@ -7,6 +7,8 @@ import base64
 import io
 import json
 import re
+import threading
+import time
 
 import pytest
 import requests
@@ -16,7 +18,9 @@ from ansible.plugins.loader import connection_loader
 from ansible.plugins.shell.powershell import ShellModule
 
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._windows_scripts import (
+    COMMAND_TIMEOUT,
     SOURCE_KEY,
+    CommandTimeout,
     ScriptError,
     encoded_command,
     load_script,
@@ -59,6 +63,9 @@ class FakeConnection:
     def exec_command(self, cmd, in_data=None, sudoable=True):
         self.calls.append((cmd, in_data, sudoable))
         reply = self.answers.pop(0)
+        if isinstance(reply, threading.Event):
+            reply.wait(30)  # a command that hangs on the host (until the test lets it go)
+            return answer(state_doc(0))
         if isinstance(reply, BaseException):
             raise reply
         return reply
@@ -374,6 +381,38 @@ def test_poll_polls_once_even_when_the_first_delay_exceeds_the_timeout():
     conn = FakeConnection(answer(state_doc(UNTRUSTED_ROOT)))
     doc, polls, _notes = poll(conn, FakeClock(), timeout=2, first_delay=3, interval=5)
     assert (doc, polls) == (state_doc(UNTRUSTED_ROOT), 1)
+
+
+def test_a_command_that_hangs_is_given_up_at_its_deadline():
+    hang = threading.Event()
+    conn = FakeConnection(hang)
+    started = time.monotonic()
+    try:
+        with pytest.raises(CommandTimeout, match=r"iphttps_state: the host gave no result within 0.3s"):
+            run_script(conn, "iphttps_state", {}, timeout=0.3)
+        assert 0.3 <= time.monotonic() - started < 5
+    finally:
+        hang.set()
+    assert COMMAND_TIMEOUT == 300  # the default a playbook task gets for each command
+
+
+def test_a_poll_that_hangs_ends_with_the_window_and_the_next_poll_gets_through():
+    hang = threading.Event()
+    conn = FakeConnection(hang, answer(state_doc(0)))
+    started = time.monotonic()
+    try:
+        # The hanging poll is given up when the 2 s window closes, not whenever the host answers.
+        doc, polls, notes = poll_script(conn, "iphttps_state", {}, until=healthy, timeout=2, first_delay=0,
+                                        interval=0.1)
+    finally:
+        hang.set()
+    assert time.monotonic() - started < 10
+    assert doc is None and polls == 1 and conn.resets == 1
+    assert notes[0].startswith("poll 1: connection dropped (iphttps_state: the host gave no result within")
+    conn = FakeConnection(threading.Event(), answer(state_doc(0)))
+    conn.answers[0].set()  # a slow answer inside the window counts
+    assert poll_script(conn, "iphttps_state", {}, until=healthy, timeout=5, first_delay=0, interval=0.1)[0] == \
+        state_doc(0)
 
 
 def test_poll_lets_script_errors_through():
