@@ -67,7 +67,7 @@ class ActionModule(ActionBase):
             return [dict(e, subject=subjects.get(e["thumbprint"])) for e in items or []]
 
         result.update(change)
-        for key in ("imported", "removed", "already_present", "absent"):
+        for key in ("imported", "removed", "already_present", "absent", "kept"):
             result[key] = described(change.get(key))
         if "stores_before" in change:
             result["diff"] = {"before": change["stores_before"], "after": _after(change, check_mode)}
@@ -83,6 +83,9 @@ def _after(change: dict, check_mode: bool) -> dict:
     after = {k: list(v) for k, v in change["stores_before"].items()}
     for entry in change["imported"]:
         after.setdefault(entry["store"], []).append(entry["thumbprint"])
+    # A copy Group Policy or the Enterprise store delivers stays listed: only the imported copy goes.
+    kept = {(entry["store"], entry["thumbprint"]) for entry in change.get("kept") or []}
     for entry in change["removed"]:
-        after[entry["store"]] = [tp for tp in after.get(entry["store"], []) if tp != entry["thumbprint"]]
+        if (entry["store"], entry["thumbprint"]) not in kept:
+            after[entry["store"]] = [tp for tp in after.get(entry["store"], []) if tp != entry["thumbprint"]]
     return {k: sorted(v) for k, v in after.items()}

@@ -23,6 +23,7 @@ ARGUMENT_SPEC = dict(
     candidate_chain_file=dict(type="str", default=""),
     rollback_run=dict(type="str", default=""),
     rollback_report=dict(type="str", default=""),
+    gpo_report_file=dict(type="str", default=""),
 )
 
 

@@ -22,6 +22,7 @@ ARGUMENT_SPEC = dict(
     poll_interval=dict(type="int", default=5),
     connect_timeout=dict(type="int", default=5),
     restart_method=dict(type="str", choices=["auto", "scheduled_task", "wmi"], default="auto"),
+    gpo_carries=dict(type="list", elements="str", default=None),
 )
 # Statuses that fail the task: someone has to look at the host.
 FAILING = ("fix_failed", "failed")

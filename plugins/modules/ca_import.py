@@ -198,6 +198,33 @@ absent:
   returned: always
   type: list
   elements: dict
+kept:
+  description:
+    - With O(state=absent), certificates that another physical store of the host also delivers, so they stay in
+      the logical store C(LocalMachine\\Root) or C(LocalMachine\\CA) (the logical stores merge .Default,
+      .GroupPolicy, .Enterprise and, for Root, .AuthRoot). Only the copy an import made, in .Default, is removed
+      (then the certificate is in RV(removed) too); the others would come back at the next Group Policy refresh or
+      from Active Directory, so they are left alone.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    store:
+      description: V(Root) or V(CA).
+      type: str
+    thumbprint:
+      description: SHA-1 thumbprint.
+      type: str
+    subject:
+      description: The certificate's subject, when it was given.
+      type: str
+    kept_by:
+      description: The physical stores that still hold it, from V(GroupPolicy), V(Enterprise), V(AuthRoot).
+      type: list
+      elements: str
+    removed_default:
+      description: Whether a .Default copy was removed (or, in check mode, would be).
+      type: bool
 restart_scheduled:
   description:
     - Whether the detached C(iphlpsvc) restart was scheduled. False in check mode, without O(reconnect), when

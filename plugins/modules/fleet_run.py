@@ -91,6 +91,13 @@ options:
         C(deployed_on_host) in the report is used.
     type: str
     default: ""
+  gpo_report_file:
+    description:
+      - The JSON report of the gpo_sync playbook (its C(iphttps_gpo_report_file)). Its C(carries) list says which
+        CA certificates the DirectAccess client GPO carries, so each host's record can say whether its fix stays
+        (see C(docs/gpo.md)). Checked here, before any host is touched; empty for none.
+    type: str
+    default: ""
 attributes:
   check_mode:
     description:
@@ -184,4 +191,10 @@ rollback_source:
   description: For O(mode=rollback), the absolute path of the run folder or C(report.json) read; else null.
   returned: success
   type: str
+gpo_carries:
+  description:
+    - The thumbprints the DirectAccess client GPO carries, read from O(gpo_report_file); null when no file was named.
+  returned: success
+  type: list
+  elements: str
 """

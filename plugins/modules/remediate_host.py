@@ -134,6 +134,15 @@ options:
     type: str
     choices: [auto, scheduled_task, wmi]
     default: auto
+  gpo_carries:
+    description:
+      - The thumbprints the DirectAccess client GPO carries, from gpo_sync's report (as
+        M(directaccess.iphttps.fleet_run) returns them in RV(directaccess.iphttps.fleet_run#module:gpo_carries)).
+      - When given, the record of a host that was fixed (or would be) says whether the GPO carries what it was given
+        (RV(record.gpo_carries)). Only then does the fix survive a re-image or reach a new client.
+      - Null (the default) when not known; the record then says nothing about the GPO.
+    type: list
+    elements: str
 attributes:
   check_mode:
     description:
@@ -297,6 +306,19 @@ record:
           not IP-HTTPS, carries the tunnel) or V(connected_locally) (ConnectedLocally; inside the corporate
           network). Null otherwise.
       type: str
+    policy_copies:
+      description:
+        - The chain's CA certificates the host also holds by Group Policy (C(.GroupPolicy) physical store) or from
+          Active Directory (C(.Enterprise)); such a copy comes back by itself. In a rollback, the certificates left
+          in place because of such a copy (only the copy the run imported was removed). Each with C(thumbprint),
+          C(store) and C(subject).
+      type: list
+      elements: dict
+    gpo_carries:
+      description:
+        - Whether the DirectAccess GPO carries every CA this host was given (or would be), from O(gpo_carries);
+          null when not known or nothing was given.
+      type: bool
 diff:
   description: The thumbprints per store (C(Root), C(CA)) before and after the change.
   returned: with C(--diff), when the host's stores were read by an import or removal

@@ -256,6 +256,42 @@ def _handshake_error(raw: t.Any, prefix: str = "") -> dict | None:
         raise ReportError(f"the host returned an unusable {prefix}server_chain_error_hresult: {exc}") from None
 
 
+# The physical stores each logical store merges ("System Store Locations"); .Default is where an import lands.
+PHYSICAL_STORES = {"Root": ("Default", "GroupPolicy", "Enterprise", "AuthRoot"),
+                   "CA": ("Default", "GroupPolicy", "Enterprise")}
+# Copies that come back by themselves: Group Policy rewrites its store at every refresh, Active Directory fills
+# the Enterprise store.
+DELIVERED = ("GroupPolicy", "Enterprise")
+
+
+def _physical_stores(raw: t.Any) -> dict | None:
+    """Thumbprints per physical store (script v6); null from older scripts, which did not read them."""
+    value = _object(raw, "physical_stores")
+    if value is None:
+        return None
+    stores = {}
+    for store, physicals in PHYSICAL_STORES.items():
+        found = _object(value.get(store), f"physical_stores.{store}") or {}
+        stores[store] = {name: _thumbprints(found.get(name), f"physical_stores.{store}.{name}") for name in physicals}
+    return stores
+
+
+def policy_copies(path: t.Sequence[t.Mapping], physical: t.Mapping | None) -> list[dict]:
+    """The CAs of the path the client holds by Group Policy or from Active Directory, and where."""
+    if not physical:
+        return []
+    copies = []
+    for entry in path:
+        store = {"root_store": "Root", "intermediate_store": "CA"}.get(entry.get("source"))
+        if store is None:
+            continue
+        held = [name for name in DELIVERED if entry.get("thumbprint") in physical[store][name]]
+        if held:
+            copies.append({"thumbprint": entry["thumbprint"], "store": store, "subject": entry.get("subject"),
+                           "physical": held})
+    return copies
+
+
 def _winhttp_proxy(raw: t.Any) -> dict | None:
     """The machine's WinHTTP proxy as client_info v6 read it; null where it was not read."""
     value = _object(raw, "winhttp_proxy")
@@ -412,6 +448,10 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         "stores": stores,
         # Store entries in full (those the chain names, or all of them), so trust_check can anchor on them.
         "store_certificates": {name: [to_pem(c) for c in certs] for name, certs in store_certs.items()},
+        # Script v6: which physical stores (Default, GroupPolicy, Enterprise, AuthRoot) hold each thumbprint.
+        "physical_stores": _physical_stores(raw.get("physical_stores")),
+        # The chain's CAs the client holds by Group Policy or Active Directory (they come back by themselves).
+        "policy_copies": [],
         "iphlpsvc": _service(raw.get("iphlpsvc")),
         # What the client fetched from the chain's CRL and OCSP URLs, judged here; null when it fetched nothing.
         "revocation": None,
@@ -481,6 +521,7 @@ def build_report(raw: dict, bundle: t.Sequence[t.Any] = ()) -> dict:
         others.append((url, judged))
     report["entry_point_checks"] = checks
     report["diagnosis"] = _merge_entry_points(server_url, diagnosis, others)
+    report["policy_copies"] = policy_copies(report["diagnosis"]["path"], report["physical_stores"])
     unchosen = _unchosen_entry_points(iphttps, [check["server_url"] for check in checks])
     if unchosen:
         report["diagnosis"]["reasons"] = list(report["diagnosis"]["reasons"]) + [unchosen]

@@ -98,6 +98,11 @@ def apply(connection: t.Any, plan: t.Sequence[dict], *, state: str = "present", 
         "removed": list(outcome.get("removed") or []),
         "already_present": list(outcome.get("already_present") or []),
         "absent": list(outcome.get("absent") or []),
+        # ca_import v4: removals another physical store (Group Policy, Enterprise, AuthRoot) also delivers.
+        "kept": [{"store": e.get("store"), "thumbprint": e.get("thumbprint"),
+                  "kept_by": [str(name) for name in e.get("kept_by") or []],
+                  "removed_default": bool(e.get("removed_default"))} for e in outcome.get("kept") or []
+                 if isinstance(e, dict)],
         "stores_before": {k: sorted(v or []) for k, v in (outcome.get("stores_before") or {}).items()},
         "stores_after": {k: sorted(v or []) for k, v in (outcome.get("stores_after") or {}).items()},
         "restart_scheduled": bool(outcome.get("restart_scheduled")),

@@ -99,7 +99,7 @@ def new_record(host: str, run_id: str, mode: str, *, check_mode: bool = False,
         "status": "", "verdict": None, "error_before": None, "error_after": None, "missing": [], "action": "none",
         "imported": [], "removed": [], "attempted": [], "elapsed": None, "reason": "", "remedy": "", "detail": "",
         "service_before": None, "service_started": False, "check_mode": bool(check_mode or mode == "check"),
-        "reconnected_by": None,
+        "reconnected_by": None, "policy_copies": [], "gpo_carries": None,
     }
 
 
@@ -130,6 +130,7 @@ def detected(record: dict, client: t.Mapping, diagnosis: t.Mapping | None) -> di
         missing=[{"thumbprint": m.get("thumbprint"), "subject": m.get("subject"), "store": m.get("store")}
                  for m in (diagnosis or {}).get("missing") or []],
         service_before=service.get("state"),
+        policy_copies=entries(client.get("policy_copies")),
     )
     return record
 
@@ -294,19 +295,68 @@ def removal(record: dict, change: t.Mapping, asked: t.Sequence[t.Mapping]) -> di
         return dict(record, status="failed", reason=f"The removal did not finish; removed before that: "
                                                     f"{len(removed)} certificate(s).", detail=message,
                     remedy="Run the rollback again when the host is reachable: it converges.")
+    kept = [e for e in change.get("kept") or [] if isinstance(e, t.Mapping)]
+    record["policy_copies"] = entries(kept)
+    kept_keys = {(e.get("store"), e.get("thumbprint")) for e in kept}
     after = change.get("stores_after") or {}
-    still = [e for e in removed if e["thumbprint"] in (after.get(e["store"]) or [])] if not check else []
+    # A copy that Group Policy or Active Directory delivers stays listed, as it should.
+    still = [e for e in removed if e["thumbprint"] in (after.get(e["store"]) or [])
+             and (e["store"], e["thumbprint"]) not in kept_keys] if not check else []
     if still:
         listed = ", ".join(f"{e['store']}\\{e['thumbprint']}" for e in still)
         return dict(record, status="failed", reason=f"The host still lists {listed} after the removal.",
                     remedy="Look for another copy (Group Policy, Enterprise store) on the host.")
+    note = _kept_note(kept, check)
     if not removed:
         return dict(record, status="nothing_to_remove", action="none",
-                    reason=f"None of the {len(asked)} certificate(s) the run imported is on the host any more.")
+                    reason=f"None of the {len(asked)} certificate(s) the run imported is on the host any more"
+                           + (f" in the store an import uses. {note}" if note else "."))
     if check:
-        return dict(record, status="would_remove", reason=f"Would remove {len(removed)} certificate(s).")
+        return dict(record, status="would_remove", reason=f"Would remove {len(removed)} certificate(s)."
+                    + (f" {note}" if note else ""))
+    if note:
+        return dict(record, status="removed", reason=f"Removed {len(removed)} certificate(s). {note}")
     return dict(record, status="removed", reason=f"Removed {len(removed)} certificate(s); the host's stores no "
                                                  f"longer list them. {ROLLBACK_AFTER}")
+
+
+def gpo_link(record: dict, carried: t.Iterable[str] | None) -> dict:
+    """Say whether the DirectAccess GPO carries the CAs this host was given (or would be), from gpo_sync's report.
+
+    Without the GPO the fix lasts only as long as the host's own store: a re-imaged or new client breaks again.
+    ``carried`` None: not known (no report named), and the record says nothing.
+    """
+    if carried is None or record["status"] not in ("fixed", "would_fix", "already_present", "restart_pending"):
+        return record
+    certs = [c for c in record["imported"] or record["attempted"] or record["missing"] if c.get("thumbprint")]
+    if not certs:
+        return record
+    held = {str(thumb).upper() for thumb in carried}
+    lacking = [c for c in certs if str(c["thumbprint"]).upper() not in held]
+    if lacking:
+        names = ", ".join(c.get("subject") or c["thumbprint"] for c in lacking)
+        note = (f"The DirectAccess GPO does NOT carry {names}: run gpo_sync, or a re-imaged or new client "
+                "breaks again.")
+    else:
+        note = "The DirectAccess GPO carries it, so the fix stays: clients get it again at a policy refresh."
+    return dict(record, gpo_carries=not lacking, reason=f"{record['reason']} {note}".strip())
+
+
+def _kept_note(kept: t.Sequence[t.Mapping], check: bool) -> str:
+    """What a rollback left in place because Group Policy or Active Directory also delivers it, and why."""
+    if not kept:
+        return ""
+    parts = []
+    for entry in kept:
+        where = " and ".join(str(name) for name in entry.get("kept_by") or []) or "another physical store"
+        done = ("only the copy this run imported would be removed" if check else
+                "only the copy this run imported was removed") if entry.get("removed_default") else \
+            "this run's copy was not there"
+        parts.append(f"{entry.get('store')}\\{entry.get('thumbprint')}: {done}; {where} also delivers it, so "
+                     f"LocalMachine\\{entry.get('store')} keeps listing it")
+    return ("Left in place: " + "; ".join(parts) + ". Removing that copy would not last: Group Policy restores it "
+            "at the next refresh and Active Directory fills the Enterprise store; take it out of the GPO "
+            "(gpo_sync with absent) to remove it for good.")
 
 
 def build_record(host: str, client: t.Mapping | None, *, trust: t.Mapping | None = None,

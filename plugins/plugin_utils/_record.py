@@ -37,7 +37,8 @@ MODES = ("diagnose", "remediate", "check", "rollback", "preflight")
 ACTIONS = ("none", "import", "would_import", "remove", "would_remove", "restart", "would_restart")
 RECORD_FIELDS = ("host", "run_id", "mode", "recorded_at", "status", "verdict", "error_before", "error_after",
                  "missing", "action", "imported", "removed", "elapsed", "reason", "remedy", "filled_in",
-                 "attempted", "detail", "service_before", "service_started", "check_mode", "reconnected_by")
+                 "attempted", "detail", "service_before", "service_started", "check_mode", "reconnected_by",
+                 "policy_copies", "gpo_carries")
 # How a fixed host showed DirectAccess working again: IP-HTTPS at 0x0, or Get-DAConnectionStatus.
 RECONNECTED_BY = ("iphttps", "connected_remotely", "connected_locally")
 _RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
@@ -174,6 +175,12 @@ def validate_record(raw: t.Any, label: str, *, run_id: str | None = None, mode: 
     reconnected = raw.get("reconnected_by")
     record["reconnected_by"] = None if reconnected is None else \
         _choice(reconnected, RECONNECTED_BY, where("reconnected_by"))
+    # The chain's CAs (or, in a rollback, the removed ones) the host also holds by Group Policy or Active Directory.
+    record["policy_copies"] = _certificates(raw.get("policy_copies"), where("policy_copies"), thumbprint_required=True)
+    carries = raw.get("gpo_carries")
+    if carries is not None and not isinstance(carries, bool):
+        raise FleetReportError(f"{where('gpo_carries')}: must be null (not known) or true or false, got {_show(carries)}")
+    record["gpo_carries"] = carries
     return record
 
 

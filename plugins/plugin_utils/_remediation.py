@@ -48,6 +48,7 @@ class HostRun:
             if self.args["mode"] == "rollback":
                 return self._rollback()
             record, change = self._remediate()
+            record = records.gpo_link(record, self.args.get("gpo_carries"))
         except RemediationError as exc:
             # Nothing was sent for the change; the host's record says why rather than "unreachable".
             self._journal(dict(self.record, status="failed", reason="The task's inputs could not be used for this "

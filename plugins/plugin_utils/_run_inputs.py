@@ -186,6 +186,29 @@ def _deployed_in_report(path: str) -> dict[str, list[dict]]:
     return plan
 
 
+def gpo_carries(path: str) -> list[str] | None:
+    """The thumbprints the DirectAccess GPO carries, from gpo_sync's report file; None when no file is named."""
+    if not path:
+        return None
+    label = "iphttps_gpo_report_file"
+    full = _readable_file(path, label)
+    try:
+        document = read_json(full, MAX_REPORT_FILE_BYTES)
+    except FleetReportError as exc:
+        raise RunInputError(f"{label}: {exc}") from None
+    carried = document.get("carries") if isinstance(document, dict) else None
+    if not isinstance(carried, list):
+        raise RunInputError(f"{label}: {path} is not gpo_sync's report (a JSON object with a 'carries' list)")
+    if document.get("checked"):
+        # A --check run's report describes the GPO before the planned writes: it says what it carries now.
+        pass
+    try:
+        entries = certificate_list(carried, f"{label}: {path}: carries", thumbprint_required=True)
+    except FleetReportError as exc:
+        raise RunInputError(str(exc)) from None
+    return sorted({entry["thumbprint"] for entry in entries})
+
+
 def open_fleet_run(args: t.Mapping, *, check_mode: bool, awx_job_id: str | None, user: str | None,
                    playbook: str | None, now: datetime.datetime) -> dict:
     """Check everything a run needs, then write its .run.json. Returns what the hosts' tasks need."""
@@ -197,7 +220,8 @@ def open_fleet_run(args: t.Mapping, *, check_mode: bool, awx_job_id: str | None,
     title = _title(args["title"])
     run_id = _run_id(args["run_id"], awx_job_id, now)
     _ca_sources(args["ca_sources"])
-    opened: dict[str, t.Any] = {"candidate_chain": "", "rollback": {}, "rollback_source": None}
+    opened: dict[str, t.Any] = {"candidate_chain": "", "rollback": {}, "rollback_source": None,
+                                "gpo_carries": gpo_carries(args.get("gpo_report_file") or "")}
     if mode == "remediate" and not args["ca_sources"]:
         raise RunInputError("iphttps_ca_sources: remediate needs the approved CA certificates (and iphttps_ca_pins "
                             "for url and tls sources). Without them nothing can be imported, and a missing "

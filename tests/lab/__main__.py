@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .client_state import ClientStateError
 from .pki import PKIError
@@ -61,7 +62,7 @@ def _seconds(text: str) -> float:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tests.lab",
                                      description="Simulated DirectAccess clients for directaccess.iphttps.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{up,status,reset,down}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{up,status,reset,refresh-policy,down}")
 
     def lab_dir(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--lab-dir", default=DEFAULT_LAB_DIR,
@@ -92,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     lab_dir(report)
     again = commands.add_parser("reset", help="put every host back to its scenario template (between jobs)")
     lab_dir(again)
+    policy = commands.add_parser("refresh-policy", help="a Group Policy refresh on every host that reaches the "
+                                                        "domain (needs a lab started with --domain)")
+    lab_dir(policy)
     stop = commands.add_parser("down", help="stop the lab (SIGTERM, then SIGKILL)")
     lab_dir(stop)
     daemon = commands.add_parser("serve")  # what 'up' runs in the background; hidden from the summary
@@ -123,6 +127,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             result = status(args.lab_dir)
             print(json.dumps(result, indent=2) if args.json else format_status(result))
+            return 0
+        if args.command == "refresh-policy":
+            from .gpo import refresh_group_policy  # pylint: disable=import-outside-toplevel
+
+            state_dir = Path(args.lab_dir) / "state"
+            if not (state_dir / "domain.json").exists():
+                raise LabError(f"{args.lab_dir}: no domain: start the lab with --domain FILE first")
+            outcome = refresh_group_policy(state_dir)
+            for name, changed in sorted(outcome.items()):
+                print(f"{name}: {'cannot reach the domain' if changed is None else 'changed' if changed else 'unchanged'}")
             return 0
         if args.command == "reset":
             names = reset(args.lab_dir)

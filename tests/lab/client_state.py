@@ -19,6 +19,7 @@ Each client is one JSON file, ``<state_dir>/<name>.json``, so a lab restart lose
                   "others": [{"server_url": ..., "connect_to": ..., "profile": ...}]},  # optional: more entry
                   # points (multisite), none of them activated; IP-HTTPS uses the first
       "winhttp_proxy": "127.0.0.1:41300",   # optional: the machine's WinHTTP proxy; IP-HTTPS tunnels through it
+      "group_policy_store": {"Root": {...}, "CA": {...}},   # the .GroupPolicy physical stores (a policy refresh)
       "iphlpsvc": {"status": "Running", "restarts": 0},
       "tunnel": false,             # the controller reaches this host through its DirectAccess tunnel
       "reachable": true,           # false: the lab does not start this host's WinRM endpoint
@@ -123,6 +124,8 @@ SERVICE_STATUSES = ("Running", "Stopped")
 # IP-HTTPS ("Teredo"), and the marker the collection's restart command leaves.
 ACTIVE_TRANSITION = "active_transition"
 WINHTTP_PROXY = "winhttp_proxy"
+# The .GroupPolicy physical stores ({"Root": {thumbprint: PEM}, "CA": {...}}); root_store and ca_store are .Default.
+GROUP_POLICY = "group_policy_store"
 RESTART_MARKER = "restart_marker"
 DEFAULT_TIMEOUT = 2.0
 
@@ -370,7 +373,7 @@ def distrust_outcome(state: IPHttpsState, iphttps: Mapping, record: Mapping, tim
                                     proxy=record.get(WINHTTP_PROXY))
     except Exception:  # pylint: disable=broad-exception-caught
         return state  # the handshake that just worked failed now: keep what it said
-    for der in chain_elements(sent, record["root_store"], record["ca_store"]):
+    for der in chain_elements(sent, logical_store(record, "Root"), logical_store(record, "CA")):
         thumb = thumbprint(x509.load_der_x509_certificate(der))
         if thumb in disallowed:
             return _failed(TRUST_E_EXPLICIT_DISTRUST, f"certificate {thumb} of the chain is in Disallowed")
@@ -466,6 +469,15 @@ def _check_record(record, name: str, label: str) -> dict:
         for key, pem in store.items():
             if _parse_pem(pem, f"{label}: {field}[{key}]")[0] != key:
                 fail(f"{field}[{key}]", "key is not the certificate's SHA-1 thumbprint")
+    policy = record.setdefault(GROUP_POLICY, {"Root": {}, "CA": {}})
+    if not isinstance(policy, dict) or set(policy) != set(STORES):
+        fail(GROUP_POLICY, "must be an object with Root and CA, each thumbprint -> PEM")
+    for store, held in policy.items():
+        if not isinstance(held, dict):
+            fail(f"{GROUP_POLICY}.{store}", "must be an object of thumbprint -> PEM")
+        for key, pem in held.items():
+            if _parse_pem(pem, f"{label}: {GROUP_POLICY}.{store}[{key}]")[0] != key:
+                fail(f"{GROUP_POLICY}.{store}[{key}]", "key is not the certificate's SHA-1 thumbprint")
     _check_iphttps(record.get("iphttps"), f"{label}: iphttps")
     if record.get(WINHTTP_PROXY) is not None:
         try:
@@ -500,6 +512,12 @@ def _state_from_json(value: dict | None) -> IPHttpsState | None:
     return IPHttpsState(value["last_error_code"], value["interface_status"], value.get("detail", ""))
 
 
+# lab-behaviour: logical-store-union
+def logical_store(record: Mapping, store: str) -> dict[str, str]:
+    """What LocalMachine's Root or CA store lists: the .Default physical store with the .GroupPolicy one."""
+    return {**record[_store_field(store)], **(record.get(GROUP_POLICY) or {}).get(store, {})}
+
+
 def _template_setting(record: Mapping, name: str, default):
     """A setting of the client's scenario template (scenarios imports this module, hence the late import)."""
     from .scenarios import TEMPLATES
@@ -526,7 +544,7 @@ def list_clients(state_dir: str | os.PathLike) -> list[str]:
     if not directory.is_dir():
         return []
     # The lab keeps its own files beside the clients' (wsman.py, revocation.py).
-    lab_files = {"counts", "latency", "network"}
+    lab_files = {"counts", "latency", "network", "domain"}  # domain: the GPO store (gpo.py)
     return sorted(p.stem for p in directory.glob("*.json") if _NAME_RE.match(p.stem) and p.stem not in lab_files)
 
 
@@ -695,8 +713,8 @@ class ClientState:
         if not _iphttps_active(record):
             return None
         state = verify_iphttps_server(iphttps["server_url"], iphttps["connect_to"],
-                                      record["root_store"], record["ca_store"], timeout, routes=self.routes(),
-                                      proxy=record.get(WINHTTP_PROXY))
+                                      logical_store(record, "Root"), logical_store(record, "CA"), timeout,
+                                      routes=self.routes(), proxy=record.get(WINHTTP_PROXY))
         return distrust_outcome(state, iphttps, record, timeout)
 
     # lab-behaviour: reconnect-only-on-restart
@@ -768,6 +786,27 @@ class ClientState:
         """Put back a recorded IP-HTTPS state: a reconnect that did not happen (faults.py, never_recovers)."""
         with self._transaction() as record:
             record["iphttps_state"] = state
+
+    # lab-behaviour: group-policy-refresh
+    def apply_group_policy(self, certificates: Mapping[str, Iterable]) -> bool | None:
+        """A policy refresh: the .GroupPolicy stores are rewritten with what the GPOs deploy (PEMs by store),
+        but only when the client reaches a domain controller: inside, or through a working DirectAccess
+        tunnel. Returns whether the stores changed, or None when the client could not refresh."""
+        if not self.reaches_domain():
+            return None
+        with self._transaction() as record:
+            new = {store: dict(_parse_pem(pem, f"{self.name}: Group Policy {store} store")
+                               for pem in certificates.get(store, ())) for store in STORES}
+            changed = new != record[GROUP_POLICY]
+            record[GROUP_POLICY] = new
+        return changed
+
+    def reaches_domain(self) -> bool:
+        """Inside the corporate network, or connected remotely through DirectAccess."""
+        record = self.load()
+        if record["iphttps"] is None:
+            return _inside(record)
+        return (self.da_connection_status() or ("", ""))[0] in ("ConnectedLocally", "ConnectedRemotely")
 
     # lab-behaviour: da-connection-status-model
     def da_connection_status(self) -> tuple[str, str] | None:

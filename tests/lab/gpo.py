@@ -23,13 +23,17 @@ import datetime
 import json
 import os
 import re
+import struct
 import threading
 import typing as t
 import uuid
 from pathlib import Path
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from .client_state import ClientState, list_clients
 from .handlers import IDENTITY_RE, clixml_error, powershell_json
 from .wsman import CommandRequest, CommandResult
 
@@ -61,7 +65,8 @@ def load_domain(path: str | os.PathLike) -> dict:
 
     if not isinstance(document, dict):
         fail("(top level)", "must be a mapping")
-    unknown = set(document) - {"description", "domain", "management_host", "grouppolicy_module", "da_client", "gpos"}
+    unknown = set(document) - {"description", "domain", "management_host", "grouppolicy_module", "da_client", "gpos",
+                               "clients"}
     if unknown:
         fail("(top level)", f"unknown keys {', '.join(sorted(map(str, unknown)))}")
     domain = document.get("domain")
@@ -94,8 +99,16 @@ def load_domain(path: str | os.PathLike) -> dict:
     da_client = document.get("da_client")
     if da_client is not None and (not isinstance(da_client, dict) or not isinstance(da_client.get("gpo_names"), list)):
         fail("da_client", "a mapping with gpo_names and security_groups, or absent (no Get-DAClient on the host)")
+    # Where the lab's DirectAccess clients sit: the OU their computer accounts are in, and their groups.
+    clients = document.get("clients") or {}
+    if not isinstance(clients, dict) or not isinstance(clients.get("ou", ""), str) \
+            or not isinstance(clients.get("groups", []), list):
+        fail("clients", "a mapping with ou (an OU path) and groups (a list of group names)")
+    clients = {"ou": clients.get("ou") or f"{domain}/DirectAccess Clients",
+               "groups": [str(name) for name in clients.get("groups") or (da_client or {}).get("security_groups") or []]}
     return {"domain": domain, "management_host": str(document.get("management_host") or "gpo-mgmt-01"),
-            "grouppolicy_module": bool(document.get("grouppolicy_module", True)), "da_client": da_client, "gpos": gpos}
+            "grouppolicy_module": bool(document.get("grouppolicy_module", True)), "da_client": da_client, "gpos": gpos,
+            "clients": clients}
 
 
 class DomainStore:
@@ -344,6 +357,49 @@ def certificates_reaching(domain: dict, ou_path: str, groups: t.Iterable[str]) -
             if match and "blob" in {name.lower() for name in values}:
                 stores["Root" if match.group(1) == "root" else "CA"].add(match.group(2).upper())
     return {store: sorted(thumbs) for store, thumbs in stores.items()}
+
+
+def _certificate_in_blob(blob: bytes) -> bytes | None:
+    """The DER certificate of a serialized certificate store element: property 32 (CERT_CERT_PROP_ID), each
+    property a little-endian id, reserved and length, then the data (the layout docs/gpo.md cites)."""
+    offset = 0
+    while offset + 12 <= len(blob):
+        prop, _reserved, length = struct.unpack_from("<III", blob, offset)
+        offset += 12
+        if prop == 32:
+            return blob[offset:offset + length]
+        offset += length
+    return None
+
+
+def policy_certificates(domain: dict) -> dict[str, list[str]]:
+    """PEMs per store that the GPOs deploy to the lab's clients (``domain["clients"]``) at a policy refresh."""
+    clients = domain.get("clients") or {}
+    wanted = certificates_reaching(domain, clients.get("ou", ""), clients.get("groups", ()))
+    found: dict[str, list[str]] = {"Root": [], "CA": []}
+    for store, thumbprints in wanted.items():
+        for thumbprint in thumbprints:
+            key = CERTIFICATES_KEY.format(store=store) + "\\" + thumbprint
+            for gpo in domain["gpos"]:
+                try:
+                    value = get_registry_value(gpo, key, "Blob")
+                except _CmdletError:
+                    continue
+                der = _certificate_in_blob(base64.b64decode(value["base64"]))
+                if der is not None:
+                    found[store].append(x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM).decode("ascii"))
+                    break
+    return found
+
+
+# lab-behaviour: policy-refresh-needs-domain
+def refresh_group_policy(state_dir: str | os.PathLike) -> dict[str, bool | None]:
+    """``gpupdate /target:computer`` on every lab client: each that reaches a domain controller (inside, or
+    through a working DirectAccess tunnel) gets its .GroupPolicy stores rewritten from the GPOs that apply to
+    it; the others keep what they had. -> {client: changed, or None when it could not refresh}."""
+    domain = DomainStore(state_dir).load()
+    certificates = policy_certificates(domain)
+    return {name: ClientState(state_dir, name).apply_group_policy(certificates) for name in list_clients(state_dir)}
 
 
 # --- the management host in a running lab ------------------------------------------------------

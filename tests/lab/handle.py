@@ -50,6 +50,13 @@ class LabHandle:
         started = self.cli("up", "--scenario", str(scenario), *options)
         assert started.returncode == 0, started.stdout + started.stderr
 
+    def refresh_policy(self) -> dict[str, str]:
+        """A Group Policy refresh on every host (the lab must serve a domain): host -> changed, unchanged, or
+        cannot reach the domain."""
+        done = self.cli("refresh-policy")
+        assert done.returncode == 0, done.stdout + done.stderr
+        return dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
+
     def down(self) -> None:
         stopped = self.cli("down")
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr

@@ -66,11 +66,13 @@ from .client_state import (
     STATUS_ACTIVE,
     STATUS_FAILED,
     TRUST_E_EXPLICIT_DISTRUST,
+    GROUP_POLICY,
     WINHTTP_PROXY,
     ClientState,
     ProxyRefused,
     distrust_outcome,
     entry_points,
+    logical_store,
     open_tunnel,
     parse_connect_to,
     verify_iphttps_server,
@@ -95,7 +97,7 @@ log = logging.getLogger(__name__)
 
 # The scripts and versions the lab implements; a version bump in the collection must be
 # followed here (test_lab_runtime checks the .ps1 files against this table).
-SCRIPT_VERSIONS = {"client_info": 6, "ca_import": 3, "iphttps_state": 3}
+SCRIPT_VERSIONS = {"client_info": 6, "ca_import": 4, "iphttps_state": 3}
 IDENTITY_RE = re.compile(r"^[ \t]*#[ \t]*directaccess\.iphttps script:[ \t]*([A-Za-z0-9_]+)[ \t]+v(\d+)[ \t]*$",
                          re.MULTILINE)
 
@@ -636,6 +638,7 @@ class ClientHandler:
             "entry_point_captures": [],
             "stores": {"Root": [], "CA": [], "Disallowed": list(record.get("disallowed_store") or {})},
             "store_certificates": [],
+            "physical_stores": self._physical_stores(record),
             "iphlpsvc": self._service(record, self.svchost_shared),
             "revocation": None,
         }
@@ -689,8 +692,8 @@ class ClientHandler:
         captured = [x509.load_der_x509_certificate(base64.b64decode(b64)) for capture in captures
                     for b64 in capture["server_chain"] + capture["chain_policy_extra_store"]]
         names = {cert.subject for cert in captured} | {cert.issuer for cert in captured}
-        for store, field in (("Root", "root_store"), ("CA", "ca_store")):
-            for thumbprint, pem in record[field].items():
+        for store in ("Root", "CA"):
+            for thumbprint, pem in logical_store(record, store).items():
                 result["stores"][store].append(thumbprint)
                 cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
                 if mode.lower() == "all" or cert.subject in names:
@@ -717,7 +720,7 @@ class ClientHandler:
             return result  # no certificate, no callback
         # server_chain is the leaf and the chain Windows assembled; the extra store is what the
         # server sent, which SslStream copies from Schannel's remote certificate store.
-        elements = chain_elements(sent, record["root_store"], record["ca_store"])
+        elements = chain_elements(sent, logical_store(record, "Root"), logical_store(record, "CA"))
         result["server_chain"] = [base64.b64encode(der).decode("ascii") for der in elements]
         # lab-behaviour: extra-store-contents
         # Every certificate the server sent, the leaf included, in an order nobody promises: shuffled,
@@ -729,8 +732,8 @@ class ClientHandler:
         # The callback's X509Chain is built now, against the stores as they are now (not the state
         # IP-HTTPS recorded at its last connection), so verify afresh with the same stores.
         # SslStream was told checkCertificateRevocation=$false: its chain has no revocation status.
-        verdict = verify_iphttps_server(iphttps["server_url"], iphttps["connect_to"], record["root_store"],
-                                        record["ca_store"], timeout, check_revocation=False,
+        verdict = verify_iphttps_server(iphttps["server_url"], iphttps["connect_to"], logical_store(record, "Root"),
+                                        logical_store(record, "CA"), timeout, check_revocation=False,
                                         proxy=record.get(WINHTTP_PROXY))
         verdict = distrust_outcome(verdict, iphttps, record, timeout)
         status = _CHAIN_STATUS.get(verdict.last_error_code)
@@ -759,7 +762,18 @@ class ClientHandler:
 
     def _store_thumbprints(self) -> dict:
         record = self.client.load()
-        return {"Root": list(record["root_store"]), "CA": list(record["ca_store"])}
+        return {"Root": list(logical_store(record, "Root")), "CA": list(logical_store(record, "CA"))}
+
+    @staticmethod
+    # lab-behaviour: physical-store-keys
+    def _physical_stores(record: dict) -> dict:
+        """The registry keys' subkey names client_info reads: the lab's clients have no Enterprise or AuthRoot
+        copies, and the .GroupPolicy stores hold what the last policy refresh applied."""
+        policy = record.get(GROUP_POLICY) or {}
+        return {"Root": {"Default": list(record["root_store"]), "GroupPolicy": list(policy.get("Root", {})),
+                         "Enterprise": [], "AuthRoot": []},
+                "CA": {"Default": list(record["ca_store"]), "GroupPolicy": list(policy.get("CA", {})),
+                       "Enterprise": []}}
 
     def _ca_import(self, params: t.Any) -> dict:
         params = params if isinstance(params, dict) else {}
@@ -767,12 +781,13 @@ class ClientHandler:
         check_mode = bool(params.get("check_mode"))
         result: dict = {
             "script": "ca_import",
-            "version": 3,
+            "version": 4,
             "changed": False,
             "imported": [],
             "removed": [],
             "already_present": [],
             "absent": [],
+            "kept": [],
             "failed": None,
             "stores_before": self._store_thumbprints(),
             "stores_after": None,
@@ -803,6 +818,8 @@ class ClientHandler:
                 if entry["store"].lower() not in ("root", "ca"):  # -notcontains ignores case too
                     raise ValueError(f"store must be Root or CA, not '{entry['store']}'")
                 store = "Root" if entry["store"].lower() == "root" else "CA"
+                if not re.fullmatch(r"[0-9A-F]{40}", entry["thumbprint"]):
+                    raise ValueError(f"thumbprint must be 40 hexadecimal digits, not '{entry['thumbprint']}'")
                 present = entry["thumbprint"] in result["stores_before"][store]
                 cert = None
                 if _ps_string(item.get("der_base64")):
@@ -817,6 +834,20 @@ class ClientHandler:
                     raise ValueError("der_base64 is required to import a certificate")
                 if absent and not present:
                     result["absent"].append(entry)
+                    continue
+                policy = (self.client.load().get(GROUP_POLICY) or {}).get(store, {})
+                if absent and entry["thumbprint"] in policy:
+                    # lab-behaviour: removal-spares-policy-copy
+                    # Only the .Default copy's registry key is deleted; the policy's copy stays listed.
+                    own = entry["thumbprint"] in self.client.load()["root_store" if store == "Root" else "ca_store"]
+                    if own and not check_mode:
+                        if not self.administrator or self._fault_kind() == "access_denied":
+                            raise PermissionError(_ACCESS_DENIED)
+                        self.client.remove_certificate(store, entry["thumbprint"])
+                    result["kept"].append({**entry, "kept_by": ["GroupPolicy"], "removed_default": own})
+                    if own:
+                        result["removed"].append(entry)
+                        result["changed"] = True
                     continue
                 if not absent and present:
                     result["already_present"].append(entry)

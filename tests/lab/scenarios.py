@@ -142,7 +142,8 @@ TEMPLATES: dict[str, HostTemplate] = {t.name: t for t in (
                  "connections are refused, IP-HTTPS and the capture tunnel through the proxy with CONNECT",
                  winhttp_proxy=True, **_ROLLED_OVER),
     HostTemplate("ipv6_only_server", "untrusted_root whose IP-HTTPS server name has an IPv6 address only (AAAA, "
-                 "no A record): the capture must connect over IPv6", **dict(_ROLLED_OVER, server_profile="good_ipv6")),
+                 "no A record): the capture must connect over IPv6", "good_ipv6",
+                 root_store=_ROLLED_OVER["root_store"], ca_store=_ROLLED_OVER["ca_store"]),
 )}
 
 _ENTRY_KEYS = {"template", "count", "faults"}  # faults: tests/lab/faults.py, for every host of the template
@@ -285,6 +286,7 @@ def provision_clients(fleet: Sequence[ClientSpec], pki: LabPKI, servers: Mapping
     pki_web = getattr(servers, "pki_web", None)
     if pki_web is not None:
         pki_web.write_network(state_dir)
+
     def endpoint(name: str, profile: str, template: HostTemplate) -> dict:
         server = server_for(name, profile)
         connect_to = server.connect_to

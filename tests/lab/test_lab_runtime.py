@@ -548,8 +548,10 @@ def test_ca_import_thumbprint_mismatch_stops_at_the_first_failure(collection, ma
 
 @pytest.mark.parametrize("item, message", [
     ({"store": "My", "thumbprint": "AB", "der_base64": ""}, "store must be Root or CA, not 'My'"),
-    ({"store": "Root", "thumbprint": "AB", "der_base64": "not base64!"}, 'Exception calling "FromBase64String"'),
-    ({"store": "CA", "thumbprint": "AB", "der_base64": base64.b64encode(b"junk").decode()},
+    # ca_import v4: the thumbprint becomes part of registry paths, so it is checked before anything else.
+    ({"store": "Root", "thumbprint": "AB", "der_base64": "not base64!"}, "thumbprint must be 40 hexadecimal digits"),
+    ({"store": "Root", "thumbprint": "AB" * 20, "der_base64": "not base64!"}, 'Exception calling "FromBase64String"'),
+    ({"store": "CA", "thumbprint": "AB" * 20, "der_base64": base64.b64encode(b"junk").decode()},
      'Exception calling ".ctor" with "1" argument(s): "Cannot find the requested object."'),
 ])
 def test_ca_import_bad_items_fail_with_the_scripts_message(collection, make_handler, item, message):

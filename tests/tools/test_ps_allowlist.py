@@ -313,9 +313,9 @@ def test_main_with_a_broken_allow_list_exits_2(tmp_path, capsys):
 
 def test_command_line_uses_the_repository_allow_list_by_default(tmp_path):
     script = tmp_path / 'a.ps1'
-    script.write_text('Get-Service -Name iphlpsvc\nGet-ChildItem -Path C:\\\n', encoding='utf-8')
+    script.write_text('Get-Service -Name iphlpsvc\nGet-Content -Path C:\\x\n', encoding='utf-8')
     proc = subprocess.run([sys.executable, str(SCRIPT), str(script)], capture_output=True, text=True, timeout=120,
                           check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert ":2:1: command 'Get-ChildItem' is not in tests/tools/ps_allowlist.yml" in proc.stdout
+    assert ":2:1: command 'Get-Content' is not in tests/tools/ps_allowlist.yml" in proc.stdout
     assert proc.stdout.splitlines()[-1] == 'ps_check: 1 files, 1 problems'

@@ -1,4 +1,4 @@
-# directaccess.iphttps script: ca_import v3
+# directaccess.iphttps script: ca_import v4
 # Adds (or removes) CA certificates in LocalMachine\Root and LocalMachine\CA, idempotently by thumbprint,
 # and optionally launches a detached restart of the IP Helper service.
 # Input (JSON on stdin): { "state": "present"|"absent", "check_mode": bool, "restart_iphlpsvc": bool,
@@ -7,10 +7,15 @@
 #   der_base64 may be empty for state absent: the certificate is then found by thumbprint.
 # Output: { script, version, changed, imported [{store, thumbprint}], removed [...], already_present [...],
 #   absent [...], failed null|{ store, thumbprint, kind, message }, stores_before { Root, CA }, stores_after { Root, CA },
+#   kept [{ store, thumbprint, kept_by ["GroupPolicy"|"Enterprise"|"AuthRoot"], removed_default bool }],
 #   restart_scheduled bool, restart_error null|str, restart_note null|str, restart_skipped null|str,
 #   service_status str (iphlpsvc's status when the script ran),
 #   restart_launch null|{ method "scheduled_task"|"wmi", process_id uint32|null, task_name str|null,
 #   service_process_id_before uint32|null (iphlpsvc's Win32_Service.ProcessId before the launch), token str } }
+# A removal never touches a copy that another physical store delivers ("System Store Locations": the logical Root
+# and CA stores merge .Default with .GroupPolicy, .Enterprise and, for Root, .AuthRoot): it would come back at the
+# next policy refresh or from Active Directory. Such a certificate is listed in kept; only its .Default copy, the
+# one an import makes, is removed (then it is in removed too, with removed_default true).
 # The restart is skipped on a machine without an IP-HTTPS client configuration: it is not a DirectAccess client.
 # failed.kind is access_denied when the store refused the account (E_ACCESSDENIED), distrusted when a certificate to
 # import is in LocalMachine\Disallowed (then nothing is imported), else error.
@@ -37,6 +42,8 @@ function Test-AccessDenied($exception) {
     $current = $exception
     while ($null -ne $current) {
         if ($current -is [System.UnauthorizedAccessException]) { return $true }
+        # The registry provider's refusal ("Requested registry access is not allowed").
+        if ($current -is [System.Security.SecurityException]) { return $true }
         # Exception.HResult is public from .NET Framework 4.5; earlier it reads as null.
         if ($current.HResult -eq -2147024891) { return $true }
         if ($current -is [System.Security.Cryptography.CryptographicException] -and $current.HResult -eq 5) { return $true }
@@ -48,12 +55,13 @@ function Test-AccessDenied($exception) {
 
 $result = [ordered]@{
     script = 'ca_import'
-    version = 3
+    version = 4
     changed = $false
     imported = @()
     removed = @()
     already_present = @()
     absent = @()
+    kept = @()
     failed = $null
     stores_before = [ordered]@{ Root = @(Get-StoreThumbprints 'Root'); CA = @(Get-StoreThumbprints 'CA') }
     stores_after = $null
@@ -63,6 +71,18 @@ $result = [ordered]@{
     restart_skipped = $null
     service_status = [string](Get-Service -Name iphlpsvc).Status
     restart_launch = $null
+}
+
+function Get-OtherCopies([string]$Store, [string]$Thumbprint) {
+    # The physical stores besides .Default that hold this certificate: their registry keys, named by thumbprint.
+    $keys = [ordered]@{
+        GroupPolicy = "HKLM:\SOFTWARE\Policies\Microsoft\SystemCertificates\$Store\Certificates\$Thumbprint"
+        Enterprise = "HKLM:\SOFTWARE\Microsoft\EnterpriseCertificates\$Store\Certificates\$Thumbprint"
+    }
+    if ($Store -eq 'Root') { $keys.AuthRoot = "HKLM:\SOFTWARE\Microsoft\SystemCertificates\AuthRoot\Certificates\$Thumbprint" }
+    $others = @()
+    foreach ($name in @($keys.Keys)) { if (Test-Path -LiteralPath $keys[$name]) { $others += $name } }
+    return $others
 }
 
 function Test-IPHttpsClient {
@@ -165,6 +185,8 @@ foreach ($item in $items) {
     $entry = [ordered]@{ store = [string]$item.store; thumbprint = ([string]$item.thumbprint).ToUpperInvariant() }
     try {
         if (@('Root', 'CA') -notcontains $entry.store) { throw "store must be Root or CA, not '$($entry.store)'" }
+        # It becomes part of registry paths below: 40 hexadecimal digits and nothing else.
+        if ($entry.thumbprint -notmatch '^[0-9A-F]{40}$') { throw "thumbprint must be 40 hexadecimal digits, not '$($entry.thumbprint)'" }
         $present = $result.stores_before[$entry.store] -contains $entry.thumbprint
         $cert = $null
         if ([string]$item.der_base64) {
@@ -177,6 +199,20 @@ foreach ($item in $items) {
         elseif ($params.state -ne 'absent') { throw 'der_base64 is required to import a certificate' }
         if ($params.state -eq 'absent') {
             if (-not $present) { $result.absent += $entry; continue }
+            $others = @(Get-OtherCopies $entry.store $entry.thumbprint)
+            if ($others.Count -gt 0) {
+                $defaultKey = "HKLM:\SOFTWARE\Microsoft\SystemCertificates\$($entry.store)\Certificates\$($entry.thumbprint)"
+                $kept = [ordered]@{ store = $entry.store; thumbprint = $entry.thumbprint; kept_by = $others; removed_default = (Test-Path -LiteralPath $defaultKey) }
+                # Only the .Default copy goes: deleting its key leaves the policy's or the directory's copy alone,
+                # which X509Store.Remove on the logical store does not promise.
+                if ($kept.removed_default -and -not $params.check_mode) { Remove-Item -LiteralPath $defaultKey -Recurse }
+                $result.kept += $kept
+                if ($kept.removed_default) {
+                    $result.removed += $entry
+                    $result.changed = $true
+                }
+                continue
+            }
         }
         elseif ($present) { $result.already_present += $entry; continue }
 

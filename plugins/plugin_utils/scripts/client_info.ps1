@@ -21,6 +21,8 @@
 #     captures, in entry_points order, at most 7; only when profile_activated is false),
 #   stores { Root: [thumbprint], CA: [thumbprint], Disallowed: [thumbprint] },
 #   store_certificates [{ store, thumbprint, der_base64 }] (Root and CA entries only),
+#   physical_stores { Root: { Default, GroupPolicy, Enterprise, AuthRoot }, CA: { Default, GroupPolicy, Enterprise } }
+#     (each a list of the thumbprints that physical store's registry key holds, as its subkey names),
 #   iphlpsvc null|{ state, start_mode, process_id } (Win32_Service: State "Running"/"Stopped"..., StartMode
 #   "Auto"/"Manual"/"Disabled", ProcessId 0 while stopped),
 #   revocation null (not run)|{ proxy (as winhttp_proxy),
@@ -85,6 +87,7 @@ $result = [ordered]@{
     entry_point_captures = @()
     stores = [ordered]@{ Root = @(); CA = @(); Disallowed = @() }
     store_certificates = @()
+    physical_stores = $null
     iphlpsvc = $null
     revocation = $null
 }
@@ -566,6 +569,33 @@ if ($fullLanguage -and ($revocationMode -eq 'always' -or ($revocationMode -eq 'a
         }
     }
     $result.revocation = [ordered]@{ proxy = $settings; fetches = @($fetches) }
+}
+
+# Where each Root and CA certificate physically lives. The logical stores merge physical ones ("System Store
+# Locations"): .Default (the machine's own, where an import lands), .GroupPolicy (rewritten from policy at every
+# refresh), .Enterprise (from Active Directory) and, for Root, .AuthRoot. Each is a registry key whose subkeys are
+# the thumbprints. Get-ChildItem is a cmdlet, so this works in Constrained Language Mode too.
+$physicalKeys = [ordered]@{
+    Root = [ordered]@{
+        Default = 'HKLM:\SOFTWARE\Microsoft\SystemCertificates\Root\Certificates'
+        GroupPolicy = 'HKLM:\SOFTWARE\Policies\Microsoft\SystemCertificates\Root\Certificates'
+        Enterprise = 'HKLM:\SOFTWARE\Microsoft\EnterpriseCertificates\Root\Certificates'
+        AuthRoot = 'HKLM:\SOFTWARE\Microsoft\SystemCertificates\AuthRoot\Certificates'
+    }
+    CA = [ordered]@{
+        Default = 'HKLM:\SOFTWARE\Microsoft\SystemCertificates\CA\Certificates'
+        GroupPolicy = 'HKLM:\SOFTWARE\Policies\Microsoft\SystemCertificates\CA\Certificates'
+        Enterprise = 'HKLM:\SOFTWARE\Microsoft\EnterpriseCertificates\CA\Certificates'
+    }
+}
+$result.physical_stores = [ordered]@{}
+foreach ($storeName in @('Root', 'CA')) {
+    $held = [ordered]@{}
+    foreach ($physical in @($physicalKeys[$storeName].Keys)) {
+        # A missing key is an empty physical store, not an error.
+        $held[$physical] = @(Get-ChildItem -Path $physicalKeys[$storeName][$physical] -ErrorAction SilentlyContinue | ForEach-Object { [string]$_.PSChildName })
+    }
+    $result.physical_stores[$storeName] = $held
 }
 
 # Store contents: thumbprints of everything; full certificates of the entries the chain names

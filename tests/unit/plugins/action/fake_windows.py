@@ -38,9 +38,10 @@ def state(code: int | None, *, proof: bool = True, da: str | None = None, proces
 class FakeWindowsHost:
     """One WinRM connection to a DirectAccess client with LocalMachine Root and CA stores."""
 
-    def __init__(self, root=(), ca=(), polls=(), fail_on=None, fail_kind="error", disallowed=()):
+    def __init__(self, root=(), ca=(), polls=(), fail_on=None, fail_kind="error", disallowed=(), policy_root=()):
         self._shell = ShellModule()
-        self.stores = {"Root": set(root), "CA": set(ca)}
+        self.stores = {"Root": set(root), "CA": set(ca)}  # the .Default physical stores
+        self.policy = {"Root": set(policy_root), "CA": set()}  # .GroupPolicy: listed too, never removed
         self.disallowed = set(disallowed)  # LocalMachine\Disallowed thumbprints
         self.polls = list(polls)      # answers to iphttps_state, in order
         self.fail_on = fail_on        # thumbprint whose store operation fails
@@ -72,11 +73,12 @@ class FakeWindowsHost:
         self.resets += 1
 
     def listing(self):
-        return {name: sorted(thumbs) for name, thumbs in self.stores.items()}
+        """The logical stores: .Default and .GroupPolicy together."""
+        return {name: sorted(thumbs | self.policy[name]) for name, thumbs in self.stores.items()}
 
     def ca_import(self, params):
-        doc = {"script": "ca_import", "version": 1, "changed": False, "imported": [], "removed": [],
-               "already_present": [], "absent": [], "failed": None, "stores_before": self.listing(),
+        doc = {"script": "ca_import", "version": 4, "changed": False, "imported": [], "removed": [],
+               "already_present": [], "absent": [], "kept": [], "failed": None, "stores_before": self.listing(),
                "stores_after": None, "restart_scheduled": False, "restart_error": None}
         items = list(params["certificates"])
         # As ca_import.ps1: a distrusted certificate to import refuses the whole import before any change.
@@ -96,10 +98,20 @@ class FakeWindowsHost:
                 message = "Access is denied." if self.fail_kind == "access_denied" else "The store is read-only."
                 doc["failed"] = dict(entry, kind=self.fail_kind, message=message)
                 break
-            present = item["thumbprint"] in self.stores[item["store"]]
+            present = item["thumbprint"] in self.stores[item["store"]] | self.policy[item["store"]]
             if params["state"] == "absent":
                 if not present:
                     doc["absent"].append(entry)
+                    continue
+                if item["thumbprint"] in self.policy[item["store"]]:
+                    # As ca_import.ps1 v4: only the .Default copy goes; the policy's stays.
+                    own = item["thumbprint"] in self.stores[item["store"]]
+                    doc["kept"].append(dict(entry, kept_by=["GroupPolicy"], removed_default=own))
+                    if own:
+                        if not params["check_mode"]:
+                            self.stores[item["store"]].discard(item["thumbprint"])
+                        doc["removed"].append(entry)
+                        doc["changed"] = True
                     continue
             elif present:
                 doc["already_present"].append(entry)

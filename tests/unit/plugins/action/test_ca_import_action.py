@@ -130,6 +130,20 @@ def test_absent_removes_exactly_the_given_certificates(corp):
     assert host.stores == {"Root": {OTHER_ROOT}, "CA": set()}
 
 
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_absent_leaves_the_copy_group_policy_delivers(corp, check_mode):
+    root, issuing = corp
+    host = FakeWindowsHost(root=[root.thumbprint], ca=[issuing.thumbprint], policy_root=[root.thumbprint])
+    result = run(host, check_mode=check_mode, certificates=[root.pem, issuing.pem], state="absent")
+    assert [e["thumbprint"] for e in result["removed"]] == [root.thumbprint, issuing.thumbprint]
+    assert result["kept"] == [{"store": "Root", "thumbprint": root.thumbprint, "subject": root.subject,
+                               "kept_by": ["GroupPolicy"], "removed_default": True}]
+    # The logical Root store still lists the root, by policy; the diff says so in check mode too.
+    assert result["diff"]["after"] == {"Root": [root.thumbprint], "CA": []}
+    assert host.stores["Root"] == ({root.thumbprint} if check_mode else set())
+    assert host.policy["Root"] == {root.thumbprint}
+
+
 def test_part_way_failure_lists_what_was_added(corp):
     root, issuing = corp
     host = FakeWindowsHost(fail_on=issuing.thumbprint)

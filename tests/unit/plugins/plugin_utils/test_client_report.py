@@ -767,3 +767,46 @@ def test_handshake_failed_is_registered_wherever_verdicts_are_listed():
     doc = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs", "verdicts.md")
     with open(doc, encoding="utf-8") as handle:
         assert "| `handshake_failed` |" in handle.read()
+
+
+# --- where each copy lives: the physical stores (client_info.ps1 v6) ------------------------------------
+
+def physical(**held) -> dict:
+    stores = {"Root": {"Default": [], "GroupPolicy": [], "Enterprise": [], "AuthRoot": []},
+              "CA": {"Default": [], "GroupPolicy": [], "Enterprise": []}}
+    for key, thumbs in held.items():
+        store, name = key.split("_")
+        stores[store][name] = thumbs
+    return stores
+
+
+def test_the_chain_s_cas_held_by_group_policy_are_named(rollover):
+    _old, new_root, issuing, leaf = rollover
+    raw = raw_doc(chain=[leaf, issuing], root=[new_root.thumbprint], code=0,
+                  store_certificates=[store_cert("Root", new_root)])
+    raw["physical_stores"] = physical(Root_GroupPolicy=[new_root.thumbprint.lower()], Root_Default=[new_root.thumbprint])
+    report = build_report(raw)
+    assert report["diagnosis"]["trusted"]
+    assert report["physical_stores"]["Root"]["GroupPolicy"] == [new_root.thumbprint]
+    assert report["policy_copies"] == [{"thumbprint": new_root.thumbprint, "store": "Root",
+                                        "subject": report["diagnosis"]["path"][-1]["subject"],
+                                        "physical": ["GroupPolicy"]}]
+    # Held by the machine's own store only: no policy copy.
+    raw["physical_stores"] = physical(Root_Default=[new_root.thumbprint])
+    assert build_report(raw)["policy_copies"] == []
+    # Scripts before v6 did not say.
+    del raw["physical_stores"]
+    assert build_report(raw)["physical_stores"] is None and build_report(raw)["policy_copies"] == []
+
+
+@pytest.mark.parametrize("value, message", [
+    ("x", r"physical_stores: expected an object"),
+    ({"Root": []}, r"physical_stores.Root: expected an object"),
+    ({"Root": {"GroupPolicy": "AA"}}, r"physical_stores.Root.GroupPolicy: expected an array"),
+    ({"CA": {"Enterprise": ["zz"]}}, r"physical_stores.CA.Enterprise\[0\]"),
+])
+def test_unusable_physical_stores_are_report_errors(rollover, value, message):
+    raw = raw_doc(chain=[rollover[3]])
+    raw["physical_stores"] = value
+    with pytest.raises(ReportError, match=message):
+        build_report(raw)

@@ -92,7 +92,7 @@ def test_record_defaults_are_filled_and_values_normalised():
                     {"thumbprint": None, "subject": "CN=Gone", "store": "CA"}],
         "action": "none", "imported": [], "removed": [], "elapsed": None, "reason": "", "remedy": "",
         "filled_in": False, "attempted": [], "detail": "", "service_before": None, "service_started": False,
-        "check_mode": False, "reconnected_by": None,
+        "check_mode": False, "reconnected_by": None, "policy_copies": [], "gpo_carries": None,
     }
     assert list(record) == list(fr.RECORD_FIELDS)
 

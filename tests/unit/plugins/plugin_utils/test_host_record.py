@@ -13,6 +13,7 @@ from ansible_collections.directaccess.iphttps.plugins.plugin_utils._host_record 
     VERDICT_REMEDIES,
     RecordError,
     build_record,
+    gpo_link,
 )
 
 NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.timezone.utc)
@@ -251,6 +252,43 @@ def test_rollback_that_finds_the_certificate_still_listed_fails():
     assert rec["status"] == "failed" and ROOT["thumbprint"] in rec["reason"]
 
 
+def kept(removed_default=True, kept_by=("GroupPolicy",)):
+    return {"store": "Root", "thumbprint": ROOT["thumbprint"], "kept_by": list(kept_by),
+            "removed_default": removed_default}
+
+
+def test_rollback_of_a_ca_group_policy_also_delivers_removes_only_the_imported_copy_and_says_so():
+    # The policy's copy keeps the certificate listed: that is success, not "still listed".
+    removal = dict(change(after=None, imported=(), removed=(ROOT,)), stores_after={"Root": [ROOT["thumbprint"]]},
+                   kept=[kept()])
+    rec = record("pc33", {}, change=removal, mode="rollback")
+    assert rec["status"] == "removed", rec
+    assert "only the copy this run imported was removed" in rec["reason"] and "GroupPolicy" in rec["reason"]
+    assert "expected to fail again" not in rec["reason"]  # the policy copy keeps IP-HTTPS working
+    assert rec["policy_copies"] == [{"thumbprint": ROOT["thumbprint"], "store": "Root", "subject": None}]
+    # In check mode it says the same as a plan.
+    plan = dict(removal, check_mode=True)
+    planned = record("pc34", {}, change=plan, mode="rollback")
+    assert planned["status"] == "would_remove" and "would be removed" in planned["reason"]
+
+
+def test_rollback_where_only_the_policy_copy_is_left_removes_nothing_and_says_why():
+    removal = dict(change(after=None, imported=(), removed=()), stores_after={"Root": [ROOT["thumbprint"]]},
+                   kept=[kept(removed_default=False, kept_by=("GroupPolicy", "Enterprise"))])
+    rec = record("pc35", {}, change=removal, mode="rollback")
+    assert rec["status"] == "nothing_to_remove"
+    assert "this run's copy was not there" in rec["reason"] and "GroupPolicy and Enterprise" in rec["reason"]
+
+
+def test_a_client_s_policy_copies_reach_its_record():
+    holder = dict(client(code=0, verdict="trusted", fixable=False, missing=()),
+                  policy_copies=[{"thumbprint": ROOT["thumbprint"], "store": "Root", "subject": "CN=Corp Root",
+                                  "physical": ["GroupPolicy"]}])
+    rec = record("pc36", holder, mode="diagnose")
+    assert rec["status"] == "healthy"
+    assert rec["policy_copies"] == [{"thumbprint": ROOT["thumbprint"], "store": "Root", "subject": "CN=Corp Root"}]
+
+
 def test_stopped_ip_helper_is_its_own_state():
     stopped = dict(client(), iphlpsvc={"state": "Stopped", "start_mode": "Manual"})
     rec = record("pc31", stopped, mode="diagnose")
@@ -292,3 +330,25 @@ def test_a_reconnect_that_was_not_confirmed_says_so_not_part_way():
     assert rec["reason"] == ("Imported 1 certificate(s) and the iphlpsvc restart was launched, but the reconnect was "
                              "not confirmed.")
     assert rec["detail"] == "nothing proves that the iphlpsvc restart ran"
+
+
+# --- whether the DirectAccess GPO carries what the host was given -----------------------------------------
+
+def test_a_fixed_host_says_whether_the_gpo_carries_its_ca():
+    fixed = record("pc40", client(), change=change(after=0))
+    assert fixed["status"] == "fixed" and fixed["gpo_carries"] is None
+    carried = gpo_link(fixed, [ROOT["thumbprint"].lower()])
+    assert carried["gpo_carries"] is True and "The DirectAccess GPO carries it" in carried["reason"]
+    lacking = gpo_link(fixed, [])
+    assert lacking["gpo_carries"] is False
+    assert "does NOT carry CN=Corp Root: run gpo_sync" in lacking["reason"]
+    assert lacking["reason"].startswith(fixed["reason"])
+    # Not known: nothing is said.
+    assert gpo_link(fixed, None) == fixed
+
+
+def test_the_gpo_is_not_judged_for_hosts_that_were_given_nothing():
+    healthy = record("pc41", client(code=0, verdict="trusted", fixable=False, missing=()), mode="diagnose")
+    unfixable = record("pc42", client(verdict="name_mismatch", fixable=False), mode="diagnose")
+    for rec in (healthy, unfixable):
+        assert gpo_link(rec, []) == rec

@@ -148,3 +148,29 @@ def test_rollback_warns_about_hosts_outside_the_play(in_tmp):
     assert sorted(result["rollback"]) == ["pc1", "pc9"]
     assert result["warnings"] == ["rollback: 1 host(s) with imports to take back are not in this play's hosts and "
                                   "stay as they are: pc9"]
+
+
+# --- gpo_sync's report: what the DirectAccess GPO carries ------------------------------------------------
+
+def test_the_gpo_report_gives_the_thumbprints_the_gpo_carries(in_tmp):
+    (in_tmp / "gpo.json").write_text(json.dumps({"checked": False, "carries": [
+        dict(ROOT, thumbprint=ROOT["thumbprint"].lower()), {"store": "CA", "thumbprint": "CD" * 20, "subject": None}]}))
+    assert opened(gpo_report_file="gpo.json")["gpo_carries"] == ["AB" * 20, "CD" * 20]
+    assert opened()["gpo_carries"] is None  # none named: not known
+    (in_tmp / "empty.json").write_text(json.dumps({"carries": []}))
+    assert opened(gpo_report_file="empty.json")["gpo_carries"] == []  # known: it carries nothing
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, r"iphttps_gpo_report_file: missing.json does not exist"),
+    ("{", r"iphttps_gpo_report_file: .*not valid JSON"),
+    ('{"records": []}', r"is not gpo_sync's report \(a JSON object with a 'carries' list\)"),
+    ('{"carries": [{"store": "Root", "thumbprint": "xyz"}]}', r"carries\[0\]\.thumbprint: must be a Windows thumbprint"),
+])
+def test_an_unusable_gpo_report_is_refused_naming_the_variable(in_tmp, content, message):
+    name = "missing.json" if content is None else "gpo.json"
+    if content is not None:
+        (in_tmp / name).write_text(content)
+    with pytest.raises(RunInputError, match=message):
+        opened(gpo_report_file=name)
+    assert not (in_tmp / "report").exists() or not any((in_tmp / "report").rglob("*.run.json"))

@@ -1,0 +1,142 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Microsoft's three steps end to end: remediate fixes a client by import, gpo_sync makes the GPO carry the CA,
+a policy refresh gives the client its policy copy, and a rollback of the import leaves that copy and the client
+working. A client whose tunnel is broken never gets the policy: the very case this collection exists for.
+Tests run in file order on one lab (tests/lab/domains/directaccess.yml)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.e2e.conftest import REPO, Lab
+
+FLEET = Path(__file__).resolve().parent / "fleet_gpo_loop.yml"
+DOMAIN = REPO / "tests" / "lab" / "domains" / "directaccess.yml"
+UNLINKED_GPO = "9b2d7e4f-1a3c-4d5e-8f60-7a1b2c3d4e5f"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e-gpo-loop")
+    collections = base / "collections" / "ansible_collections" / "directaccess"
+    collections.mkdir(parents=True)
+    (collections / "iphttps").symlink_to(REPO, target_is_directory=True)
+    work = base / "work"
+    work.mkdir()
+    fleet = Lab(base / "lab", base / "collections", work)
+    fleet.up(FLEET, "--domain", str(DOMAIN))
+    try:
+        yield fleet
+    finally:
+        fleet.down()
+
+
+@pytest.fixture(scope="module")
+def ca(lab):
+    thumbs = {}
+    for name in ("root", "issuing"):
+        der = x509.load_pem_x509_certificate((lab.pki / f"{name}.pem").read_bytes()).public_bytes(Encoding.DER)
+        thumbs[name] = hashlib.sha1(der).hexdigest().upper()
+    variables = {"iphttps_ca_sources": [{"path": str(lab.pki / "root.pem")}, {"path": str(lab.pki / "issuing.pem")}],
+                 "iphttps_ca_pins": [(lab.pki / "root.sha256").read_text().strip()]}
+    return thumbs, variables
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return tmp_path_factory.mktemp("gpo-loop-files")
+
+
+def gpo_sync(lab, variables, report_file, *extra, **extra_vars):
+    run = lab.playbook("directaccess.iphttps.gpo_sync", "-i", str(lab.directory / "gpo_inventory.yml"), *extra,
+                       extra_vars=dict(variables, iphttps_gpo_report_file=str(report_file), **extra_vars))
+    assert run.rc == 0, run.stdout
+    return json.loads(report_file.read_text())
+
+
+def records(report_dir: Path) -> dict:
+    return {r["host"]: r for r in json.loads((report_dir / "report.json").read_text())["records"]}
+
+
+def test_remediate_fixes_by_import_and_says_the_gpo_does_not_carry_the_ca(lab, ca, files):
+    thumbs, variables = ca
+    # The plan only: the GPO carries nothing yet, and gpo_sync --check says so without writing.
+    plan = gpo_sync(lab, variables, files / "gpo-plan.json", "--check")
+    assert plan["carries"] == []
+    fixed, broken = lab.hosts()
+    run = lab.playbook("directaccess.iphttps.remediate", limit=fixed, extra_vars=dict(
+        variables, iphttps_report_dir=str(files / "remediate"), iphttps_reconnect_timeout=20,
+        iphttps_gpo_report_file=str(files / "gpo-plan.json")))
+    assert run.rc == 0, run.stdout
+    record = records(files / "remediate")[fixed]
+    assert record["status"] == "fixed" and record["gpo_carries"] is False, record
+    assert "does NOT carry" in record["reason"] and "run gpo_sync" in record["reason"]
+    assert thumbs["root"] in lab.state(fixed)["root_store"]
+    assert lab.state(broken)["iphttps_state"]["last_error_code"] == 0x800B0109
+
+
+def test_a_gpo_linked_nowhere_reaches_no_client(lab, ca, files):
+    _thumbs, variables = ca
+    report = gpo_sync(lab, variables, files / "gpo-unlinked.json", iphttps_gpo_guid=UNLINKED_GPO)
+    assert report["written"] and report["reach"]["linked"] is False
+    fixed, broken = lab.hosts()
+    assert lab.refresh_policy() == {fixed: "unchanged", broken: "cannot reach the domain"}
+    assert lab.state(fixed)["group_policy_store"] == {"Root": {}, "CA": {}}
+
+
+def test_after_gpo_sync_a_refresh_gives_the_working_client_its_policy_copy_and_not_the_broken_one(lab, ca, files):
+    thumbs, variables = ca
+    report = gpo_sync(lab, variables, files / "gpo.json")
+    assert sorted(c["thumbprint"] for c in report["carries"]) == sorted(thumbs.values())
+    fixed, broken = lab.hosts()
+    # The broken client's tunnel is down (0x800B0109): no domain controller, no policy. It needs the import.
+    assert lab.refresh_policy() == {fixed: "changed", broken: "cannot reach the domain"}
+    held = lab.state(fixed)
+    assert set(held["group_policy_store"]["Root"]) == {thumbs["root"]}
+    assert set(held["group_policy_store"]["CA"]) == {thumbs["issuing"]}
+    assert thumbs["root"] in held["root_store"]  # both copies now: the import's and the policy's
+    assert "group_policy_store" not in lab.state(broken) or lab.state(broken)["group_policy_store"]["Root"] == {}
+    # diagnose names the policy copy of the chain's root, and a remediate of the broken client now says the
+    # GPO carries what it was given.
+    lab.playbook("directaccess.iphttps.diagnose", limit=fixed,
+                 extra_vars={"iphttps_report_dir": str(files / "diagnose")})
+    seen = records(files / "diagnose")[fixed]
+    assert seen["status"] == "healthy"
+    assert thumbs["root"] in [c["thumbprint"] for c in seen["policy_copies"]]
+    run = lab.playbook("directaccess.iphttps.remediate", limit=broken, extra_vars=dict(
+        variables, iphttps_report_dir=str(files / "remediate-2"), iphttps_reconnect_timeout=20,
+        iphttps_gpo_report_file=str(files / "gpo.json")))
+    assert run.rc == 0, run.stdout
+    second = records(files / "remediate-2")[broken]
+    assert second["status"] == "fixed" and second["gpo_carries"] is True, second
+
+
+def test_rollback_of_the_import_leaves_the_policy_copy_and_the_client_stays_at_zero(lab, ca, files):
+    thumbs, variables = ca
+    fixed, _broken = lab.hosts()
+    remediate = files / "remediate"
+    [run_dir] = [p for p in (remediate / "runs").iterdir() if p.is_dir()]
+    check = lab.playbook("directaccess.iphttps.rollback", "--check", limit=fixed, extra_vars={
+        "iphttps_report_dir": str(remediate), "iphttps_rollback_run": run_dir.name, "iphttps_reconnect_timeout": 20})
+    assert check.rc == 0, check.stdout
+    assert thumbs["root"] in lab.state(fixed)["root_store"]  # --check touched nothing
+    run = lab.playbook("directaccess.iphttps.rollback", limit=fixed, extra_vars={
+        "iphttps_report_dir": str(remediate), "iphttps_rollback_run": run_dir.name, "iphttps_reconnect_timeout": 20})
+    assert run.rc == 0, run.stdout
+    record = records(remediate)[fixed]
+    assert record["status"] == "removed", record
+    assert "only the copy this run imported was removed" in record["reason"] and "GroupPolicy" in record["reason"]
+    assert thumbs["root"] in [c["thumbprint"] for c in record["policy_copies"]]
+    state = lab.state(fixed)
+    assert thumbs["root"] not in state["root_store"] and thumbs["root"] in state["group_policy_store"]["Root"]
+    # The policy's copy keeps the chain trusted.
+    lab.playbook("directaccess.iphttps.diagnose", limit=fixed,
+                 extra_vars={"iphttps_report_dir": str(files / "diagnose-after")})
+    after = records(files / "diagnose-after")[fixed]
+    assert after["status"] == "healthy" and after["error_before"]["code"] == 0, after
