@@ -18,6 +18,7 @@ ARGUMENT_SPEC = dict(
     remote_access_server=dict(type="str"),
     client_groups=dict(type="list", elements="str"),
     allow_unvetted=dict(type="bool", default=False),
+    publish_enterprise=dict(type="bool", default=False),
 )
 
 

@@ -71,6 +71,19 @@ options:
         is refused whatever this says.
     type: bool
     default: false
+  publish_enterprise:
+    description:
+      - Also publish the certificates into Active Directory's enterprise stores, as
+        C(certutil -dspublish -f <file> RootCA) and C(SubCA) do, so that every domain member gets them in its
+        C(.Enterprise) physical store (Root for a root, CA for an intermediate) at its next policy refresh.
+      - Reads first what Active Directory holds, the C(cACertificate) values of the objects under
+        C(CN=Certification Authorities) (RootCA) and C(CN=AIA) (SubCA) in C(CN=Public Key Services,CN=Services) of the
+        configuration naming context, and publishes only what a container lacks, by thumbprint.
+      - Never unpublishes. With O(state=absent) it only reads, and RV(gpo_warnings) names each certificate that stays
+        published; removal from Active Directory is manual (docs/gpo.md).
+      - Needs O(certificates). The WinRM account needs write access to those containers (Enterprise Admins by default).
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Reads the GPO and reports what would be written or removed; writes nothing.
@@ -96,6 +109,9 @@ notes:
 seealso:
   - module: directaccess.iphttps.ca_bundle
   - module: directaccess.iphttps.ca_import
+  - name: certutil -dspublish
+    description: Publishing a CA certificate into Active Directory.
+    link: https://learn.microsoft.com/en-us/windows-server/administration/windows-commands/certutil
 author:
   - directaccess.iphttps contributors (@directaccess)
 """
@@ -110,6 +126,11 @@ EXAMPLES = r"""
     certificates: "{{ bundle.certificates }}"
     gpo_name: DirectAccess Client Settings
     client_groups: ["CORP\\DirectAccessClients"]
+
+- name: Make the GPO carry the CA certificates and publish them into Active Directory's enterprise stores
+  directaccess.iphttps.gpo_certificates:
+    certificates: "{{ bundle.certificates }}"
+    publish_enterprise: true
 
 - name: Take a retired root out of the GPO, by thumbprint
   directaccess.iphttps.gpo_certificates:
@@ -220,9 +241,37 @@ absent:
   type: list
   elements: dict
 diff:
-  description: The thumbprints per store (C(Root), C(CA)) before and after.
+  description:
+    - The thumbprints per store (C(Root), C(CA)) before and after; with O(publish_enterprise), also C(enterprise), the
+      thumbprints per container (C(RootCA), C(SubCA)) Active Directory holds before and after.
   returned: always
   type: dict
+enterprise:
+  description: With O(publish_enterprise), what Active Directory's enterprise stores hold and what was published; else null.
+  returned: always
+  type: dict
+  contains:
+    configuration_nc:
+      description: The configuration naming context read.
+      type: str
+    held_before:
+      description: C(RootCA) and C(SubCA), each a list of C(thumbprint) and C(subject), before publishing.
+      type: dict
+    held:
+      description: The same after publishing; in check mode, what it holds now.
+      type: dict
+    published:
+      description: The certificates published (or that would be), each with C(container), C(thumbprint), C(subject).
+      type: list
+      elements: dict
+    already_published:
+      description: The certificates Active Directory already held in their container.
+      type: list
+      elements: dict
+    stays_published:
+      description: With O(state=absent), the given certificates Active Directory still holds; this task never removes them.
+      type: list
+      elements: dict
 msg:
   description: Why the task failed or the host is unreachable.
   returned: on failure or when unreachable

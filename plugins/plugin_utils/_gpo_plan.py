@@ -136,3 +136,96 @@ def plan_gpo(carried: t.Sequence[dict], unreadable: t.Sequence[dict], wanted: t.
         "changed": bool(write or remove),
         "diff": {"before": _listing(before), "after": _listing(after)},
     }
+
+
+# Active Directory's enterprise stores, as certutil -dspublish names them: a root is published as RootCA (the
+# objects under CN=Certification Authorities), an intermediate as SubCA (under CN=AIA), both in
+# CN=Public Key Services,CN=Services of the configuration naming context. Clients copy the first into their
+# Root .Enterprise store and the second into their CA .Enterprise store.
+CONTAINERS = {"Root": "RootCA", "CA": "SubCA"}
+# More CA certificates than this in one container is not a PKI this task can reason about; stop reading.
+MAX_ENTERPRISE_VALUES = 2000
+
+
+def read_enterprise(value: t.Any) -> dict[str, list[dict]]:
+    """Parse the script's ``enterprise`` object: {configuration_nc, RootCA: [{thumbprint, der_base64}], SubCA: [...]}.
+
+    Returns {"configuration_nc": str, "RootCA": [{thumbprint, subject}], "SubCA": [...]}, each list sorted and
+    each thumbprint once. The thumbprint is computed here from the DER, so a value the host mislabels cannot
+    pass for the bundle's certificate; a value that is not a certificate fails naming its place.
+    """
+    if not isinstance(value, dict):
+        raise GpoPlanError(f"enterprise: expected an object from the host, got {type(value).__name__}")
+    configuration = value.get("configuration_nc")
+    if not isinstance(configuration, str) or not configuration:
+        raise GpoPlanError("enterprise.configuration_nc: expected the configuration naming context's DN")
+    held: dict[str, t.Any] = {"configuration_nc": configuration}
+    for container in CONTAINERS.values():
+        entries = value.get(container)
+        if entries is None:
+            entries = []
+        if not isinstance(entries, list):
+            raise GpoPlanError(f"enterprise.{container}: expected a list, got {type(entries).__name__}")
+        if len(entries) > MAX_ENTERPRISE_VALUES:
+            raise GpoPlanError(f"enterprise.{container}: {len(entries)} certificates, more than {MAX_ENTERPRISE_VALUES}")
+        found: dict[str, dict] = {}
+        for index, entry in enumerate(entries):
+            where = f"enterprise.{container}[{index}]"
+            encoded = entry.get("der_base64") if isinstance(entry, dict) else None
+            if not isinstance(encoded, str) or not encoded:
+                raise GpoPlanError(f"{where}: expected an object with der_base64")
+            try:
+                der = base64.b64decode(encoded, validate=True)
+                cert = load_certificates(der, where)[0]
+                info = describe(cert)
+            except (binascii.Error, CertificateError, ValueError) as exc:
+                raise GpoPlanError(f"{where}: not a certificate ({exc})") from None
+            thumbprint = str(info["thumbprint"]).upper()
+            found.setdefault(thumbprint, {"thumbprint": thumbprint, "subject": info.get("subject")})
+        held[container] = sorted(found.values(), key=lambda e: e["thumbprint"])
+    return held
+
+
+def _enterprise_listing(held: dict) -> dict[str, list[str]]:
+    return {container: [e["thumbprint"] for e in held.get(container, [])] for container in CONTAINERS.values()}
+
+
+def plan_enterprise(held: dict, wanted: t.Sequence[dict], state: str = "present") -> dict:
+    """What to publish so that Active Directory holds ``wanted`` (plan_import's output): each root as RootCA,
+    each intermediate as SubCA, unless that container already holds its thumbprint.
+
+    Nothing is ever taken out of Active Directory: with state absent the plan publishes nothing and lists in
+    ``stays_published`` what the directory still holds. Returns {publish, already_published, stays_published,
+    changed, diff}.
+    """
+    if state not in ("present", "absent"):
+        raise GpoPlanError(f"state: must be present or absent, got {state!r}")
+    publish: list[dict] = []
+    already: list[dict] = []
+    stays: list[dict] = []
+    for item in wanted:
+        container = CONTAINERS[item["store"]]
+        label = {"container": container, "thumbprint": item["thumbprint"], "subject": item.get("subject")}
+        holds = item["thumbprint"] in {e["thumbprint"] for e in held.get(container, [])}
+        if state == "absent":
+            if holds:
+                stays.append(label)
+            continue
+        if holds:
+            already.append(label)
+            continue
+        if any(p["container"] == container and p["thumbprint"] == item["thumbprint"] for p in publish):
+            continue
+        if item.get("der") is None:
+            raise GpoPlanError(f"{container}\\{item['thumbprint']}: publishing needs the certificate, not only its thumbprint")
+        publish.append(dict(label, der_base64=base64.b64encode(item["der"]).decode("ascii")))
+    before = _enterprise_listing(held)
+    after = {container: sorted(set(thumbs) | {p["thumbprint"] for p in publish if p["container"] == container})
+             for container, thumbs in before.items()}
+    return {
+        "publish": publish,
+        "already_published": already,
+        "stays_published": stays,
+        "changed": bool(publish),
+        "diff": {"before": before, "after": after},
+    }

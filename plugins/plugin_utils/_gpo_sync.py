@@ -5,17 +5,30 @@
 Internal to directaccess.iphttps; may change without notice.
 One read-only command, then (outside check mode, and only when the plan changes something) one
 command that writes and reads again, so the result reports what the GPO holds after the change.
+With publish_enterprise, the same two commands also read Active Directory's enterprise stores and
+publish (certutil -dspublish) the bundle's roots as RootCA and intermediates as SubCA that they lack.
+Nothing is ever unpublished: removal from Active Directory is left to an administrator (docs/gpo.md).
 """
 from __future__ import annotations
 
 import json
 import typing as t
 
-from ansible_collections.directaccess.iphttps.plugins.plugin_utils._gpo_plan import GpoPlanError, plan_gpo, read_carried
+from ansible_collections.directaccess.iphttps.plugins.plugin_utils._gpo_plan import (
+    GpoPlanError,
+    plan_enterprise,
+    plan_gpo,
+    read_carried,
+    read_enterprise,
+)
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._import_plan import PlanError, plan_import
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._windows_scripts import ScriptError, run_script
 
 SCRIPT = "gpo_certificates"
+# How to take a certificate out of Active Directory by hand, named in the warnings of state absent.
+MANUAL_REMOVAL = ("remove it by hand: the Enterprise PKI snap-in (pkiview.msc, Manage AD Containers) or ADSI Edit "
+                  "in CN=Public Key Services,CN=Services of the configuration naming context, see docs/gpo.md")
+CONTAINER_DN = {"RootCA": "CN=Certification Authorities", "SubCA": "CN=AIA"}
 # Security filtering that reaches every domain computer: Authenticated Users holds GpoApply by default.
 _EVERY_COMPUTER = ("authenticated users", "domain computers")
 # GpoStatus names under which Computer Configuration (where Public Key Policies live) is not applied.
@@ -103,9 +116,9 @@ def _checked(doc: dict) -> dict:
             names = da_client.get(key)
             if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
                 fail(f"da_client.{key}", "a list of strings")
-    failed = doc.get("failed")
-    if failed is not None and not isinstance(failed, dict):
-        fail("failed", "an object or null")
+    for field in ("failed", "publish_failed"):
+        if doc.get(field) is not None and not isinstance(doc[field], dict):
+            fail(field, "an object or null")
     return doc
 
 
@@ -122,20 +135,28 @@ def sync(connection: t.Any, args: dict, *, check_mode: bool) -> dict:
             wanted = plan_import(args["certificates"], args["state"])
         except PlanError as exc:
             raise GpoSyncError(str(exc)) from None
-    first = _run(connection, dict(base, write=[], remove=[]))
+    publishing = bool(args.get("publish_enterprise"))
+    if publishing and wanted is None:
+        raise GpoSyncError("publish_enterprise: give certificates to publish (ca_bundle's certificates)")
+    first = _run(connection, dict(base, write=[], remove=[], enterprise=publishing, publish=[]))
     try:
         carried, unreadable = read_carried(first.get("certificates") or [])
         plan = plan_gpo(carried, unreadable, wanted or [], args["state"])
+        directory = read_enterprise(first.get("enterprise")) if publishing else None
+        published_plan = plan_enterprise(directory, wanted or [], args["state"]) if publishing else None
     except GpoPlanError as exc:
         raise GpoSyncError(f"{SCRIPT}: {exc}") from None
     final, final_unreadable = carried, unreadable
-    changed = plan["changed"]
+    final_directory = directory
+    changed = plan["changed"] or bool(published_plan and published_plan["changed"])
     doc = first
-    if plan["changed"] and not check_mode:
+    if changed and not check_mode:
         # The GPO was found once; the writes go to that very GPO, by GUID.
         target = dict(base, gpo_name=None, gpo_guid=first["gpo"]["guid"])
+        publish = [{k: p[k] for k in ("container", "thumbprint", "der_base64")} for p in (published_plan or {}).get("publish", [])]
         doc = _run(connection, dict(target, write=[{k: w[k] for k in ("store", "thumbprint", "blob_base64")} for w in plan["write"]],
-                                    remove=[{"store": r["store"], "thumbprint": r["thumbprint"]} for r in plan["remove"]]),
+                                    remove=[{"store": r["store"], "thumbprint": r["thumbprint"]} for r in plan["remove"]],
+                                    enterprise=publishing, publish=publish),
                    writing=True)
         try:
             final, final_unreadable = read_carried(doc.get("certificates") or [])
@@ -152,6 +173,8 @@ def sync(connection: t.Any, args: dict, *, check_mode: bool) -> dict:
                 {(c["store"], c["thumbprint"]) for c in list(final) + list(final_unreadable)}]
         if left:
             raise GpoSyncError(f"{SCRIPT}: the GPO still carries {_keys(left)} after removing it")
+        if publishing:
+            final_directory = _published(doc, publish)
     # found_by says how the first read found the GPO (the writes went to its GUID); modified is after the writes.
     gpo = dict(first["gpo"], modified=doc["gpo"].get("modified"))
     da_client = first.get("da_client")
@@ -178,6 +201,23 @@ def sync(connection: t.Any, args: dict, *, check_mode: bool) -> dict:
         if (other, item["thumbprint"]) in held:
             warnings.append(f"GPO {gpo.get('name')!r} carries {item['subject'] or item['thumbprint']} in {other}; "
                             f"it belongs in {item['store']} (a root in Root, an intermediate in CA)")
+    enterprise = None
+    diff = plan["diff"]
+    if publishing:
+        for item in published_plan["stays_published"]:
+            warnings.append(f"{item['subject'] or item['thumbprint']} stays published in Active Directory as "
+                            f"{item['container']} ({CONTAINER_DN[item['container']]}): this task never unpublishes; "
+                            + MANUAL_REMOVAL)
+        enterprise = {
+            "configuration_nc": final_directory["configuration_nc"],
+            "held_before": {c: directory[c] for c in CONTAINER_DN},
+            "held": {c: final_directory[c] for c in CONTAINER_DN},
+            "published": [{k: p[k] for k in ("container", "thumbprint", "subject")} for p in published_plan["publish"]],
+            "already_published": published_plan["already_published"],
+            "stays_published": published_plan["stays_published"],
+        }
+        diff = {"before": dict(diff["before"], enterprise=published_plan["diff"]["before"]),
+                "after": dict(diff["after"], enterprise=published_plan["diff"]["after"])}
     return {
         "changed": changed,
         "gpo": gpo,
@@ -192,9 +232,30 @@ def sync(connection: t.Any, args: dict, *, check_mode: bool) -> dict:
         "removed": _labels(plan["remove"]),
         "already_present": plan["already_present"],
         "absent": plan["absent"],
-        "diff": plan["diff"],
+        "diff": diff,
         "gpo_warnings": warnings,
+        "enterprise": enterprise,
     }
+
+
+def _published(doc: dict, publish: list[dict]) -> dict:
+    """What Active Directory holds after publishing, or GpoSyncError naming what failed or did not land."""
+    done = _keys([{"store": p.get("container"), "thumbprint": p.get("thumbprint")} for p in doc.get("published") or []
+                  if isinstance(p, dict)])
+    failed = doc.get("publish_failed")
+    if failed:
+        raise GpoSyncError(f"{SCRIPT}: publishing {failed.get('container')}\\{failed.get('thumbprint')} into Active Directory "
+                           f"failed: {failed.get('message')}; the GPO was written; published before it: {done}")
+    try:
+        final_held = read_enterprise(doc.get("enterprise"))
+    except GpoPlanError as exc:
+        raise GpoSyncError(f"{SCRIPT}: after publishing: {exc}") from None
+    missing = [p for p in publish if p["thumbprint"] not in {e["thumbprint"] for e in final_held[p["container"]]}]
+    if missing:
+        raise GpoSyncError(f"{SCRIPT}: Active Directory does not hold "
+                           f"{_keys([{'store': p['container'], 'thumbprint': p['thumbprint']} for p in missing])} after "
+                           "certutil -dspublish (it may have written to another domain controller: name one with server)")
+    return final_held
 
 
 def _keys(items: t.Any) -> str:

@@ -20,6 +20,7 @@ Each client is one JSON file, ``<state_dir>/<name>.json``, so a lab restart lose
                   # points (multisite), none of them activated; IP-HTTPS uses the first
       "winhttp_proxy": "127.0.0.1:41300",   # optional: the machine's WinHTTP proxy; IP-HTTPS tunnels through it
       "group_policy_store": {"Root": {...}, "CA": {...}},   # the .GroupPolicy physical stores (a policy refresh)
+      "enterprise_store": {"Root": {...}, "CA": {...}},     # the .Enterprise physical stores (from AD, same refresh)
       "iphlpsvc": {"status": "Running", "restarts": 0},
       "tunnel": false,             # the controller reaches this host through its DirectAccess tunnel
       "reachable": true,           # false: the lab does not start this host's WinRM endpoint
@@ -126,6 +127,8 @@ ACTIVE_TRANSITION = "active_transition"
 WINHTTP_PROXY = "winhttp_proxy"
 # The .GroupPolicy physical stores ({"Root": {thumbprint: PEM}, "CA": {...}}); root_store and ca_store are .Default.
 GROUP_POLICY = "group_policy_store"
+# The .Enterprise physical stores, filled from Active Directory's RootCA and SubCA containers at a policy refresh.
+ENTERPRISE = "enterprise_store"
 RESTART_MARKER = "restart_marker"
 DEFAULT_TIMEOUT = 2.0
 
@@ -469,15 +472,16 @@ def _check_record(record, name: str, label: str) -> dict:
         for key, pem in store.items():
             if _parse_pem(pem, f"{label}: {field}[{key}]")[0] != key:
                 fail(f"{field}[{key}]", "key is not the certificate's SHA-1 thumbprint")
-    policy = record.setdefault(GROUP_POLICY, {"Root": {}, "CA": {}})
-    if not isinstance(policy, dict) or set(policy) != set(STORES):
-        fail(GROUP_POLICY, "must be an object with Root and CA, each thumbprint -> PEM")
-    for store, held in policy.items():
-        if not isinstance(held, dict):
-            fail(f"{GROUP_POLICY}.{store}", "must be an object of thumbprint -> PEM")
-        for key, pem in held.items():
-            if _parse_pem(pem, f"{label}: {GROUP_POLICY}.{store}[{key}]")[0] != key:
-                fail(f"{GROUP_POLICY}.{store}[{key}]", "key is not the certificate's SHA-1 thumbprint")
+    for physical in (GROUP_POLICY, ENTERPRISE):
+        policy = record.setdefault(physical, {"Root": {}, "CA": {}})
+        if not isinstance(policy, dict) or set(policy) != set(STORES):
+            fail(physical, "must be an object with Root and CA, each thumbprint -> PEM")
+        for store, held in policy.items():
+            if not isinstance(held, dict):
+                fail(f"{physical}.{store}", "must be an object of thumbprint -> PEM")
+            for key, pem in held.items():
+                if _parse_pem(pem, f"{label}: {physical}.{store}[{key}]")[0] != key:
+                    fail(f"{physical}.{store}[{key}]", "key is not the certificate's SHA-1 thumbprint")
     _check_iphttps(record.get("iphttps"), f"{label}: iphttps")
     if record.get(WINHTTP_PROXY) is not None:
         try:
@@ -514,8 +518,10 @@ def _state_from_json(value: dict | None) -> IPHttpsState | None:
 
 # lab-behaviour: logical-store-union
 def logical_store(record: Mapping, store: str) -> dict[str, str]:
-    """What LocalMachine's Root or CA store lists: the .Default physical store with the .GroupPolicy one."""
-    return {**record[_store_field(store)], **(record.get(GROUP_POLICY) or {}).get(store, {})}
+    """What LocalMachine's Root or CA store lists: the .Default physical store with the .GroupPolicy and
+    .Enterprise ones."""
+    return {**record[_store_field(store)], **(record.get(GROUP_POLICY) or {}).get(store, {}),
+            **(record.get(ENTERPRISE) or {}).get(store, {})}
 
 
 def _template_setting(record: Mapping, name: str, default):
@@ -788,10 +794,12 @@ class ClientState:
             record["iphttps_state"] = state
 
     # lab-behaviour: group-policy-refresh
-    def apply_group_policy(self, certificates: Mapping[str, Iterable]) -> bool | None:
-        """A policy refresh: the .GroupPolicy stores are rewritten with what the GPOs deploy (PEMs by store),
-        but only when the client reaches a domain controller: inside, or through a working DirectAccess
-        tunnel. Returns whether the stores changed, or None when the client could not refresh."""
+    def apply_group_policy(self, certificates: Mapping[str, Iterable],
+                           enterprise: Mapping[str, Iterable] | None = None) -> bool | None:
+        """A policy refresh: the .GroupPolicy stores are rewritten with what the GPOs deploy (PEMs by store)
+        and, given ``enterprise`` (PEMs by store: Root from AD's RootCA container, CA from SubCA), so are the
+        .Enterprise stores; but only when the client reaches a domain controller: inside, or through a working
+        DirectAccess tunnel. Returns whether the stores changed, or None when the client could not refresh."""
         if not self.reaches_domain():
             return None
         with self._transaction() as record:
@@ -799,6 +807,12 @@ class ClientState:
                                for pem in certificates.get(store, ())) for store in STORES}
             changed = new != record[GROUP_POLICY]
             record[GROUP_POLICY] = new
+            if enterprise is not None:
+                # lab-behaviour: enterprise-store-refresh
+                held = {store: dict(_parse_pem(pem, f"{self.name}: Enterprise {store} store")
+                                    for pem in enterprise.get(store, ())) for store in STORES}
+                changed = changed or held != record[ENTERPRISE]
+                record[ENTERPRISE] = held
         return changed
 
     def reaches_domain(self) -> bool:

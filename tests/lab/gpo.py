@@ -14,12 +14,16 @@ then on that file is the GPO store: registry-based policy values the script writ
 ``down`` and ``up``, as a real GPO's do. ``rm -rf .lab`` starts over.
 
 The store, per GPO: ``registry`` maps a key path (``HKLM\\Software\\...``, compared without
-regard to case) to its values, each ``{"type": "Binary", "base64": ...}``.
+regard to case) to its values, each ``{"type": "Binary", "base64": ...}``. Beside the GPOs, ``enterprise``
+is Active Directory's enterprise stores, what ``certutil -dspublish`` writes: ``{"RootCA": {thumbprint:
+base64 DER}, "SubCA": {...}}``, the CN=Certification Authorities and CN=AIA containers of the
+configuration naming context. A domain file may set ``publish_denied: true``: the account may not write them.
 """
 from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -37,10 +41,12 @@ from .client_state import ClientState, list_clients
 from .handlers import IDENTITY_RE, clixml_error, powershell_json
 from .wsman import CommandRequest, CommandResult
 
-SCRIPT = ("gpo_certificates", 1)
+SCRIPT = ("gpo_certificates", 2)
 STORE_FILE = "domain.json"
 CERTIFICATES_KEY = "HKLM\\Software\\Policies\\Microsoft\\SystemCertificates\\{store}\\Certificates"
 DEFAULT_CLIENT_GPO = "DirectAccess Client Settings"
+# certutil -dspublish's types and the containers under CN=Public Key Services,CN=Services they write.
+CONTAINERS = {"RootCA": "CN=Certification Authorities", "SubCA": "CN=AIA"}
 _GPO_STATUSES = ("AllSettingsEnabled", "UserSettingsDisabled", "ComputerSettingsDisabled", "AllSettingsDisabled")
 
 
@@ -66,7 +72,7 @@ def load_domain(path: str | os.PathLike) -> dict:
     if not isinstance(document, dict):
         fail("(top level)", "must be a mapping")
     unknown = set(document) - {"description", "domain", "management_host", "grouppolicy_module", "da_client", "gpos",
-                               "clients"}
+                               "clients", "publish_denied"}
     if unknown:
         fail("(top level)", f"unknown keys {', '.join(sorted(map(str, unknown)))}")
     domain = document.get("domain")
@@ -108,7 +114,8 @@ def load_domain(path: str | os.PathLike) -> dict:
                "groups": [str(name) for name in clients.get("groups") or (da_client or {}).get("security_groups") or []]}
     return {"domain": domain, "management_host": str(document.get("management_host") or "gpo-mgmt-01"),
             "grouppolicy_module": bool(document.get("grouppolicy_module", True)), "da_client": da_client, "gpos": gpos,
-            "clients": clients}
+            "clients": clients, "enterprise": {container: {} for container in CONTAINERS},
+            "publish_denied": bool(document.get("publish_denied", False))}
 
 
 class DomainStore:
@@ -215,6 +222,45 @@ def remove_registry_key(gpo: dict, key: str) -> None:
     gpo["modified"] = _now()
 
 
+def configuration_nc(domain: dict) -> str:
+    """The configuration naming context of the forest the lab's domain roots: CN=Configuration,DC=..."""
+    return "CN=Configuration," + ",".join(f"DC={label}" for label in domain["domain"].split("."))
+
+
+# lab-behaviour: certutil-dspublish
+def dspublish(domain: dict, container: str, der_base64: str) -> str:
+    """certutil -dspublish -f <file> RootCA|SubCA: the CA certificate joins that container (a second publish of
+    the same certificate changes nothing); an account without write access there is refused."""
+    if container not in CONTAINERS:
+        raise _CmdletError(f"certutil -dspublish exited with -2147024809: container must be RootCA or SubCA, not '{container}'")
+    if domain.get("publish_denied"):
+        raise _CmdletError("certutil -dspublish exited with -2147024891: CertUtil: -dsPublish command FAILED: "
+                           "0x80070005 (WIN32: 5 ERROR_ACCESS_DENIED) Access is denied.")
+    try:
+        der = base64.b64decode(der_base64, validate=True)
+        x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise _CmdletError("certutil -dspublish exited with -2146885623: CertUtil: -dsPublish command FAILED: "
+                           "0x80092009 (-2146885623 CRYPT_E_NO_MATCH) Cannot find the requested object.") from None
+    thumbprint = _sha1(der)
+    domain.setdefault("enterprise", {name: {} for name in CONTAINERS})[container][thumbprint] = base64.b64encode(der).decode()
+    return thumbprint
+
+
+# lab-behaviour: ad-pki-containers-read
+def read_enterprise(domain: dict) -> dict:
+    """The cACertificate values under CN=Certification Authorities (RootCA) and CN=AIA (SubCA) of
+    CN=Public Key Services,CN=Services in the configuration naming context, as [adsi] reads them."""
+    held = domain.get("enterprise") or {}
+    return {"configuration_nc": configuration_nc(domain),
+            **{container: [{"thumbprint": thumb, "der_base64": der} for thumb, der in sorted((held.get(container) or {}).items())]
+               for container in CONTAINERS}}
+
+
+def _sha1(der: bytes) -> str:
+    return hashlib.sha1(der).hexdigest().upper()
+
+
 class ManagementHandler:
     """The ``handler`` of the management host's WSManEndpoint."""
 
@@ -294,7 +340,8 @@ def gpo_certificates(domain: dict, params: dict) -> dict:
     """What gpo_certificates.ps1 prints, worked on ``domain`` (changed in place when it writes)."""
     result: dict[str, t.Any] = {"script": SCRIPT[0], "version": SCRIPT[1], "error": None, "gpo": None,
                                 "da_client": None, "da_client_note": None, "links": [], "apply_trustees": [],
-                                "certificates": [], "written": [], "removed": [], "failed": None}
+                                "certificates": [], "written": [], "removed": [], "failed": None, "enterprise": None,
+                                "published": [], "publish_failed": None}
     if not domain.get("grouppolicy_module", True):
         result["error"] = {"kind": "no_grouppolicy_module", "message": "the GroupPolicy module is not installed on "
                            "this host: install RSAT Group Policy Management Tools (GPMC)"}
@@ -331,6 +378,17 @@ def gpo_certificates(domain: dict, params: dict) -> dict:
                 result["removed"].append({"store": item.get("store"), "thumbprint": item.get("thumbprint")})
         result["gpo"]["modified"] = gpo["modified"]
         result["certificates"] = _read_certificates(gpo)
+        if result["failed"] is None:
+            for item in params.get("publish") or []:
+                try:
+                    dspublish(domain, _text(item.get("container")), _text(item.get("der_base64")))
+                except _CmdletError as exc:
+                    result["publish_failed"] = {"container": item.get("container"), "thumbprint": item.get("thumbprint"),
+                                                "message": str(exc)}
+                    break
+                result["published"].append({"container": item.get("container"), "thumbprint": item.get("thumbprint")})
+        if params.get("enterprise"):
+            result["enterprise"] = read_enterprise(domain)
     except _CmdletError as exc:
         result["error"] = {"kind": "error", "message": str(exc)}
     return result
@@ -396,10 +454,23 @@ def policy_certificates(domain: dict) -> dict[str, list[str]]:
 def refresh_group_policy(state_dir: str | os.PathLike) -> dict[str, bool | None]:
     """``gpupdate /target:computer`` on every lab client: each that reaches a domain controller (inside, or
     through a working DirectAccess tunnel) gets its .GroupPolicy stores rewritten from the GPOs that apply to
-    it; the others keep what they had. -> {client: changed, or None when it could not refresh}."""
+    it, and its .Enterprise stores from Active Directory's RootCA and SubCA containers; the others keep what
+    they had. -> {client: changed, or None when it could not refresh}."""
     domain = DomainStore(state_dir).load()
     certificates = policy_certificates(domain)
-    return {name: ClientState(state_dir, name).apply_group_policy(certificates) for name in list_clients(state_dir)}
+    enterprise = enterprise_certificates(domain)
+    return {name: ClientState(state_dir, name).apply_group_policy(certificates, enterprise)
+            for name in list_clients(state_dir)}
+
+
+# lab-behaviour: enterprise-containers-to-stores
+def enterprise_certificates(domain: dict) -> dict[str, list[str]]:
+    """PEMs per client store that Active Directory's enterprise stores give every domain member at a policy
+    refresh: RootCA (CN=Certification Authorities) into Root, SubCA (CN=AIA) into CA."""
+    held = domain.get("enterprise") or {}
+    return {store: [x509.load_der_x509_certificate(base64.b64decode(der)).public_bytes(Encoding.PEM).decode("ascii")
+                    for _thumb, der in sorted((held.get(container) or {}).items())]
+            for store, container in (("Root", "RootCA"), ("CA", "SubCA"))}
 
 
 # --- the management host in a running lab ------------------------------------------------------

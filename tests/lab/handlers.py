@@ -66,6 +66,7 @@ from .client_state import (
     STATUS_ACTIVE,
     STATUS_FAILED,
     TRUST_E_EXPLICIT_DISTRUST,
+    ENTERPRISE,
     GROUP_POLICY,
     WINHTTP_PROXY,
     ClientState,
@@ -767,13 +768,14 @@ class ClientHandler:
     @staticmethod
     # lab-behaviour: physical-store-keys
     def _physical_stores(record: dict) -> dict:
-        """The registry keys' subkey names client_info reads: the lab's clients have no Enterprise or AuthRoot
-        copies, and the .GroupPolicy stores hold what the last policy refresh applied."""
+        """The registry keys' subkey names client_info reads: the lab's clients have no AuthRoot copies, and the
+        .GroupPolicy and .Enterprise stores hold what the last policy refresh applied."""
         policy = record.get(GROUP_POLICY) or {}
+        enterprise = record.get(ENTERPRISE) or {}
         return {"Root": {"Default": list(record["root_store"]), "GroupPolicy": list(policy.get("Root", {})),
-                         "Enterprise": [], "AuthRoot": []},
+                         "Enterprise": list(enterprise.get("Root", {})), "AuthRoot": []},
                 "CA": {"Default": list(record["ca_store"]), "GroupPolicy": list(policy.get("CA", {})),
-                       "Enterprise": []}}
+                       "Enterprise": list(enterprise.get("CA", {}))}}
 
     def _ca_import(self, params: t.Any) -> dict:
         params = params if isinstance(params, dict) else {}
@@ -835,16 +837,19 @@ class ClientHandler:
                 if absent and not present:
                     result["absent"].append(entry)
                     continue
-                policy = (self.client.load().get(GROUP_POLICY) or {}).get(store, {})
-                if absent and entry["thumbprint"] in policy:
+                record = self.client.load()
+                # The other physical stores holding it, in the script's order (Get-OtherCopies).
+                kept_by = [name for name, field in (("GroupPolicy", GROUP_POLICY), ("Enterprise", ENTERPRISE))
+                           if entry["thumbprint"] in (record.get(field) or {}).get(store, {})]
+                if absent and kept_by:
                     # lab-behaviour: removal-spares-policy-copy
-                    # Only the .Default copy's registry key is deleted; the policy's copy stays listed.
-                    own = entry["thumbprint"] in self.client.load()["root_store" if store == "Root" else "ca_store"]
+                    # Only the .Default copy's registry key is deleted; the policy's or the directory's copy stays listed.
+                    own = entry["thumbprint"] in record["root_store" if store == "Root" else "ca_store"]
                     if own and not check_mode:
                         if not self.administrator or self._fault_kind() == "access_denied":
                             raise PermissionError(_ACCESS_DENIED)
                         self.client.remove_certificate(store, entry["thumbprint"])
-                    result["kept"].append({**entry, "kept_by": ["GroupPolicy"], "removed_default": own})
+                    result["kept"].append({**entry, "kept_by": kept_by, "removed_default": own})
                     if own:
                         result["removed"].append(entry)
                         result["changed"] = True

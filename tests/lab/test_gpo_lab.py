@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from .gpo import DomainError, DomainStore, ManagementHandler, certificates_reaching, gpo_certificates, load_domain
+from .gpo import (
+    DomainError,
+    DomainStore,
+    ManagementHandler,
+    certificates_reaching,
+    enterprise_certificates,
+    gpo_certificates,
+    load_domain,
+    refresh_group_policy,
+)
 from .wsman import CommandRequest, decode_command_line
 
 DOMAIN_FILE = Path(__file__).resolve().parent / "domains" / "directaccess.yml"
@@ -131,7 +140,7 @@ def test_without_the_grouppolicy_module(run, store):
 
 def test_other_scripts_are_refused_with_a_message(collection, store):
     connection = Connection(ManagementHandler(store))
-    with pytest.raises(collection["_windows_scripts"].ScriptError, match="the management host answers gpo_certificates v1 only"):
+    with pytest.raises(collection["_windows_scripts"].ScriptError, match="the management host answers gpo_certificates v2 only"):
         collection["_windows_scripts"].run_script(connection, "iphttps_state", {})
 
 
@@ -178,5 +187,73 @@ def test_the_lab_answers_with_the_scripts_own_keys_in_its_order(run):
     source = (Path(__file__).resolve().parents[2] / "plugins" / "plugin_utils" / "scripts" / "gpo_certificates.ps1").read_text()
     block = source.split("$result = [ordered]@{", 1)[1].split("\n}", 1)[0]
     keys = re.findall(r"^\s*(\w+) = ", block, re.MULTILINE)
-    assert keys[:2] == ["script", "version"] and len(keys) == 12
+    assert keys[:2] == ["script", "version"] and len(keys) == 15
     assert list(run()) == keys
+
+
+# --- Active Directory's enterprise stores: certutil -dspublish and the [adsi] read (gpo_certificates v2) ---
+
+def der_base64(pki, name):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return base64.b64encode(x509.load_pem_x509_certificate(pki.pem(name).encode()).public_bytes(Encoding.DER)).decode()
+
+
+def test_enterprise_is_read_only_when_asked(run, store):
+    assert run()["enterprise"] is None
+    doc = run(enterprise=True)
+    assert doc["enterprise"] == {"configuration_nc": "CN=Configuration,DC=lab,DC=example", "RootCA": [], "SubCA": []}
+    assert store.load()["enterprise"] == {"RootCA": {}, "SubCA": {}}
+
+
+def test_publish_persists_once_per_thumbprint_and_reads_back(run, store, pki):
+    items = [{"container": "RootCA", "thumbprint": pki.thumbprint("root"), "der_base64": der_base64(pki, "root")},
+             {"container": "SubCA", "thumbprint": pki.thumbprint("issuing"), "der_base64": der_base64(pki, "issuing")}]
+    doc = run(enterprise=True, publish=items)
+    assert doc["published"] == [{"container": i["container"], "thumbprint": i["thumbprint"]} for i in items]
+    assert doc["publish_failed"] is None
+    assert doc["enterprise"]["RootCA"] == [{"thumbprint": pki.thumbprint("root"), "der_base64": der_base64(pki, "root")}]
+    assert [e["thumbprint"] for e in doc["enterprise"]["SubCA"]] == [pki.thumbprint("issuing")]
+    before = store.load()["enterprise"]
+    run(publish=items)  # -f: publishing again changes nothing
+    assert store.load()["enterprise"] == before
+    assert enterprise_certificates(store.load()) == {"Root": [pki.pem("root")], "CA": [pki.pem("issuing")]}
+
+
+def test_a_publish_that_fails_stops_the_rest_and_names_it(run, store, pki):
+    good = {"container": "RootCA", "thumbprint": pki.thumbprint("root"), "der_base64": der_base64(pki, "root")}
+    doc = run(enterprise=True, publish=[{"container": "NTAuthCA", "thumbprint": "AB", "der_base64": "AA=="}, good])
+    assert doc["publish_failed"]["container"] == "NTAuthCA" and "must be RootCA or SubCA" in doc["publish_failed"]["message"]
+    assert doc["published"] == [] and doc["enterprise"]["RootCA"] == []
+    doc = run(publish=[{"container": "SubCA", "thumbprint": "AB", "der_base64": base64.b64encode(b"no").decode()}])
+    assert "Cannot find the requested object" in doc["publish_failed"]["message"]
+    store.update(lambda domain: domain.update(publish_denied=True))
+    doc = run(enterprise=True, publish=[good])
+    assert "Access is denied" in doc["publish_failed"]["message"] and doc["enterprise"]["RootCA"] == []
+
+
+def test_a_failed_gpo_write_publishes_nothing(run, store, pki):
+    good = {"container": "RootCA", "thumbprint": pki.thumbprint("root"), "der_base64": der_base64(pki, "root")}
+    doc = run(write=[{"store": "Root", "thumbprint": "AA", "blob_base64": "not base64!"}], publish=[good])
+    assert doc["failed"] is not None and doc["published"] == []
+    assert store.load()["enterprise"]["RootCA"] == {}
+
+
+def test_a_store_from_before_the_enterprise_section_still_publishes(run, store, pki):
+    store.update(lambda domain: domain.pop("enterprise"))
+    assert run(enterprise=True)["enterprise"]["RootCA"] == []
+    good = {"container": "RootCA", "thumbprint": pki.thumbprint("root"), "der_base64": der_base64(pki, "root")}
+    assert run(publish=[good])["published"] == [{"container": "RootCA", "thumbprint": pki.thumbprint("root")}]
+
+
+def test_a_refresh_fills_the_enterprise_store_only_on_a_client_that_reaches_the_domain(make_handler, pki, tmp_path):
+    working = make_handler("healthy", name="da-client-01").client
+    broken = make_handler("untrusted_root", name="da-client-02").client
+    domain = DomainStore(tmp_path / "state", load_domain(DOMAIN_FILE))
+    domain.update(lambda d: d["enterprise"]["RootCA"].update({pki.thumbprint("root"): der_base64(pki, "root")}))
+    assert refresh_group_policy(tmp_path / "state") == {"da-client-01": True, "da-client-02": None}
+    assert working.load()["enterprise_store"] == {"Root": {pki.thumbprint("root"): pki.pem("root")}, "CA": {}}
+    assert working.load()["group_policy_store"] == {"Root": {}, "CA": {}}
+    assert broken.load()["enterprise_store"] == {"Root": {}, "CA": {}}
+    assert refresh_group_policy(tmp_path / "state")["da-client-01"] is False

@@ -87,3 +87,44 @@ def test_ca_import_refuses_a_thumbprint_that_is_not_forty_hex_digits(collection,
                                                                     "der_base64": ""}]})
     assert done["failed"]["kind"] == "error" and "40 hexadecimal digits" in done["failed"]["message"]
     assert done["changed"] is False
+
+
+def test_an_enterprise_copy_is_listed_logical_and_spared_by_ca_import(collection, make_handler, pki):
+    handler = make_handler("healthy")
+    client = handler.client
+    root, issuing = pki.thumbprint("root"), pki.thumbprint("issuing")
+    # Active Directory gives the root (RootCA) and the issuing CA (SubCA); the GPO gives the root too.
+    assert client.apply_group_policy({"Root": [pki.pem("root")]}, {"Root": [pki.pem("root")], "CA": [pki.pem("issuing")]})
+    record = client.load()
+    assert root in logical_store(record, "Root") and issuing in logical_store(record, "CA")
+    info = run(collection, handler, "client_info", {"connect_timeout_ms": 2000})
+    assert info["physical_stores"]["Root"]["Enterprise"] == [root]
+    assert info["physical_stores"]["CA"]["Enterprise"] == [issuing]
+    removal = {"state": "absent", "check_mode": False, "restart_iphlpsvc": False,
+               "certificates": [import_item(pki, "root", "Root"), import_item(pki, "issuing", "CA")]}
+    done = run(collection, handler, "ca_import", removal)
+    assert done["kept"] == [
+        {"store": "Root", "thumbprint": root, "kept_by": ["GroupPolicy", "Enterprise"], "removed_default": True},
+        {"store": "CA", "thumbprint": issuing, "kept_by": ["Enterprise"], "removed_default": True}]
+    record = client.load()
+    assert root not in record["root_store"] and issuing not in record["ca_store"]
+    assert record["enterprise_store"]["CA"] == {issuing: pki.pem("issuing")}
+    assert root in done["stores_after"]["Root"] and issuing in done["stores_after"]["CA"]
+
+
+def test_a_refresh_without_enterprise_leaves_the_enterprise_store(make_handler, pki):
+    client = make_handler("healthy").client
+    assert client.apply_group_policy({}, {"Root": [pki.pem("root")]}) is True
+    assert client.apply_group_policy({}) is False  # no Active Directory answer given: the store stays
+    assert set(client.load()["enterprise_store"]["Root"]) == {pki.thumbprint("root")}
+    assert client.apply_group_policy({}, {}) is True  # AD holds nothing now: the copy goes
+    assert client.load()["enterprise_store"] == {"Root": {}, "CA": {}}
+
+
+def test_a_damaged_enterprise_store_is_refused_naming_the_field(make_handler):
+    client = make_handler("healthy").client
+    record = json.loads(client.path.read_text())
+    record["enterprise_store"] = {"CA": {}}
+    client.path.write_text(json.dumps(record))
+    with pytest.raises(ClientStateError, match="enterprise_store: must be an object with Root and CA"):
+        client.load()

@@ -539,8 +539,10 @@ def test_state_survives_reload_and_has_the_documented_shape(tmp_path, pki, serve
     assert record == client.load()
     assert set(record) == {"format", "name", "scenario", "root_store", "ca_store", "disallowed_store", "iphttps",
                            "iphlpsvc",
-                           "tunnel", "reachable", "wrong_credentials", "iphttps_state", "group_policy_store"}
+                           "tunnel", "reachable", "wrong_credentials", "iphttps_state", "group_policy_store",
+                           "enterprise_store"}
     assert record["group_policy_store"] == {"Root": {}, "CA": {}}  # no policy refresh yet
+    assert record["enterprise_store"] == {"Root": {}, "CA": {}}
     assert record["ca_store"] == {pki.thumbprint("issuing"): pki.pem("issuing")}
     assert (record["tunnel"], record["wrong_credentials"], record["reachable"]) == (True, True, True)
     on_disk = json.loads(client.path.read_text())

@@ -1,9 +1,10 @@
-# directaccess.iphttps script: gpo_certificates v1
+# directaccess.iphttps script: gpo_certificates v2
 # Reads (and, when asked, changes) the CA certificates a GPO deploys through Public Key Policies, on a
 # domain-joined management host with the GroupPolicy module (RSAT or GPMC).
 # Input (JSON on stdin): { "gpo_name": str|null, "gpo_guid": str|null, "domain": str|null, "server": str|null,
 #   "remote_access_server": str|null, "write": [{ "store": "Root"|"CA", "thumbprint": str, "blob_base64": str }],
-#   "remove": [{ "store": "Root"|"CA", "thumbprint": str }] }
+#   "remove": [{ "store": "Root"|"CA", "thumbprint": str }], "enterprise": bool (read AD's enterprise stores),
+#   "publish": [{ "container": "RootCA"|"SubCA", "thumbprint": str, "der_base64": str }] (certutil -dspublish) }
 #   With neither gpo_name nor gpo_guid, the GPO is the DirectAccess client GPO: the first GpoName Get-DAClient
 #   reports (run on the Remote Access server, or with -ComputerName remote_access_server), else the GPO named
 #   'DirectAccess Client Settings', the name the Remote Access setup wizard gives it by default.
@@ -13,16 +14,21 @@
 #   da_client_note null|str, links [{ som_path, som_name, enabled bool, enforced bool }],
 #   apply_trustees [{ name, type, denied bool }] (security filtering: trustees with the GpoApply permission),
 #   certificates [{ store, thumbprint, blob_base64 null|str }] (read after the writes),
-#   written [{ store, thumbprint }], removed [{ store, thumbprint }], failed null|{ store, thumbprint, message } }
+#   written [{ store, thumbprint }], removed [{ store, thumbprint }], failed null|{ store, thumbprint, message },
+#   enterprise null (not asked)|{ configuration_nc, RootCA [{ thumbprint, der_base64 }], SubCA [...] } (read after the
+#   publishing: the cACertificate values of the objects under CN=Certification Authorities (RootCA) and CN=AIA
+#   (SubCA) in CN=Public Key Services,CN=Services of the configuration naming context),
+#   published [{ container, thumbprint }], publish_failed null|{ container, thumbprint, message } }
 # Every certificate is HKLM\Software\Policies\Microsoft\SystemCertificates\<store>\Certificates\<thumbprint>,
 # value Blob (REG_BINARY, a serialized certificate store element the controller builds and reads).
-# Writes stop at the first failure; the controller decides what to write. Windows PowerShell 5.1; keep it plain.
+# Writes stop at the first failure, and so does publishing; the controller decides what to write and publish.
+# Publishing runs only after every GPO write succeeded. Windows PowerShell 5.1; keep it plain.
 $ErrorActionPreference = 'Stop'
 $params = (@($input) -join "`n") | ConvertFrom-Json
 
 $result = [ordered]@{
     script = 'gpo_certificates'
-    version = 1
+    version = 2
     error = $null
     gpo = $null
     da_client = $null
@@ -33,6 +39,9 @@ $result = [ordered]@{
     written = @()
     removed = @()
     failed = $null
+    enterprise = $null
+    published = @()
+    publish_failed = $null
 }
 $CertificatesKey = 'HKLM\Software\Policies\Microsoft\SystemCertificates\{0}\Certificates'
 
@@ -94,6 +103,40 @@ function Read-Certificates([guid]$Guid) {
     return $found
 }
 
+function Read-Enterprise {
+    # The containers certutil -dspublish writes: RootCA under CN=Certification Authorities, SubCA under CN=AIA, each
+    # CA an object whose cACertificate values are DER certificates. With server, that domain controller is asked.
+    $prefix = 'LDAP://'
+    if ($params.server) { $prefix = 'LDAP://' + [string]$params.server + '/' }
+    $rootDse = [adsi]($prefix + 'RootDSE')
+    $configuration = [string]$rootDse.Properties['configurationNamingContext'].Value
+    $found = [ordered]@{ configuration_nc = $configuration; RootCA = @(); SubCA = @() }
+    $containers = [ordered]@{ RootCA = 'CN=Certification Authorities'; SubCA = 'CN=AIA' }
+    foreach ($name in @($containers.Keys)) {
+        $container = [adsi]($prefix + $containers[$name] + ',CN=Public Key Services,CN=Services,' + $configuration)
+        foreach ($child in $container.Children) {
+            foreach ($value in @($child.Properties['cACertificate'])) {
+                if ($value -isnot [byte[]]) { continue }
+                $cert = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [byte[]]$value)
+                $found[$name] += [ordered]@{ thumbprint = $cert.Thumbprint.ToUpperInvariant(); der_base64 = [Convert]::ToBase64String([byte[]]$value) }
+            }
+        }
+    }
+    return $found
+}
+
+function Publish-Certificate($Item) {
+    # certutil -dspublish -f <file> RootCA|SubCA, from a temporary file it removes again.
+    $file = [System.IO.Path]::GetTempFileName()
+    try {
+        [System.IO.File]::WriteAllBytes($file, [Convert]::FromBase64String([string]$Item.der_base64))
+        $ErrorActionPreference = 'Continue'
+        $output = @(& certutil.exe -dspublish -f $file ([string]$Item.container) 2>&1)
+        if ($LASTEXITCODE -ne 0) { throw "certutil -dspublish exited with $LASTEXITCODE`: $(($output | ForEach-Object { [string]$_ }) -join ' ')" }
+    }
+    finally { Remove-Item -LiteralPath $file -Force -ErrorAction SilentlyContinue }
+}
+
 if (-not (Get-Command -Name Get-GPO -ErrorAction SilentlyContinue)) {
     $result.error = [ordered]@{ kind = 'no_grouppolicy_module'; message = 'the GroupPolicy module is not installed on this host: install RSAT Group Policy Management Tools (GPMC)' }
     $result | ConvertTo-Json -Depth 6 -Compress
@@ -153,6 +196,18 @@ try {
         }
     }
     $result.certificates = @(Read-Certificates $guid)
+    if ($null -eq $result.failed) {
+        foreach ($item in @($params.publish)) {
+            if ($null -eq $item) { continue }
+            try {
+                if (@('RootCA', 'SubCA') -notcontains [string]$item.container) { throw "container must be RootCA or SubCA, not '$($item.container)'" }
+                Publish-Certificate $item
+                $result.published += [ordered]@{ container = [string]$item.container; thumbprint = [string]$item.thumbprint }
+            }
+            catch { $result.publish_failed = [ordered]@{ container = [string]$item.container; thumbprint = [string]$item.thumbprint; message = [string]$_.Exception.Message }; break }
+        }
+    }
+    if ($params.enterprise) { $result.enterprise = Read-Enterprise }
 }
 catch {
     $result.error = [ordered]@{ kind = 'error'; message = [string]$_.Exception.Message }

@@ -50,6 +50,9 @@ class FakeManagementHost:
         self.ignore_removals = False  # a host that reports removals it did not make
         self.ignore_writes = False  # and writes
         self.modified = "2026-12-01T10:00:00.0000000Z"
+        self.directory = {"RootCA": {}, "SubCA": {}}  # Active Directory's enterprise stores: thumbprint -> DER
+        self.publish_fail_on = None
+        self.ignore_publish = False  # a host that reports publishing it did not do
 
     def exec_command(self, cmd, in_data=None, sudoable=True):
         loader = base64.b64decode(cmd[len(PREFIX):]).decode("utf-16-le")
@@ -59,9 +62,9 @@ class FakeManagementHost:
         self.commands.append(params)
         if self.drop_on_call == len(self.commands):
             raise requests.exceptions.ConnectionError("connection reset by peer")
-        doc = {"script": "gpo_certificates", "version": 1, "error": self.error, "gpo": None, "da_client": self.da_client,
+        doc = {"script": "gpo_certificates", "version": 2, "error": self.error, "gpo": None, "da_client": self.da_client,
                "da_client_note": None, "links": [], "apply_trustees": [], "certificates": [], "written": [],
-               "removed": [], "failed": None}
+               "removed": [], "failed": None, "enterprise": None, "published": [], "publish_failed": None}
         if self.error:
             return 0, json.dumps(doc).encode(), b""
         found_by = "guid" if params.get("gpo_guid") else "name" if params.get("gpo_name") else "default_name"
@@ -84,6 +87,20 @@ class FakeManagementHost:
         doc["gpo"]["modified"] = self.modified
         doc["certificates"] = [{"store": s, "thumbprint": tp, "blob_base64": None if b is None else base64.b64encode(b).decode()}
                                for (s, tp), b in sorted(self.values.items())]
+        for item in params.get("publish") or []:
+            if doc["failed"]:
+                break
+            if item["thumbprint"] == self.publish_fail_on:
+                doc["publish_failed"] = {"container": item["container"], "thumbprint": item["thumbprint"],
+                                         "message": "certutil -dspublish exited with 5: Access is denied."}
+                break
+            if not self.ignore_publish:
+                self.directory[item["container"]][item["thumbprint"]] = base64.b64decode(item["der_base64"])
+            doc["published"].append({"container": item["container"], "thumbprint": item["thumbprint"]})
+        if params.get("enterprise"):
+            doc["enterprise"] = {"configuration_nc": "CN=Configuration,DC=corp,DC=example", **{
+                container: [{"thumbprint": tp, "der_base64": base64.b64encode(der).decode()} for tp, der in sorted(held.items())]
+                for container, held in self.directory.items()}}
         return 0, json.dumps(doc).encode(), b""
 
 
@@ -284,3 +301,120 @@ def test_a_write_the_gpo_did_not_keep_fails(corp):
     host.ignore_writes = True
     with pytest.raises(AnsibleActionFail, match=f"the GPO does not carry Root\\\\{root.thumbprint} after writing it"):
         run(host, certificates=[root.pem])
+
+
+# --- publish_enterprise: Active Directory's enterprise stores (certutil -dspublish) ---
+
+def test_publish_enterprise_publishes_roots_as_rootca_and_intermediates_as_subca(corp):
+    root, issuing = corp
+    host = FakeManagementHost(values={("Root", root.thumbprint): build_blob(root.der),
+                                      ("CA", issuing.thumbprint): build_blob(issuing.der)})
+    result = run(host, certificates=[root.pem, issuing.pem], publish_enterprise=True)
+
+    # The GPO already carries both: the second command only publishes.
+    assert len(host.commands) == 2
+    assert host.commands[0]["enterprise"] is True and host.commands[0]["publish"] == []
+    assert host.commands[1]["write"] == [] and host.commands[1]["gpo_guid"] == GUID
+    assert [(p["container"], p["thumbprint"]) for p in host.commands[1]["publish"]] == [
+        ("RootCA", root.thumbprint), ("SubCA", issuing.thumbprint)]
+    assert host.directory == {"RootCA": {root.thumbprint: root.der}, "SubCA": {issuing.thumbprint: issuing.der}}
+    assert result["changed"] is True
+    enterprise = result["enterprise"]
+    assert enterprise["configuration_nc"] == "CN=Configuration,DC=corp,DC=example"
+    assert enterprise["held_before"] == {"RootCA": [], "SubCA": []}
+    assert enterprise["held"] == {"RootCA": [{"thumbprint": root.thumbprint, "subject": root.subject}],
+                                  "SubCA": [{"thumbprint": issuing.thumbprint, "subject": issuing.subject}]}
+    assert enterprise["published"] == [
+        {"container": "RootCA", "thumbprint": root.thumbprint, "subject": root.subject},
+        {"container": "SubCA", "thumbprint": issuing.thumbprint, "subject": issuing.subject}]
+    assert result["diff"]["before"]["enterprise"] == {"RootCA": [], "SubCA": []}
+    assert result["diff"]["after"]["enterprise"] == {"RootCA": [root.thumbprint], "SubCA": [issuing.thumbprint]}
+
+
+def test_publish_enterprise_in_check_mode_plans_and_publishes_nothing(corp):
+    root, issuing = corp
+    host = FakeManagementHost()
+    host.directory["RootCA"][root.thumbprint] = root.der
+    result = run(host, check_mode=True, certificates=[root.pem, issuing.pem], publish_enterprise=True)
+    assert len(host.commands) == 1 and host.commands[0]["publish"] == []
+    assert host.directory == {"RootCA": {root.thumbprint: root.der}, "SubCA": {}}
+    assert result["changed"] is True
+    assert [(p["container"], p["thumbprint"]) for p in result["enterprise"]["published"]] == [("SubCA", issuing.thumbprint)]
+    assert result["enterprise"]["already_published"] == [
+        {"container": "RootCA", "thumbprint": root.thumbprint, "subject": root.subject}]
+    assert result["enterprise"]["held"] == result["enterprise"]["held_before"]
+
+
+def test_publish_enterprise_second_run_changes_nothing(corp):
+    root, issuing = corp
+    host = FakeManagementHost()
+    run(host, certificates=[root.pem, issuing.pem], publish_enterprise=True)
+    host.commands.clear()
+    result = run(host, certificates=[root.pem, issuing.pem], publish_enterprise=True)
+    assert result["changed"] is False and len(host.commands) == 1
+    assert result["enterprise"]["published"] == []
+    assert len(result["enterprise"]["already_published"]) == 2
+
+
+def test_without_publish_enterprise_active_directory_is_neither_read_nor_written(corp):
+    root, issuing = corp
+    host = FakeManagementHost()
+    result = run(host, certificates=[root.pem, issuing.pem])
+    assert all(c["enterprise"] is False and c["publish"] == [] for c in host.commands)
+    assert host.directory == {"RootCA": {}, "SubCA": {}}
+    assert result["enterprise"] is None and "enterprise" not in result["diff"]["before"]
+
+
+def test_absent_never_unpublishes_and_warns_naming_the_manual_removal(corp):
+    root, issuing = corp
+    host = FakeManagementHost(values={("Root", root.thumbprint): build_blob(root.der)})
+    host.directory["RootCA"][root.thumbprint] = root.der
+    result = run(host, certificates=[root.pem, issuing.pem], state="absent", publish_enterprise=True)
+    assert host.directory["RootCA"] == {root.thumbprint: root.der}
+    assert all(c["publish"] == [] for c in host.commands)
+    assert result["enterprise"]["stays_published"] == [
+        {"container": "RootCA", "thumbprint": root.thumbprint, "subject": root.subject}]
+    [warning] = [w for w in result["gpo_warnings"] if "stays published" in w]
+    assert "CN=Certification Authorities" in warning and "pkiview.msc" in warning
+
+
+def test_a_failed_publish_names_the_certificate_and_what_was_published_before_it(corp):
+    root, issuing = corp
+    host = FakeManagementHost()
+    host.publish_fail_on = issuing.thumbprint
+    with pytest.raises(AnsibleActionFail, match=rf"publishing SubCA\\{issuing.thumbprint} into Active Directory failed: "
+                                                rf"certutil -dspublish exited with 5: Access is denied.; the GPO was written; "
+                                                rf"published before it: RootCA\\{root.thumbprint}"):
+        run(host, certificates=[root.pem, issuing.pem], publish_enterprise=True)
+
+
+def test_a_publish_active_directory_does_not_show_fails(corp):
+    root, issuing = corp
+    host = FakeManagementHost()
+    host.ignore_publish = True
+    with pytest.raises(AnsibleActionFail, match=rf"Active Directory does not hold RootCA\\{root.thumbprint}, "
+                                                rf"SubCA\\{issuing.thumbprint} after certutil -dspublish"):
+        run(host, certificates=[root.pem, issuing.pem], publish_enterprise=True)
+
+
+def test_publish_enterprise_without_certificates_is_refused():
+    host = FakeManagementHost()
+    with pytest.raises(AnsibleActionFail, match="publish_enterprise: give certificates to publish"):
+        run(host, publish_enterprise=True)
+    assert host.commands == []
+
+
+def test_an_answer_without_the_enterprise_stores_is_refused(corp):
+    root, _issuing = corp
+    host = FakeManagementHost()
+    original = host.exec_command
+
+    def forgetful(cmd, in_data=None, sudoable=True):
+        rc, out, err = original(cmd, in_data, sudoable)
+        doc = json.loads(out)
+        doc["enterprise"] = None
+        return rc, json.dumps(doc).encode(), err
+
+    host.exec_command = forgetful
+    with pytest.raises(AnsibleActionFail, match="enterprise: expected an object from the host, got NoneType"):
+        run(host, certificates=[root.pem], publish_enterprise=True)

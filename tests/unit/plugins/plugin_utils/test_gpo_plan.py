@@ -11,11 +11,14 @@ from hypothesis import strategies as st
 
 from ansible_collections.directaccess.iphttps.plugins.module_utils._cert_blob import build_blob, parse_blob
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._gpo_plan import (
+    MAX_ENTERPRISE_VALUES,
     MAX_GPO_VALUES,
     GpoPlanError,
+    plan_enterprise,
     plan_gpo,
     policy_key,
     read_carried,
+    read_enterprise,
 )
 from ansible_collections.directaccess.iphttps.plugins.plugin_utils._import_plan import plan_import
 from ansible_collections.directaccess.iphttps.tests.unit.plugins.module_utils import fuzz, pki
@@ -194,3 +197,66 @@ def test_any_plan_applied_once_leaves_nothing_to_do(corp, data):
     before_others = {(v["store"], v["thumbprint"]) for v in carried_values} - wanted_keys
     assert before_others <= {(v["store"], v["thumbprint"]) for v in after}
     assert first["diff"]["after"] == second["diff"]["before"]
+
+
+# --- Active Directory's enterprise stores (publish_enterprise) ---
+
+CONFIG = "CN=Configuration,DC=corp,DC=example"
+
+
+def directory(**containers):
+    return {"configuration_nc": CONFIG, **{name: [{"thumbprint": "ANYTHING", "der_base64": base64.b64encode(c.der).decode()}
+                                                  for c in certs] for name, certs in containers.items()}}
+
+
+def test_read_enterprise_computes_thumbprints_from_the_der_and_lists_each_once(corp):
+    root, issuing, other_root = corp
+    held = read_enterprise(directory(RootCA=[other_root, root, root], SubCA=[issuing]))
+    assert held["configuration_nc"] == CONFIG
+    assert held["RootCA"] == sorted([{"thumbprint": root.thumbprint, "subject": root.subject},
+                                     {"thumbprint": other_root.thumbprint, "subject": other_root.subject}],
+                                    key=lambda e: e["thumbprint"])
+    assert held["SubCA"] == [{"thumbprint": issuing.thumbprint, "subject": issuing.subject}]
+    assert read_enterprise({"configuration_nc": CONFIG})["RootCA"] == []
+
+
+@pytest.mark.parametrize("value, message", [
+    (None, "enterprise: expected an object from the host, got NoneType"),
+    ({"RootCA": []}, "enterprise.configuration_nc: expected the configuration naming context's DN"),
+    ({"configuration_nc": CONFIG, "SubCA": {}}, "enterprise.SubCA: expected a list, got dict"),
+    ({"configuration_nc": CONFIG, "RootCA": ["x"]}, r"enterprise.RootCA\[0\]: expected an object with der_base64"),
+    ({"configuration_nc": CONFIG, "RootCA": [{"der_base64": "!!"}]}, r"enterprise.RootCA\[0\]: not a certificate"),
+    ({"configuration_nc": CONFIG, "SubCA": [{"der_base64": base64.b64encode(b"0123").decode()}]},
+     r"enterprise.SubCA\[0\]: not a certificate"),
+    ({"configuration_nc": CONFIG, "RootCA": [{"der_base64": "AA=="}] * (MAX_ENTERPRISE_VALUES + 1)},
+     f"more than {MAX_ENTERPRISE_VALUES}"),
+])
+def test_read_enterprise_refuses_an_unusable_answer_naming_the_field(value, message):
+    with pytest.raises(GpoPlanError, match=message):
+        read_enterprise(value)
+
+
+def test_plan_enterprise_publishes_what_each_container_lacks(corp):
+    root, issuing, _other = corp
+    wanted = plan_import([root.pem, issuing.pem])
+    held = read_enterprise(directory(RootCA=[root], SubCA=[root]))  # a root in AIA does not make the intermediate held
+    plan = plan_enterprise(held, wanted)
+    assert [(p["container"], p["thumbprint"]) for p in plan["publish"]] == [("SubCA", issuing.thumbprint)]
+    assert base64.b64decode(plan["publish"][0]["der_base64"]) == issuing.der
+    assert plan["already_published"] == [{"container": "RootCA", "thumbprint": root.thumbprint, "subject": root.subject}]
+    assert plan["changed"] is True and plan["stays_published"] == []
+    assert plan["diff"] == {"before": {"RootCA": [root.thumbprint], "SubCA": [root.thumbprint]},
+                            "after": {"RootCA": [root.thumbprint], "SubCA": sorted([root.thumbprint, issuing.thumbprint])}}
+    again = plan_enterprise(read_enterprise(directory(RootCA=[root], SubCA=[issuing])), wanted)
+    assert again["changed"] is False and again["publish"] == [] and len(again["already_published"]) == 2
+
+
+def test_plan_enterprise_absent_publishes_nothing_and_lists_what_stays(corp):
+    root, issuing, _other = corp
+    wanted = plan_import([{"store": "Root", "thumbprint": root.thumbprint}, issuing.pem], "absent")
+    plan = plan_enterprise(read_enterprise(directory(RootCA=[root])), wanted, "absent")
+    assert plan["publish"] == [] and plan["changed"] is False
+    assert [(s["container"], s["thumbprint"]) for s in plan["stays_published"]] == [("RootCA", root.thumbprint)]
+    assert plan["diff"]["before"] == plan["diff"]["after"]
+    with pytest.raises(GpoPlanError, match="state: must be present or absent"):
+        plan_enterprise(read_enterprise(directory()), wanted, "gone")

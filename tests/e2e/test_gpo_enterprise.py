@@ -1,0 +1,142 @@
+# Copyright: (c) 2026, directaccess.iphttps contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""gpo_sync with iphttps_gpo_publish_enterprise: the vetted root is published into Active Directory as RootCA and
+the issuing CA as SubCA (certutil -dspublish), --check only plans, a second run changes nothing, a policy refresh
+gives every client that reaches the domain its .Enterprise copies (whatever GPO carries them: here the GPO written
+is linked nowhere), and a rollback of the import leaves that copy. Tests run in file order on one lab
+(tests/lab/domains/directaccess.yml, tests/e2e/fleet_gpo_loop.yml)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.e2e.conftest import REPO, Lab
+
+FLEET = Path(__file__).resolve().parent / "fleet_gpo_loop.yml"
+DOMAIN = REPO / "tests" / "lab" / "domains" / "directaccess.yml"
+UNLINKED_GPO = "9b2d7e4f-1a3c-4d5e-8f60-7a1b2c3d4e5f"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e-gpo-enterprise")
+    collections = base / "collections" / "ansible_collections" / "directaccess"
+    collections.mkdir(parents=True)
+    (collections / "iphttps").symlink_to(REPO, target_is_directory=True)
+    work = base / "work"
+    work.mkdir()
+    fleet = Lab(base / "lab", base / "collections", work)
+    fleet.up(FLEET, "--domain", str(DOMAIN))
+    try:
+        yield fleet
+    finally:
+        fleet.down()
+
+
+@pytest.fixture(scope="module")
+def ca(lab):
+    thumbs = {}
+    for name in ("root", "issuing"):
+        der = x509.load_pem_x509_certificate((lab.pki / f"{name}.pem").read_bytes()).public_bytes(Encoding.DER)
+        thumbs[name] = hashlib.sha1(der).hexdigest().upper()
+    variables = {"iphttps_ca_sources": [{"path": str(lab.pki / "root.pem")}, {"path": str(lab.pki / "issuing.pem")}],
+                 "iphttps_ca_pins": [(lab.pki / "root.sha256").read_text().strip()],
+                 # The GPO linked nowhere: whatever reaches the client comes from Active Directory.
+                 "iphttps_gpo_guid": UNLINKED_GPO, "iphttps_gpo_publish_enterprise": True}
+    return thumbs, variables
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return tmp_path_factory.mktemp("gpo-enterprise-files")
+
+
+def directory(lab) -> dict:
+    return json.loads((lab.directory / "state" / "domain.json").read_text()).get("enterprise")
+
+
+def gpo_sync(lab, variables, report_file, *extra):
+    run = lab.playbook("directaccess.iphttps.gpo_sync", "-i", str(lab.directory / "gpo_inventory.yml"), *extra,
+                       extra_vars=dict(variables, iphttps_gpo_report_file=str(report_file)))
+    assert run.rc == 0, run.stdout
+    return json.loads(report_file.read_text()), run
+
+
+def records(report_dir: Path) -> dict:
+    return {r["host"]: r for r in json.loads((report_dir / "report.json").read_text())["records"]}
+
+
+def test_check_plans_the_publishing_and_publishes_nothing(lab, ca, files):
+    thumbs, variables = ca
+    report, run = gpo_sync(lab, variables, files / "plan.json", "--check", "--diff")
+    assert report["checked"] is True and report["changed"] is True
+    enterprise = report["enterprise"]
+    assert enterprise["configuration_nc"] == "CN=Configuration,DC=lab,DC=example"
+    assert enterprise["held_before"] == {"RootCA": [], "SubCA": []} and enterprise["held"] == enterprise["held_before"]
+    assert [(p["container"], p["thumbprint"]) for p in enterprise["published"]] == [("RootCA", thumbs["root"]),
+                                                                                   ("SubCA", thumbs["issuing"])]
+    assert directory(lab) == {"RootCA": {}, "SubCA": {}}
+    assert "would publish" in run.stdout
+
+
+def test_publish_writes_both_containers_and_a_second_run_changes_nothing(lab, ca, files):
+    thumbs, variables = ca
+    report, run = gpo_sync(lab, variables, files / "publish.json")
+    assert report["changed"] is True
+    assert [(p["container"], p["thumbprint"]) for p in report["enterprise"]["published"]] == [
+        ("RootCA", thumbs["root"]), ("SubCA", thumbs["issuing"])]
+    assert [e["thumbprint"] for e in report["enterprise"]["held"]["RootCA"]] == [thumbs["root"]]
+    held = directory(lab)
+    assert set(held["RootCA"]) == {thumbs["root"]} and set(held["SubCA"]) == {thumbs["issuing"]}
+    assert "published: " in run.stdout
+    again, _run = gpo_sync(lab, variables, files / "again.json")
+    assert again["changed"] is False and again["enterprise"]["published"] == []
+    assert len(again["enterprise"]["already_published"]) == 2 and again["written"] == []
+    assert directory(lab) == held
+
+
+def test_a_refresh_gives_a_working_client_its_enterprise_copies_and_rollback_leaves_them(lab, ca, files):
+    thumbs, variables = ca
+    fixed, broken = lab.hosts()
+    # Fix one client by import first: only a client that reaches the domain gets anything at a refresh.
+    run = lab.playbook("directaccess.iphttps.remediate", limit=fixed, extra_vars=dict(
+        variables, iphttps_report_dir=str(files / "remediate"), iphttps_reconnect_timeout=20))
+    assert run.rc == 0, run.stdout
+    assert records(files / "remediate")[fixed]["status"] == "fixed"
+    assert lab.refresh_policy() == {fixed: "changed", broken: "cannot reach the domain"}
+    state = lab.state(fixed)
+    assert set(state["enterprise_store"]["Root"]) == {thumbs["root"]}
+    assert set(state["enterprise_store"]["CA"]) == {thumbs["issuing"]}
+    assert state["group_policy_store"] == {"Root": {}, "CA": {}}  # the GPO written is linked nowhere
+    assert lab.state(broken)["enterprise_store"] == {"Root": {}, "CA": {}}
+    # Rollback of the import: only the imported .Default copies go; the directory's copies keep the client working.
+    remediate = files / "remediate"
+    [run_dir] = [p for p in (remediate / "runs").iterdir() if p.is_dir()]
+    run = lab.playbook("directaccess.iphttps.rollback", limit=fixed, extra_vars={
+        "iphttps_report_dir": str(remediate), "iphttps_rollback_run": run_dir.name, "iphttps_reconnect_timeout": 20})
+    assert run.rc == 0, run.stdout
+    record = records(remediate)[fixed]
+    assert record["status"] == "removed", record
+    assert "only the copy this run imported was removed" in record["reason"] and "Enterprise" in record["reason"]
+    state = lab.state(fixed)
+    assert thumbs["root"] not in state["root_store"] and thumbs["root"] in state["enterprise_store"]["Root"]
+    lab.playbook("directaccess.iphttps.diagnose", limit=fixed, extra_vars={"iphttps_report_dir": str(files / "diagnose")})
+    after = records(files / "diagnose")[fixed]
+    assert after["status"] == "healthy" and after["error_before"]["code"] == 0, after
+    assert thumbs["root"] in [c["thumbprint"] for c in after["policy_copies"]]
+
+
+def test_absent_leaves_active_directory_and_says_how_to_remove_by_hand(lab, ca, files):
+    thumbs, variables = ca
+    before = directory(lab)
+    report, run = gpo_sync(lab, dict(variables, iphttps_gpo_state="absent"), files / "absent.json")
+    assert directory(lab) == before
+    assert [(s["container"], s["thumbprint"]) for s in report["enterprise"]["stays_published"]] == [
+        ("RootCA", thumbs["root"]), ("SubCA", thumbs["issuing"])]
+    assert sum("stays published in Active Directory" in w for w in report["warnings"]) == 2
+    assert "pkiview.msc" in run.stdout
