@@ -119,6 +119,8 @@ def _checked(doc: dict) -> dict:
     for field in ("failed", "publish_failed"):
         if doc.get(field) is not None and not isinstance(doc[field], dict):
             fail(field, "an object or null")
+    if doc.get("published") is not None and not isinstance(doc["published"], list):
+        fail("published", "a list")
     return doc
 
 
@@ -254,7 +256,8 @@ def _published(doc: dict, publish: list[dict]) -> dict:
     if missing:
         raise GpoSyncError(f"{SCRIPT}: Active Directory does not hold "
                            f"{_keys([{'store': p['container'], 'thumbprint': p['thumbprint']} for p in missing])} after "
-                           "certutil -dspublish (it may have written to another domain controller: name one with server)")
+                           "certutil -dspublish (certutil may have written through another domain controller than the one read: "
+                           "run again after replication)")
     return final_held
 
 

@@ -21,10 +21,12 @@ SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_si
 JSON = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                      st.dictionaries(st.sampled_from(
                                                          ["store", "thumbprint", "blob_base64", "name", "guid",
-                                                          "som_path", "enabled", "denied", "kind", "message"]),
+                                                          "som_path", "enabled", "denied", "kind", "message",
+                                                          "configuration_nc", "RootCA", "SubCA", "der_base64",
+                                                          "container"]),
                                                          inner, max_size=4)), max_leaves=12)
 KEYS = ["error", "gpo", "da_client", "da_client_note", "links", "apply_trustees", "certificates", "written",
-        "removed", "failed"]
+        "removed", "failed", "enterprise", "published", "publish_failed"]
 GOOD_GPO = {"name": "DirectAccess Client Settings", "guid": "31a09564-cd4a-4520-98fa-446a2af23b4b",
             "domain": "corp.example", "status": "AllSettingsEnabled", "modified": "x", "found_by": "guid"}
 
@@ -48,12 +50,14 @@ def root_pem():
 
 @fuzz.fuzz_settings(examples=60)
 @given(fields=st.dictionaries(st.sampled_from(KEYS), JSON, max_size=6), good_gpo=st.booleans(),
-       with_certificates=st.booleans(), check_mode=st.booleans())
-def test_any_answer_is_a_result_or_a_named_failure(root_pem, fields, good_gpo, with_certificates, check_mode):
-    document = {"script": "gpo_certificates", "version": 1, **fields}
+       with_certificates=st.booleans(), check_mode=st.booleans(), publish=st.booleans())
+def test_any_answer_is_a_result_or_a_named_failure(root_pem, fields, good_gpo, with_certificates, check_mode, publish):
+    document = {"script": "gpo_certificates", "version": 2, **fields}
     if good_gpo:
         document["gpo"] = GOOD_GPO
     args = {"certificates": [root_pem]} if with_certificates else {}
+    if with_certificates and publish:
+        args["publish_enterprise"] = True
     try:
         result = run_action(gpo_certificates, "gpo_certificates", Answering(document), check_mode=check_mode, **args)
     except AnsibleActionFail as exc:

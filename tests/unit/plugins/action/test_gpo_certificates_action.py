@@ -418,3 +418,23 @@ def test_an_answer_without_the_enterprise_stores_is_refused(corp):
     host.exec_command = forgetful
     with pytest.raises(AnsibleActionFail, match="enterprise: expected an object from the host, got NoneType"):
         run(host, certificates=[root.pem], publish_enterprise=True)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("published", 5, "published must be a list"),
+    ("publish_failed", "no", "publish_failed must be an object or null"),
+])
+def test_publish_fields_of_the_wrong_shape_are_refused_naming_them(corp, field, value, message):
+    root, _issuing = corp
+    host = FakeManagementHost()
+    original = host.exec_command
+
+    def damaged(cmd, in_data=None, sudoable=True):
+        rc, out, err = original(cmd, in_data, sudoable)
+        doc = json.loads(out)
+        doc[field] = value
+        return rc, json.dumps(doc).encode(), err
+
+    host.exec_command = damaged
+    with pytest.raises(AnsibleActionFail, match=f"the host's answer is unusable: {message}"):
+        run(host, certificates=[root.pem], publish_enterprise=True)
