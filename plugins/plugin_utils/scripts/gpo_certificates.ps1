@@ -117,7 +117,8 @@ function Read-Enterprise {
         foreach ($child in $container.Children) {
             foreach ($value in @($child.Properties['cACertificate'])) {
                 if ($value -isnot [byte[]]) { continue }
-                $cert = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [byte[]]$value)
+                try { $cert = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [byte[]]$value) }
+                catch { throw "$([string]$child.Path): a cACertificate value is not a certificate: $($_.Exception.Message)" }
                 $found[$name] += [ordered]@{ thumbprint = $cert.Thumbprint.ToUpperInvariant(); der_base64 = [Convert]::ToBase64String([byte[]]$value) }
             }
         }
