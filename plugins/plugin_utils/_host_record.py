@@ -354,9 +354,16 @@ def _kept_note(kept: t.Sequence[t.Mapping], check: bool) -> str:
             "this run's copy was not there"
         parts.append(f"{entry.get('store')}\\{entry.get('thumbprint')}: {done}; {where} also delivers it, so "
                      f"LocalMachine\\{entry.get('store')} keeps listing it")
-    return ("Left in place: " + "; ".join(parts) + ". Removing that copy would not last: Group Policy restores it "
-            "at the next refresh and Active Directory fills the Enterprise store; take it out of the GPO "
-            "(gpo_sync with absent) to remove it for good.")
+    holders = {str(name) for entry in kept for name in entry.get("kept_by") or []}
+    how = []
+    if "GroupPolicy" in holders:
+        how.append("Group Policy restores its copy at the next refresh: take it out of the GPO (gpo_sync with "
+                   "absent) to remove it for good")
+    if "Enterprise" in holders:
+        how.append("Active Directory refills the Enterprise store: unpublish it from AD by hand (docs/gpo.md)")
+    if "AuthRoot" in holders:
+        how.append("AuthRoot is Windows' own root program")
+    return "Left in place: " + "; ".join(parts) + ". Removing that copy would not last: " + "; ".join(how) + "."
 
 
 def build_record(host: str, client: t.Mapping | None, *, trust: t.Mapping | None = None,

@@ -278,6 +278,10 @@ def test_rollback_where_only_the_policy_copy_is_left_removes_nothing_and_says_wh
     rec = record("pc35", {}, change=removal, mode="rollback")
     assert rec["status"] == "nothing_to_remove"
     assert "this run's copy was not there" in rec["reason"] and "GroupPolicy and Enterprise" in rec["reason"]
+    # Each holder's own way to remove it for good.
+    assert "gpo_sync with absent" in rec["reason"] and "unpublish it from AD by hand" in rec["reason"]
+    only_policy = record("pc37", {}, change=dict(removal, kept=[kept(removed_default=False)]), mode="rollback")
+    assert "gpo_sync with absent" in only_policy["reason"] and "unpublish" not in only_policy["reason"]
 
 
 def test_a_client_s_policy_copies_reach_its_record():
