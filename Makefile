@@ -30,6 +30,7 @@ help:
 	@echo "make test   run every test (installs pinned dependencies into .venv first)"
 	@echo "make demo   run the main job against the lab"
 	@echo "make fuzz   the long fuzz of the loaders, chain analysis and client_info's report builder"
+	@echo "make soak   the fault run at 500 lab hosts, forks 50, 5% seeded faults (SOAK_SEED=N repeats one)"
 
 $(VENV)/.installed: requirements/runtime.txt requirements/test.txt requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
