@@ -7,6 +7,7 @@ The lab stands in for Windows clients (see tests/lab); nothing here runs on Wind
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -14,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from tests.lab.handle import LabHandle
 
@@ -76,17 +79,33 @@ class Lab(LabHandle):
         return PlaybookRun(done.returncode, done.stdout + done.stderr, results, unreachable)
 
 
-@pytest.fixture(scope="module")
-def lab(request, tmp_path_factory):
-    """A lab per test module; a module may name its own fleet file in LAB_FLEET."""
-    base = tmp_path_factory.mktemp("e2e")
+def new_lab(base: Path) -> Lab:
+    """A lab handle in ``base`` (not started) whose playbooks see this repository as the collection."""
     collections = base / "collections" / "ansible_collections" / "directaccess"
     collections.mkdir(parents=True)
     (collections / "iphttps").symlink_to(REPO, target_is_directory=True)
     work = base / "work"
     work.mkdir()
-    fleet = Lab(base / "lab", base / "collections", work)
-    fleet.up(getattr(request.module, "LAB_FLEET", FLEET))
+    return Lab(base / "lab", base / "collections", work)
+
+
+def lab_ca(lab: LabHandle) -> tuple[dict[str, tuple[bytes, str]], dict]:
+    """The lab's root and issuing CA as name -> (DER, SHA-1 thumbprint), and the playbooks' CA variables."""
+    certs = {}
+    for name in ("root", "issuing"):
+        der = x509.load_pem_x509_certificate((lab.pki / f"{name}.pem").read_bytes()).public_bytes(Encoding.DER)
+        certs[name] = (der, hashlib.sha1(der).hexdigest().upper())
+    variables = {"iphttps_ca_sources": [{"path": str(lab.pki / "root.pem")}, {"path": str(lab.pki / "issuing.pem")}],
+                 "iphttps_ca_pins": [(lab.pki / "root.sha256").read_text().strip()]}
+    return certs, variables
+
+
+@pytest.fixture(scope="module")
+def lab(request, tmp_path_factory):
+    """A lab per test module; a module may name its own fleet file in LAB_FLEET and more ``up`` arguments in
+    LAB_UP_OPTIONS (for example ``("--domain", FILE)`` for the GPO management host)."""
+    fleet = new_lab(tmp_path_factory.mktemp("e2e"))
+    fleet.up(getattr(request.module, "LAB_FLEET", FLEET), *getattr(request.module, "LAB_UP_OPTIONS", ()))
     try:
         yield fleet
     finally:

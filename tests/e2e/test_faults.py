@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import REPO, Lab
+from tests.e2e.conftest import new_lab
 from tests.lab.faults import KINDS, plan_faults, read_fired
 
 BASE_FLEET = Path(__file__).resolve().parent / "fleet_faults.yml"
@@ -84,11 +84,7 @@ def say(text: str) -> None:
 def fleet(request, tmp_path_factory):
     _CONFIG[:] = [request.config]
     base = tmp_path_factory.mktemp("faults")
-    collections = base / "collections" / "ansible_collections" / "directaccess"
-    collections.mkdir(parents=True)
-    (collections / "iphttps").symlink_to(REPO, target_is_directory=True)
-    work = base / "work"
-    work.mkdir()
+    lab = new_lab(base)
     names = [f"da-client-{n:0{max(2, len(str(HOSTS)))}d}" for n in range(1, HOSTS + 1)]
     count = max(1, math.ceil(HOSTS * SHARE)) if SHARE else len(KINDS)
     plan = plan_faults(names, count=count, seed=SEED)
@@ -98,7 +94,6 @@ def fleet(request, tmp_path_factory):
     path.write_text(yaml.safe_dump(scenario, sort_keys=False))
     say(f"fault run: seed {SEED} (IPHTTPS_FAULT_SEED={SEED} repeats it), {HOSTS} hosts, {len(plan)} with faults, "
         f"forks {FORKS}")
-    lab = Lab(base / "lab", base / "collections", work)
     started = time.monotonic()
     lab.cli("down")
     assert lab.cli("up", "--scenario", str(path), "--hosts", str(HOSTS)).returncode == 0

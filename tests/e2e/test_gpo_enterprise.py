@@ -7,48 +7,25 @@ is linked nowhere), and a rollback of the import leaves that copy. Tests run in 
 (tests/lab/domains/directaccess.yml, tests/e2e/fleet_gpo_loop.yml)."""
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
-from tests.e2e.conftest import REPO, Lab
+from tests.e2e.conftest import REPO, lab_ca
 
-FLEET = Path(__file__).resolve().parent / "fleet_gpo_loop.yml"
+LAB_FLEET = Path(__file__).resolve().parent / "fleet_gpo_loop.yml"
 DOMAIN = REPO / "tests" / "lab" / "domains" / "directaccess.yml"
+LAB_UP_OPTIONS = ("--domain", str(DOMAIN))
 UNLINKED_GPO = "9b2d7e4f-1a3c-4d5e-8f60-7a1b2c3d4e5f"
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    base = tmp_path_factory.mktemp("e2e-gpo-enterprise")
-    collections = base / "collections" / "ansible_collections" / "directaccess"
-    collections.mkdir(parents=True)
-    (collections / "iphttps").symlink_to(REPO, target_is_directory=True)
-    work = base / "work"
-    work.mkdir()
-    fleet = Lab(base / "lab", base / "collections", work)
-    fleet.up(FLEET, "--domain", str(DOMAIN))
-    try:
-        yield fleet
-    finally:
-        fleet.down()
-
-
-@pytest.fixture(scope="module")
 def ca(lab):
-    thumbs = {}
-    for name in ("root", "issuing"):
-        der = x509.load_pem_x509_certificate((lab.pki / f"{name}.pem").read_bytes()).public_bytes(Encoding.DER)
-        thumbs[name] = hashlib.sha1(der).hexdigest().upper()
-    variables = {"iphttps_ca_sources": [{"path": str(lab.pki / "root.pem")}, {"path": str(lab.pki / "issuing.pem")}],
-                 "iphttps_ca_pins": [(lab.pki / "root.sha256").read_text().strip()],
-                 # The GPO linked nowhere: whatever reaches the client comes from Active Directory.
-                 "iphttps_gpo_guid": UNLINKED_GPO, "iphttps_gpo_publish_enterprise": True}
-    return thumbs, variables
+    certs, variables = lab_ca(lab)
+    # The GPO linked nowhere: whatever reaches the client comes from Active Directory.
+    variables.update(iphttps_gpo_guid=UNLINKED_GPO, iphttps_gpo_publish_enterprise=True)
+    return {name: thumb for name, (_der, thumb) in certs.items()}, variables
 
 
 @pytest.fixture(scope="module")

@@ -6,50 +6,26 @@ but reported as reaching no client. Tests run in file order on one lab."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import struct
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
-from tests.e2e.conftest import REPO, Lab
+from tests.e2e.conftest import REPO, lab_ca
 
-FLEET = Path(__file__).resolve().parent / "fleet_gpo.yml"
+LAB_FLEET = Path(__file__).resolve().parent / "fleet_gpo.yml"
 DOMAIN = REPO / "tests" / "lab" / "domains" / "directaccess.yml"
+LAB_UP_OPTIONS = ("--domain", str(DOMAIN))
 CLIENT_GPO = "4f6a1c2e-3b7d-4e2a-9c1f-8d5e6b7a0c31"
 UNLINKED_GPO = "9b2d7e4f-1a3c-4d5e-8f60-7a1b2c3d4e5f"
 CERT_KEY = "HKLM\\Software\\Policies\\Microsoft\\SystemCertificates\\{}\\Certificates\\{}"
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    base = tmp_path_factory.mktemp("e2e-gpo")
-    collections = base / "collections" / "ansible_collections" / "directaccess"
-    collections.mkdir(parents=True)
-    (collections / "iphttps").symlink_to(REPO, target_is_directory=True)
-    work = base / "work"
-    work.mkdir()
-    fleet = Lab(base / "lab", base / "collections", work)
-    fleet.up(FLEET, "--domain", str(DOMAIN))
-    try:
-        yield fleet
-    finally:
-        fleet.down()
-
-
-@pytest.fixture(scope="module")
 def bundle(lab):
     """The lab's root and issuing CA: DER and thumbprint, and the playbook's CA variables."""
-    certs = {}
-    for name in ("root", "issuing"):
-        der = x509.load_pem_x509_certificate((lab.pki / f"{name}.pem").read_bytes()).public_bytes(Encoding.DER)
-        certs[name] = (der, hashlib.sha1(der).hexdigest().upper())
-    variables = {"iphttps_ca_sources": [{"path": str(lab.pki / "root.pem")}, {"path": str(lab.pki / "issuing.pem")}],
-                 "iphttps_ca_pins": [(lab.pki / "root.sha256").read_text().strip()]}
-    return certs, variables
+    return lab_ca(lab)
 
 
 def gpo_registry(lab, guid):
