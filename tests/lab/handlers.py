@@ -846,8 +846,7 @@ class ClientHandler:
                     # Only the .Default copy's registry key is deleted; the policy's or the directory's copy stays listed.
                     own = entry["thumbprint"] in record["root_store" if store == "Root" else "ca_store"]
                     if own and not check_mode:
-                        if not self.administrator or self._fault_kind() == "access_denied":
-                            raise PermissionError(_ACCESS_DENIED)
+                        self._require_write_access()
                         self.client.remove_certificate(store, entry["thumbprint"])
                     result["kept"].append({**entry, "kept_by": kept_by, "removed_default": own})
                     if own:
@@ -858,12 +857,7 @@ class ClientHandler:
                     result["already_present"].append(entry)
                     continue
                 if not check_mode:
-                    # lab-behaviour: fault-store-access-denied
-                    denied = self._fault_kind() == "access_denied"
-                    # lab-behaviour: store-write-access-denied
-                    if not self.administrator or denied:
-                        # X509Store.Open('ReadWrite') on LocalMachine needs local administrator rights.
-                        raise PermissionError(_ACCESS_DENIED)
+                    self._require_write_access()
                     if absent:
                         self.client.remove_certificate(store, entry["thumbprint"])
                     else:
@@ -893,6 +887,15 @@ class ClientHandler:
         if wanted:
             self._launch_restart(params, result)
         return result
+
+    def _require_write_access(self) -> None:
+        """What opening a LocalMachine store for writing (or deleting its registry key) meets on this host."""
+        # lab-behaviour: fault-store-access-denied
+        denied = self._fault_kind() == "access_denied"
+        # lab-behaviour: store-write-access-denied
+        if not self.administrator or denied:
+            # X509Store.Open('ReadWrite') on LocalMachine needs local administrator rights.
+            raise PermissionError(_ACCESS_DENIED)
 
     def _launch_restart(self, params: dict, result: dict) -> None:
         """The script's launch: a SYSTEM scheduled task, else (or with restart_method wmi) WMI."""
