@@ -199,9 +199,7 @@ def gpo_carries(path: str) -> list[str] | None:
     carried = document.get("carries") if isinstance(document, dict) else None
     if not isinstance(carried, list):
         raise RunInputError(f"{label}: {path} is not gpo_sync's report (a JSON object with a 'carries' list)")
-    if document.get("checked"):
-        # A --check run's report describes the GPO before the planned writes: it says what it carries now.
-        pass
+    # A --check run's report lists what the GPO carries now, before its planned writes: that is what counts here.
     try:
         entries = certificate_list(carried, f"{label}: {path}: carries", thumbprint_required=True)
     except FleetReportError as exc:
