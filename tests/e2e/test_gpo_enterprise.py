@@ -55,8 +55,8 @@ def test_check_plans_the_publishing_and_publishes_nothing(lab, ca, files):
     enterprise = report["enterprise"]
     assert enterprise["configuration_nc"] == "CN=Configuration,DC=lab,DC=example"
     assert enterprise["held_before"] == {"RootCA": [], "SubCA": []} and enterprise["held"] == enterprise["held_before"]
-    assert [(p["container"], p["thumbprint"]) for p in enterprise["published"]] == [("RootCA", thumbs["root"]),
-                                                                                   ("SubCA", thumbs["issuing"])]
+    published = [(p["container"], p["thumbprint"]) for p in enterprise["published"]]
+    assert published == [("RootCA", thumbs["root"]), ("SubCA", thumbs["issuing"])]
     assert directory(lab) == {"RootCA": {}, "SubCA": {}}
     assert "would publish" in run.stdout
 
