@@ -52,7 +52,8 @@ class CommandTimeout(Exception):
 
 
 class ScriptError(Exception):
-    """The script ran but failed; ``kind`` is ``access_denied`` or ``error``."""
+    """The script ran but failed; ``kind`` is ``access_denied``, ``no_document`` (exit code 0 but no result
+    document: output cut off or garbled on the way) or ``error``."""
 
     def __init__(self, message: str, kind: str = "error"):
         super().__init__(message)
@@ -106,7 +107,7 @@ def parse_output(name: str, rc: int, stdout: t.Any, stderr: t.Any) -> dict:
     if rc == 0:
         # Exit code 0 without the document: say what is missing rather than that the script "failed".
         raise ScriptError(f"{name}: the host printed no result document (a JSON line with \"script\": "
-                          f"\"{name}\"); output: {out.strip() or err or 'none'}")
+                          f"\"{name}\"); output: {out.strip() or err or 'none'}", kind="no_document")
     raise ScriptError(f"{name}: the PowerShell script failed (rc={rc}): {detail}")
 
 
@@ -154,21 +155,28 @@ def poll_script(connection: t.Any, name: str, params: dict, *, until: t.Callable
     """Run ``name`` until ``until(document)`` holds or ``timeout`` passes, like win_reboot waits.
 
     Connection failures inside the window are expected (the tunnel the session rides on may be
-    restarting): the connection is reset and the poll repeats. Returns (last document or None,
-    number of polls, notes on dropped connections).
+    restarting): the connection is reset and the poll repeats. So is a reply whose result document was cut
+    off or garbled (a read-only script, so asking again is safe); if no poll gave a document by the end of the
+    window, that ScriptError is raised. Any other ScriptError (access denied, the script failing) ends the
+    wait at once. Returns (last document or None, number of polls, notes on dropped connections and garbled
+    replies).
     """
     deadline = clock() + timeout
     sleep(first_delay)
     polls = 0
     notes: list[str] = []
     last: dict | None = None
+    garbled: ScriptError | None = None
     while True:
         polls += 1
         try:
             # A poll that hangs ends with the window, not after it.
             last = run_script(connection, name, params, timeout=max(1.0, deadline - clock()))
-        except ScriptError:
-            raise
+        except ScriptError as exc:
+            if exc.kind != "no_document":
+                raise
+            garbled = exc
+            notes.append(f"poll {polls}: the reply held no result document; polling again")
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # pywinrm and requests raise their own types mid-command; all mean the link dropped.
             notes.append(f"poll {polls}: connection dropped ({exc}); reconnecting")
@@ -181,5 +189,7 @@ def poll_script(connection: t.Any, name: str, params: dict, *, until: t.Callable
             if until(last):
                 return last, polls, notes
         if clock() + interval > deadline:
+            if last is None and garbled is not None:
+                raise garbled
             return last, polls, notes
         sleep(interval)

@@ -53,6 +53,8 @@ def first_run_status(kind: str, step: str, transient: bool) -> str:
         # 25 s: a command waits it out; a poll is given up when the 20 s reconnect window closes.
         return "fix_failed" if step == "iphttps_state" else "fixed"
     if kind == "malformed_json":
+        if step == "iphttps_state":
+            return "fixed" if transient else "fix_failed"  # a garbled poll is asked again within the window
         return "failed" if step == "client_info" else "fix_failed"
     if kind in ("access_denied", "restart_fails", "never_recovers"):
         return "fix_failed"

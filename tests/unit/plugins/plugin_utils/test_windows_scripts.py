@@ -162,7 +162,7 @@ def test_parse_output_access_denied_on_stdout_when_stderr_is_empty():
 def test_parse_output_without_json_is_an_error_naming_what_is_missing():
     with pytest.raises(ScriptError) as info:
         parse_output("client_info", 0, b"hello from a profile script\r\n", b"")
-    assert info.value.kind == "error"
+    assert info.value.kind == "no_document"  # the script ran; its document did not arrive
     message = str(info.value)
     assert "no result document" in message
     assert '"script": "client_info"' in message
@@ -422,6 +422,27 @@ def test_poll_lets_script_errors_through():
         poll(conn, FakeClock())
     assert info.value.kind == "access_denied"
     assert len(conn.calls) == 2
+
+
+def test_poll_asks_again_after_a_garbled_reply():
+    cut_off = (0, b'{"script":"iphttps_state","iphttps_st', b"")
+    conn, clock = FakeConnection(cut_off, answer(state_doc(0))), FakeClock()
+    doc, polls, notes = poll(conn, clock)
+    assert (doc, polls) == (state_doc(0), 2)
+    assert notes == ["poll 1: the reply held no result document; polling again"]
+
+
+def test_poll_with_only_garbled_replies_fails_with_the_script_error_at_the_end_of_the_window():
+    cut_off = (0, b'{"script":"iphttps_state","iphttps_st', b"")
+    conn, clock = FakeConnection(*[cut_off] * 20), FakeClock()
+    with pytest.raises(ScriptError, match="no result document") as info:
+        poll(conn, clock, timeout=20)
+    assert info.value.kind == "no_document"
+    assert len(conn.calls) == 4  # at 3, 8, 13 and 18 s: every poll of the window was tried
+    # A good answer before the garbled ones is what the wait ends with.
+    conn, clock = FakeConnection(answer(state_doc(UNTRUSTED_ROOT)), *[cut_off] * 20), FakeClock()
+    doc, polls, notes = poll(conn, clock, timeout=20)
+    assert doc == state_doc(UNTRUSTED_ROOT) and polls == 4 and len(notes) == 3
 
 
 def test_poll_does_not_mistake_a_fault_in_until_for_a_dropped_connection():
