@@ -675,9 +675,7 @@ class ClientHandler:
         if iphttps is not None:
             timeout = max(timeout_ms, 1) / 1000.0
             first = self._capture(iphttps, record, timeout)
-            for key in ("server_connection", "server_chain", "chain_policy_extra_store", "server_chain_error",
-                        "server_chain_error_hresult", "policy_errors", "chain_status"):
-                result[key] = first[key]
+            result.update((key, value) for key, value in first.items() if key != "server_url")
             if result["iphttps_configuration"]["profile_activated"] is False:
                 others = [entry for entry in entry_points(iphttps)[1:] if entry["server_url"] != iphttps["server_url"]]
                 result["entry_point_captures"] = [self._capture(entry, record, timeout) for entry in others[:7]]

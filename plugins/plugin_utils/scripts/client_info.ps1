@@ -390,9 +390,8 @@ function Get-ServerChain([string]$serverUrl, $proxySettings) {
 if ($fullLanguage) { $result.winhttp_proxy = Read-WinHttpProxy }
 if ($fullLanguage -and $null -ne $result.iphttps_configuration -and $result.iphttps_configuration.server_url) {
     $first = Get-ServerChain $result.iphttps_configuration.server_url $result.winhttp_proxy
-    foreach ($key in @('server_connection', 'server_chain', 'chain_policy_extra_store', 'server_chain_error', 'server_chain_error_hresult', 'policy_errors', 'chain_status')) {
-        $result[$key] = $first[$key]
-    }
+    # Every field of the capture but its URL, which is iphttps_configuration.server_url already.
+    foreach ($key in @($first.Keys)) { if ($key -ne 'server_url') { $result[$key] = $first[$key] } }
     if ($result.iphttps_configuration.profile_activated -eq $false) {
         $others = @($result.iphttps_configuration.entry_points | Where-Object { $_ -ne $result.iphttps_configuration.server_url } | Select-Object -First 7)
         $result.entry_point_captures = @($others | ForEach-Object { Get-ServerChain $_ $result.winhttp_proxy })
