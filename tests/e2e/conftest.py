@@ -21,6 +21,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from tests.lab.handle import LabHandle
 
 REPO = Path(__file__).resolve().parents[2]
+# The lab's domain (tests/lab/domains/directaccess.yml): a module sets LAB_UP_OPTIONS = GPO_LAB_OPTIONS to get the
+# GPO management host; its client GPO and the GPO linked nowhere.
+GPO_DOMAIN = REPO / "tests" / "lab" / "domains" / "directaccess.yml"
+GPO_LAB_OPTIONS = ("--domain", str(GPO_DOMAIN))
+CLIENT_GPO = "4f6a1c2e-3b7d-4e2a-9c1f-8d5e6b7a0c31"
+UNLINKED_GPO = "9b2d7e4f-1a3c-4d5e-8f60-7a1b2c3d4e5f"
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 FLEET = Path(__file__).resolve().parent / "fleet.yml"
 BIN = Path(sys.executable).parent

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, lab_ca
+from tests.e2e.conftest import GPO_LAB_OPTIONS, UNLINKED_GPO, lab_ca
 
 LAB_FLEET = Path(__file__).resolve().parent / "fleet_gpo_loop.yml"
-DOMAIN = REPO / "tests" / "lab" / "domains" / "directaccess.yml"
-LAB_UP_OPTIONS = ("--domain", str(DOMAIN))
-UNLINKED_GPO = "9b2d7e4f-1a3c-4d5e-8f60-7a1b2c3d4e5f"
+LAB_UP_OPTIONS = GPO_LAB_OPTIONS
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +35,15 @@ def gpo_sync(lab, variables, report_file, *extra, **extra_vars):
     return json.loads(report_file.read_text())
 
 
+def remediate(lab, host: str, variables: dict, report_dir: Path, gpo_report: Path) -> dict:
+    """remediate one host with gpo_sync's report named; its record."""
+    run = lab.playbook("directaccess.iphttps.remediate", limit=host, extra_vars=dict(
+        variables, iphttps_report_dir=str(report_dir), iphttps_reconnect_timeout=20,
+        iphttps_gpo_report_file=str(gpo_report)))
+    assert run.rc == 0, run.stdout
+    return records(report_dir)[host]
+
+
 def records(report_dir: Path) -> dict:
     return {r["host"]: r for r in json.loads((report_dir / "report.json").read_text())["records"]}
 
@@ -47,11 +54,7 @@ def test_remediate_fixes_by_import_and_says_the_gpo_does_not_carry_the_ca(lab, c
     plan = gpo_sync(lab, variables, files / "gpo-plan.json", "--check")
     assert plan["carries"] == []
     fixed, broken = lab.hosts()
-    run = lab.playbook("directaccess.iphttps.remediate", limit=fixed, extra_vars=dict(
-        variables, iphttps_report_dir=str(files / "remediate"), iphttps_reconnect_timeout=20,
-        iphttps_gpo_report_file=str(files / "gpo-plan.json")))
-    assert run.rc == 0, run.stdout
-    record = records(files / "remediate")[fixed]
+    record = remediate(lab, fixed, variables, files / "remediate", files / "gpo-plan.json")
     assert record["status"] == "fixed" and record["gpo_carries"] is False, record
     assert "does NOT carry" in record["reason"] and "run gpo_sync" in record["reason"]
     assert thumbs["root"] in lab.state(fixed)["root_store"]
@@ -86,11 +89,7 @@ def test_after_gpo_sync_a_refresh_gives_the_working_client_its_policy_copy_and_n
     seen = records(files / "diagnose")[fixed]
     assert seen["status"] == "healthy"
     assert thumbs["root"] in [c["thumbprint"] for c in seen["policy_copies"]]
-    run = lab.playbook("directaccess.iphttps.remediate", limit=broken, extra_vars=dict(
-        variables, iphttps_report_dir=str(files / "remediate-2"), iphttps_reconnect_timeout=20,
-        iphttps_gpo_report_file=str(files / "gpo.json")))
-    assert run.rc == 0, run.stdout
-    second = records(files / "remediate-2")[broken]
+    second = remediate(lab, broken, variables, files / "remediate-2", files / "gpo.json")
     assert second["status"] == "fixed" and second["gpo_carries"] is True, second
 
 

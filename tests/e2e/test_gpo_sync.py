@@ -12,13 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, lab_ca
+from tests.e2e.conftest import CLIENT_GPO, GPO_LAB_OPTIONS, UNLINKED_GPO, lab_ca
 
 LAB_FLEET = Path(__file__).resolve().parent / "fleet_gpo.yml"
-DOMAIN = REPO / "tests" / "lab" / "domains" / "directaccess.yml"
-LAB_UP_OPTIONS = ("--domain", str(DOMAIN))
-CLIENT_GPO = "4f6a1c2e-3b7d-4e2a-9c1f-8d5e6b7a0c31"
-UNLINKED_GPO = "9b2d7e4f-1a3c-4d5e-8f60-7a1b2c3d4e5f"
+LAB_UP_OPTIONS = GPO_LAB_OPTIONS
 CERT_KEY = "HKLM\\Software\\Policies\\Microsoft\\SystemCertificates\\{}\\Certificates\\{}"
 
 
